@@ -1,0 +1,28 @@
+"""Server settings shared by the adapters (what QEMU's -spice and Xspice's options set)."""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+
+import attrs
+
+from domain.enums import ChannelType
+from domain.ticket import TicketPolicy
+
+
+@attrs.define
+class ServerConfig:
+    ticket: TicketPolicy = attrs.field(factory=TicketPolicy)
+    name: str | None = None
+    uuid: uuid_mod.UUID | None = None
+    #: Offer client (absolute) mouse mode; without it clients stay in server mode.
+    client_mouse: bool = True
+    #: Seconds a connection may take to finish the link stage.
+    link_timeout: float = 30.0
+    #: Seconds one write may block before the client is dropped.
+    send_timeout: float = 30.0
+    #: Seconds a display connection may take to send DISPLAY_INIT.
+    display_init_timeout: float = 30.0
+    #: Channel types that must use TLS / must not (QEMU's tls-channel / plaintext-channel).
+    secure_channels: frozenset[ChannelType] = frozenset()
+    plaintext_channels: frozenset[ChannelType] = frozenset()

@@ -1,0 +1,102 @@
+"""One linked channel connection: a stream, its channel machine and one writer at a time.
+
+The reader feeds the machine and hands events to a callback; every write goes through a lock
+(a reader's automatic answers, such as motion acks, and a writer task both write) and a
+deadline, so a client that stops reading is dropped instead of stalling its session forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from domain.channel import ChannelConnection
+from domain.link import NEED_DATA
+
+log = logging.getLogger(__name__)
+
+#: How long one write may stay blocked before the client counts as gone (the reference server
+#: drops a client whose main channel stays blocked for 30 s).
+DEFAULT_SEND_TIMEOUT = 30.0
+RECEIVE_SIZE = 65536
+
+
+class ClientGone(Exception):
+    """The peer closed, reset, or stopped reading for longer than the send timeout."""
+
+
+class Wakeup:
+    """A level-triggered wake-up for one waiting task: ``set`` any number of times, ``wait``
+    returns once per burst of sets."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+        self._event = trio.Event()
+
+
+class Connection:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        machine: ChannelConnection,
+        *,
+        label: str,
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
+    ) -> None:
+        self.stream = stream
+        self.machine = machine
+        self.label = label
+        self.send_timeout = send_timeout
+        self._send_lock = trio.Lock()
+        #: Set whenever something arrives that may unblock a writer (acks, init).
+        self.received = Wakeup()
+        self.bytes_sent = 0
+
+    async def flush(self) -> None:
+        """Write everything the machine has queued."""
+        async with self._send_lock:
+            parts = self.machine.data_to_send()
+            if not parts:
+                return
+            try:
+                with trio.fail_after(self.send_timeout):
+                    for part in parts:
+                        await self.stream.send_all(part)
+                        self.bytes_sent += len(part)
+            except trio.TooSlowError:
+                raise ClientGone(f"{self.label}: client stopped reading") from None
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
+
+    async def read_loop(self, on_event: Callable[[Any], Awaitable[None]]) -> None:
+        """Read until EOF; decode; hand each event to ``on_event``; flush automatic answers.
+        Protocol errors propagate (the caller logs and closes)."""
+        while True:
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
+            if not data:
+                raise ClientGone(f"{self.label}: closed by peer")
+            self.machine.receive_data(data)
+            while (event := self.machine.next_event()) is not NEED_DATA:
+                await on_event(event)
+            self.received.set()
+            await self.flush()
+
+    async def aclose(self) -> None:
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
+            try:
+                await self.stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass

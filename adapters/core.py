@@ -1,0 +1,193 @@
+"""The server core (the C server's ``reds``): displays, the ring of client sessions, input
+fan-out to the application and the handling of every accepted connection.
+
+Transports hand each accepted stream to :meth:`SpiceCore.handle_connection`, which runs the
+link stage and then either opens a client session (main channel) or joins an existing one.
+Whatever a single client does, its failure is logged and contained: the listener keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from adapters.config import ServerConfig
+from adapters.display_worker import DisplayWorker
+from adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
+from adapters.session import ClientSession, new_session_id
+from domain.enums import ChannelType, LinkError
+from domain.input_events import InputEvent
+from domain.link import LinkRequest
+from domain.ticket import TicketKey
+
+log = logging.getLogger(__name__)
+
+INPUT_QUEUE = 256
+
+
+class SpiceCore:
+    def __init__(self, config: ServerConfig | None = None, key: TicketKey | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.key = key or TicketKey()
+        self.displays: list[DisplayWorker] = []
+        self.sessions: dict[int, ClientSession] = {}
+        self.keyboard_leds = 0
+        self.display_caps = SERVER_CHANNEL_CAPS[ChannelType.DISPLAY]
+        self._subscribers: list[trio.MemorySendChannel[InputEvent]] = []
+        self._callbacks: list[Callable[[InputEvent], None]] = []
+        self._nursery: trio.Nursery | None = None
+        self._sessions_changed = trio.Event()
+        self._epoch = time.monotonic()
+
+    # -- displays ----------------------------------------------------------------------------
+    def add_display(self, width: int, height: int) -> DisplayWorker:
+        worker = DisplayWorker(len(self.displays), width, height)
+        self.displays.append(worker)
+        if self._nursery is not None:
+            self._nursery.start_soon(worker.run)
+        return worker
+
+    def channel_list(self) -> list[tuple[int, int]]:
+        channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
+        channels.append((ChannelType.INPUTS.value, 0))
+        channels += [(ChannelType.CURSOR.value, d.display_id) for d in self.displays]
+        return channels
+
+    def mm_time(self) -> int:
+        """The multimedia clock in ms, sent 400 ms behind as the reference server does."""
+        return int((time.monotonic() - self._epoch) * 1000 + 100_000 - 400) & 0xFFFFFFFF
+
+    # -- running -----------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the display workers; connections are handled in this nursery too."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for worker in self.displays:
+                nursery.start_soon(worker.run)
+            task_status.started()
+            try:
+                await trio.sleep(math.inf)
+            finally:
+                self._nursery = None
+                for send in self._subscribers:
+                    send.close()
+
+    def add_client(self, stream: trio.abc.Stream, peer: str, *, secure: bool = False) -> None:
+        """Serve an already-accepted connection (like spice_server_add_client)."""
+        if self._nursery is None:
+            raise RuntimeError("the server is not running")
+        self._nursery.start_soon(self.handle_connection, stream, peer, secure)
+
+    async def handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool = False) -> None:
+        handed_over = False
+        try:
+            handed_over = await self._handle_connection(stream, peer, secure)
+        except Exception:
+            log.exception("%s: internal error while serving this client; closing it", peer)
+        finally:
+            if handed_over:
+                return
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                try:
+                    await stream.aclose()
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+
+    async def _handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool) -> bool:
+        """Link and serve; True when a session's nursery took the stream over."""
+        policy = LinkPolicy(
+            key=self.key,
+            ticket=self.config.ticket,
+            secure=secure,
+            admit=self._admit,
+            security=self._security,
+            timeout=self.config.link_timeout,
+        )
+        linked = await run_link(stream, policy, peer)
+        if linked is None:
+            return False
+        request = linked.request
+        if request.channel_type == ChannelType.MAIN:
+            session = ClientSession(self, new_session_id(self.sessions), peer)
+            self.sessions[session.id] = session
+            self._notify_sessions()
+            try:
+                await session.run_main(stream, linked)
+            finally:
+                del self.sessions[session.id]
+                self._notify_sessions()
+            return False
+        session = self.sessions.get(request.connection_id)
+        finished = session.attach(stream, linked) if session is not None else None
+        if finished is None:
+            log.info("%s: session %08x ended before its channel linked", peer, request.connection_id)
+            return False
+        # The session's nursery runs the channel; the listener's task (which closes the stream
+        # when it returns) waits for it, so cancelling the session ends both.
+        await finished.wait()
+        return True
+
+    def _admit(self, request: LinkRequest) -> LinkError:
+        kind = request.channel_type
+        if kind == ChannelType.MAIN:
+            return LinkError.OK
+        if request.connection_id not in self.sessions:
+            return LinkError.BAD_CONNECTION_ID
+        if (kind, request.channel_id) not in self.channel_list():
+            return LinkError.CHANNEL_NOT_AVAILABLE
+        return LinkError.OK
+
+    def _security(self, request: LinkRequest, secure: bool) -> LinkError:
+        try:
+            kind = ChannelType(request.channel_type)
+        except ValueError:
+            return LinkError.OK
+        if kind in self.config.secure_channels and not secure:
+            return LinkError.NEED_SECURED
+        if kind in self.config.plaintext_channels and secure:
+            return LinkError.NEED_UNSECURED
+        return LinkError.OK
+
+    # -- sessions ----------------------------------------------------------------------------
+    def _notify_sessions(self) -> None:
+        self._sessions_changed.set()
+        self._sessions_changed = trio.Event()
+
+    async def wait_sessions_changed(self) -> None:
+        await self._sessions_changed.wait()
+
+    def disconnect_all(self) -> None:
+        for session in list(self.sessions.values()):
+            session.disconnect()
+
+    async def set_keyboard_leds(self, modifiers: int) -> None:
+        self.keyboard_leds = modifiers
+        for session in list(self.sessions.values()):
+            await session.set_keyboard_leds(modifiers)
+
+    # -- input -------------------------------------------------------------------------------
+    def subscribe_input(self, size: int = INPUT_QUEUE) -> trio.MemoryReceiveChannel[InputEvent]:
+        send, receive = trio.open_memory_channel[InputEvent](size)
+        self._subscribers.append(send)
+        return receive
+
+    def on_input(self, callback: Callable[[InputEvent], None]) -> None:
+        self._callbacks.append(callback)
+
+    async def deliver_input(self, event: Any) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("input callback failed")
+        for send in list(self._subscribers):
+            try:
+                # Bounded: a slow consumer slows this client's inputs channel down.
+                await send.send(event)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.remove(send)

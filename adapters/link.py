@@ -1,0 +1,118 @@
+"""Runs the link stage of one accepted connection over a stream.
+
+The pure :class:`domain.link.LinkServer` parses; this decides the answers that need the
+server's state (security policy, ticket, session ids, which channels exist) and enforces the
+link deadline. It returns the linked request and the bytes that followed the ticket, or None
+after having answered a failure and logged one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from domain.caps import CapabilitySet
+from domain.enums import ChannelType, CommonCap, DisplayCap, InputsCap, LinkError
+from domain.errors import RemoteProtocolError
+from domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer
+from domain.ticket import TicketKey, TicketPolicy
+
+log = logging.getLogger(__name__)
+
+SERVER_COMMON_CAPS = CapabilitySet.of(
+    CommonCap.PROTOCOL_AUTH_SELECTION, CommonCap.AUTH_SPICE, CommonCap.MINI_HEADER
+)
+SERVER_CHANNEL_CAPS: dict[int, CapabilitySet] = {
+    ChannelType.DISPLAY: CapabilitySet.of(DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION),
+    ChannelType.INPUTS: CapabilitySet.of(InputsCap.KEY_SCANCODE),
+}
+
+
+@attrs.frozen
+class Linked:
+    request: LinkRequest
+    trailing: bytes
+
+    @property
+    def mini_header(self) -> bool:
+        return CommonCap.MINI_HEADER in self.request.common_caps
+
+
+@attrs.frozen
+class LinkPolicy:
+    """What the link stage needs to know about the server."""
+
+    key: TicketKey
+    ticket: TicketPolicy
+    secure: bool
+    #: Returns the link error for a request after auth (unknown session, no such channel).
+    admit: Callable[[LinkRequest], LinkError]
+    #: Returns the link error to put in the reply (NEED_SECURED, NEED_UNSECURED) or OK.
+    security: Callable[[LinkRequest, bool], LinkError]
+    timeout: float
+
+
+async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Linked | None:
+    link = LinkServer()
+    request: LinkRequest | None = None
+    try:
+        with trio.fail_after(policy.timeout):
+            while True:
+                event = link.next_event()
+                if event is NEED_DATA:
+                    if link.buffered > 8192:
+                        raise RemoteProtocolError("too much data before the ticket", LinkError.INVALID_DATA)
+                    data = await stream.receive_some(4096)
+                    if not data:
+                        log.info("%s: closed during the link stage", peer)
+                        return None
+                    link.receive_data(data)
+                elif isinstance(event, LinkRequest):
+                    request = event
+                    err = policy.security(event, policy.secure)
+                    if err != LinkError.OK:
+                        log.warning(
+                            "%s: link refused for %s channel: %s",
+                            peer, _name(event.channel_type), err.name,
+                        )
+                        await stream.send_all(link.fail(err))
+                        return None
+                    caps = SERVER_CHANNEL_CAPS.get(event.channel_type, CapabilitySet())
+                    await stream.send_all(link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps))
+                elif isinstance(event, AuthTicket):
+                    assert request is not None
+                    password = policy.key.decrypt(event.encrypted)
+                    err = policy.ticket.check(password, time.time())
+                    if err == LinkError.OK:
+                        err = policy.admit(request)
+                    await stream.send_all(link.send_result(err))
+                    if err != LinkError.OK:
+                        what = "authentication failed" if err == LinkError.PERMISSION_DENIED else err.name
+                        log.warning("%s: link of %s channel refused: %s", peer, _name(request.channel_type), what)
+                        return None
+                    return Linked(request, link.trailing_data())
+    except RemoteProtocolError as exc:
+        code = exc.link_error.name if exc.link_error is not None else "no answer"
+        log.warning("%s: bad link: %s (%s), closing", peer, exc, code)
+        try:
+            await stream.send_all(link.fail(exc.link_error))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        return None
+    except trio.TooSlowError:
+        log.warning("%s: link not completed within %.0f s, closing", peer, policy.timeout)
+        return None
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        log.info("%s: connection lost during the link stage (%s)", peer, exc)
+        return None
+
+
+def _name(channel_type: int) -> str:
+    try:
+        return ChannelType(channel_type).name.lower()
+    except ValueError:
+        return f"unknown ({channel_type})"

@@ -1,0 +1,277 @@
+"""A client session (the C server's RedClient): one nursery that owns every channel connection
+of one client. The main channel's task opens it; secondary channels join it by the session id
+the client got in MAIN_INIT. When the main channel ends, the nursery is cancelled and every
+other channel of the client closes with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from adapters.connection import ClientGone, Connection
+from adapters.display_worker import CursorClient, CursorHideCmd, CursorMoveCmd, CursorSetCmd, DisplayClient
+from adapters.link import Linked
+from domain.channel import ChannelClosed
+from domain.channels.cursor import CursorChannel
+from domain.channels.display import DisplayChannel
+from domain.channels.inputs import InputsChannel
+from domain.channels.main import MainChannel
+from domain.display_pipe import Damage, messages_for
+from domain.enums import ChannelType, MouseMode
+from domain.errors import ProtocolError
+from domain.messages import main as mm
+
+if TYPE_CHECKING:
+    from adapters.core import SpiceCore
+
+log = logging.getLogger(__name__)
+
+
+def new_session_id(taken: set[int] | Any) -> int:
+    while True:
+        sid = secrets.randbits(32)
+        if sid and sid not in taken:
+            return sid
+
+
+class ClientSession:
+    def __init__(self, core: SpiceCore, session_id: int, peer: str) -> None:
+        self.core = core
+        self.id = session_id
+        self.peer = peer
+        self.nursery: trio.Nursery | None = None
+        self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
+        self.main: Connection | None = None
+        self.inputs: list[Connection] = []
+        self.connections: set[Connection] = set()
+
+    @property
+    def label(self) -> str:
+        return f"{self.peer} session {self.id:08x}"
+
+    @property
+    def supported_mouse_modes(self) -> int:
+        return MouseMode.SERVER | (MouseMode.CLIENT if self.core.config.client_mouse else 0)
+
+    # -- main ------------------------------------------------------------------------------
+    async def run_main(self, stream: trio.abc.Stream, linked: Linked) -> None:
+        machine = MainChannel(mini_header=linked.mini_header, client_caps=linked.request.channel_caps)
+        conn = Connection(stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout)
+        self.main = conn
+        machine.receive_data(linked.trailing)
+        machine.start(
+            session_id=self.id,
+            display_channels=len(self.core.displays),
+            supported_mouse_modes=self.supported_mouse_modes,
+            current_mouse_mode=self.mouse_mode,
+            multi_media_time=self.core.mm_time(),
+            name=self.core.config.name,
+            uuid=self.core.config.uuid,
+        )
+        log.info("%s: client connected", self.label)
+
+        async def on_event(event: Any) -> None:
+            if isinstance(event, mm.AttachChannels):
+                machine.send_channels_list(self.core.channel_list())
+            elif isinstance(event, mm.MouseModeRequest):
+                if event.mode & self.supported_mouse_modes and event.mode in (MouseMode.SERVER, MouseMode.CLIENT):
+                    self.mouse_mode = MouseMode(event.mode)
+                machine.send_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
+
+        try:
+            try:
+                await conn.flush()
+            except ClientGone as exc:
+                log.info("%s", exc)
+                return
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                await self._serve(conn, on_event)
+                nursery.cancel_scope.cancel()
+        finally:
+            self.nursery = None
+            await conn.aclose()
+            log.info("%s: client disconnected", self.label)
+
+    async def _serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
+        """Run a connection's reader until it ends; log why in one line."""
+        try:
+            await conn.read_loop(on_event)
+        except ClientGone as exc:
+            log.info("%s", exc)
+        except ChannelClosed:
+            log.info("%s: client disconnecting", conn.label)
+        except ProtocolError as exc:
+            log.warning("%s: protocol error: %s; closing", conn.label, exc)
+
+    async def _run_pair(
+        self,
+        conn: Connection,
+        on_event: Callable[[Any], Awaitable[None]],
+        writer: Callable[[], Awaitable[None]],
+    ) -> None:
+        """A reader and a writer task on one connection; either ending ends both."""
+        try:
+            await conn.flush()
+        except ClientGone as exc:
+            log.info("%s", exc)
+            return
+        async with trio.open_nursery() as nursery:
+
+            async def guarded_writer() -> None:
+                try:
+                    await writer()
+                except ClientGone as exc:
+                    log.info("%s", exc)
+                finally:
+                    nursery.cancel_scope.cancel()
+
+            nursery.start_soon(guarded_writer)
+            await self._serve(conn, on_event)
+            nursery.cancel_scope.cancel()
+
+    # -- secondary channels -------------------------------------------------------------------
+    def attach(self, stream: trio.abc.Stream, linked: Linked) -> trio.Event | None:
+        """Hand a linked secondary connection to this session's nursery; the event is set
+        when the channel has ended (None: the session is already over)."""
+        if self.nursery is None:
+            return None
+        finished = trio.Event()
+        self.nursery.start_soon(self._run_secondary, stream, linked, finished)
+        return finished
+
+    async def _run_secondary(self, stream: trio.abc.Stream, linked: Linked, finished: trio.Event) -> None:
+        req = linked.request
+        kind = ChannelType(req.channel_type)
+        runner = {
+            ChannelType.DISPLAY: self._run_display,
+            ChannelType.INPUTS: self._run_inputs,
+            ChannelType.CURSOR: self._run_cursor,
+        }[kind]
+        label = f"{self.label} {kind.name.lower()}:{req.channel_id}"
+        try:
+            await runner(stream, linked, label)
+        finally:
+            finished.set()
+
+    async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
+        machine = InputsChannel(mini_header=linked.mini_header)
+        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        machine.receive_data(linked.trailing)
+        machine.start(self.core.keyboard_leds)
+        self.inputs.append(conn)
+        try:
+            await conn.flush()
+            await self._serve(conn, self.core.deliver_input)
+        except ClientGone as exc:
+            log.info("%s", exc)
+        finally:
+            self.inputs.remove(conn)
+
+    async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
+        worker = self.core.displays[linked.request.channel_id]
+        client = DisplayClient()
+        machine = DisplayChannel(
+            mini_header=linked.mini_header,
+            client_caps=linked.request.channel_caps,
+            server_caps=self.core.display_caps,
+        )
+        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn.received = client.wake
+        machine.receive_data(linked.trailing)
+
+        async def on_event(event: Any) -> None:
+            if machine.init is not None and client not in worker.clients:
+                worker.attach(client)
+
+        async def writer() -> None:
+            with trio.move_on_after(self.core.config.display_init_timeout) as scope:
+                while machine.init is None:
+                    await client.wake.wait()
+            if scope.cancelled_caught:
+                log.warning("%s: no DISPLAY_INIT within %.0f s; closing", label, self.core.config.display_init_timeout)
+                raise ClientGone(label)
+            while True:
+                op = client.pipe.pop() if machine.may_send else None
+                if op is None:
+                    await client.wake.wait()
+                    continue
+                surface = worker.surface
+                try:
+                    if isinstance(op, Damage) and op.box.area > 16 * 1024:
+                        parts = await trio.to_thread.run_sync(
+                            _encode, op, surface, machine.monitors_config, client.image_ids
+                        )
+                    else:
+                        parts = _encode(op, surface, machine.monitors_config, client.image_ids)
+                finally:
+                    client.pipe.done()
+                for msg_type, body in parts:
+                    machine.send_body(msg_type, *body)
+                await conn.flush()
+
+        try:
+            await self._run_pair(conn, on_event, writer)
+        finally:
+            worker.detach(client)
+
+    async def _run_cursor(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
+        worker = self.core.displays[linked.request.channel_id]
+        client = CursorClient()
+        machine = CursorChannel(mini_header=linked.mini_header)
+        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn.received = client.wake
+        machine.receive_data(linked.trailing)
+        state = worker.cursor
+        machine.start(state.x, state.y, state.visible, state.shape)
+        worker.attach_cursor(client)
+
+        async def writer() -> None:
+            while True:
+                if not client.queue or not machine.may_send:
+                    await client.wake.wait()
+                    continue
+                cmd = client.queue.popleft()
+                if isinstance(cmd, CursorSetCmd):
+                    machine.set(cmd.x, cmd.y, cmd.visible, cmd.shape)
+                elif isinstance(cmd, CursorMoveCmd):
+                    machine.move(cmd.x, cmd.y)
+                elif isinstance(cmd, CursorHideCmd):
+                    machine.hide()
+                await conn.flush()
+
+        async def ignore(event: Any) -> None:
+            pass
+
+        try:
+            await self._run_pair(conn, ignore, writer)
+        finally:
+            worker.detach_cursor(client)
+
+    # -- server-wide actions -----------------------------------------------------------------
+    async def set_keyboard_leds(self, modifiers: int) -> None:
+        for conn in list(self.inputs):
+            assert isinstance(conn.machine, InputsChannel)
+            conn.machine.set_modifiers(modifiers)
+            try:
+                await conn.flush()
+            except ClientGone as exc:
+                log.info("%s", exc)
+
+    def disconnect(self) -> None:
+        if self.nursery is not None:
+            self.nursery.cancel_scope.cancel()
+
+
+def _encode(op: Any, surface: Any, monitors_config: bool, image_ids: Any) -> list[tuple[int, list[Any]]]:
+    """Build and encode the messages for one pipe op (reads pixels: may run in a thread)."""
+    out = []
+    for msg in messages_for(op, surface, monitors_config=monitors_config, image_ids=image_ids):
+        parts = msg.encode_parts() if hasattr(msg, "encode_parts") else [msg.encode()]
+        out.append((msg.MSG_TYPE, parts))
+    return out

@@ -1,0 +1,1 @@
+"""One state machine per channel kind, each a :class:`domain.channel.ChannelConnection`."""

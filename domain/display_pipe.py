@@ -1,0 +1,216 @@
+"""What one client's display channel still has to be told, and how to say it.
+
+The display worker applies every drawing operation to the surface at once and records, per
+client, an operation here. Damage is recorded as an area, not as pixels: its pixels are read
+from the surface when the message is built, so a client that lags simply receives the newest
+content. That makes the pipe boundable: past ``limit`` operations the drawing ones collapse into
+one damaged area (the C server's pipe merges by region the same way).
+
+Ordering rule that keeps this exact: COPY_BITS moves whatever the client has, so it is only sent
+while no damage is pending or being built for that client; otherwise it becomes damage of its
+destination. FILL is absolute and may always be sent as such.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import attrs
+
+from domain.geometry import Box
+from domain.messages import display as dm
+from domain.messages.codec import ServerMessage
+from domain.surface import Surface
+
+PRIMARY_SURFACE_ID = 0
+#: Pipe length past which pending drawing collapses (reference display pipe: 50 items).
+PIPE_LIMIT = 50
+#: Largest DRAW_COPY image in bytes; bigger areas go as horizontal bands. A whole 4K frame in
+#: one message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after
+#: the primary's creation as the picture, so a full HD frame stays one message.
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+
+
+@attrs.frozen
+class CreatePrimary:
+    width: int
+    height: int
+
+
+@attrs.frozen
+class DestroyPrimary:
+    pass
+
+
+@attrs.frozen
+class Damage:
+    box: Box
+
+
+@attrs.frozen
+class Fill:
+    box: Box
+    color: int
+
+
+@attrs.frozen
+class CopyBits:
+    src_x: int
+    src_y: int
+    box: Box
+
+
+@attrs.frozen
+class MonitorsConfig:
+    width: int
+    height: int
+
+
+@attrs.frozen
+class Mark:
+    pass
+
+
+DrawOp = Damage | Fill | CopyBits
+PipeOp = CreatePrimary | DestroyPrimary | MonitorsConfig | Mark | DrawOp
+
+
+class DisplayPipe:
+    def __init__(self, limit: int = PIPE_LIMIT) -> None:
+        self._ops: deque[PipeOp] = deque()
+        self._limit = limit
+        self._inflight: PipeOp | None = None
+        self.collapses = 0
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __iter__(self) -> Iterator[PipeOp]:
+        return iter(self._ops)
+
+    # -- recording -------------------------------------------------------------------------
+    def new_primary(self, width: int, height: int, *, replace: bool) -> None:
+        """The primary was (re)created: everything pending is obsolete."""
+        self._ops.clear()
+        if replace:
+            self._ops.append(DestroyPrimary())
+        self._ops.extend(
+            [
+                CreatePrimary(width, height),
+                Damage(Box(0, 0, width, height)),
+                MonitorsConfig(width, height),
+                Mark(),
+            ]
+        )
+
+    def destroy_primary(self) -> None:
+        self._ops.clear()
+        self._ops.append(DestroyPrimary())
+
+    def damage(self, box: Box) -> None:
+        if box.empty:
+            return
+        if self._ops and isinstance(self._ops[-1], Damage) and self._ops[-1].box.contains(box):
+            return
+        if not self._copy_pending():
+            # Earlier damage inside the new one is redundant: its pixels are read at send time.
+            kept = [op for op in self._ops if not (isinstance(op, Damage) and box.contains(op.box))]
+            if len(kept) != len(self._ops):
+                self._ops = deque(kept)
+        self._append(Damage(box))
+
+    def fill(self, box: Box, color: int) -> None:
+        if not box.empty:
+            self._append(Fill(box, color))
+
+    def copy_bits(self, src_x: int, src_y: int, box: Box) -> None:
+        if box.empty:
+            return
+        if self._damage_pending():
+            self._append(Damage(box))
+        else:
+            self._append(CopyBits(src_x, src_y, box))
+
+    def _damage_pending(self) -> bool:
+        return isinstance(self._inflight, Damage) or any(isinstance(op, Damage) for op in self._ops)
+
+    def _copy_pending(self) -> bool:
+        return any(isinstance(op, CopyBits) for op in self._ops)
+
+    def _append(self, op: PipeOp) -> None:
+        self._ops.append(op)
+        if len(self._ops) > self._limit:
+            self._collapse()
+
+    def _collapse(self) -> None:
+        """Fold the drawing after the last structural op into one damaged area."""
+        head: list[PipeOp] = []
+        area = Box(0, 0, 0, 0)
+        for op in self._ops:
+            if isinstance(op, (Damage, Fill, CopyBits)):
+                area = area.union(op.box)
+            else:
+                if not area.empty:
+                    head.append(Damage(area))
+                    area = Box(0, 0, 0, 0)
+                head.append(op)
+        if not area.empty:
+            head.append(Damage(area))
+        self._ops = deque(head)
+        self.collapses += 1
+
+    # -- taking ----------------------------------------------------------------------------
+    def pop(self) -> PipeOp | None:
+        """The next op to send. Call :meth:`done` once its messages are built."""
+        if not self._ops:
+            return None
+        self._inflight = self._ops.popleft()
+        return self._inflight
+
+    def done(self) -> None:
+        self._inflight = None
+
+
+def messages_for(
+    op: PipeOp, surface: Surface | None, *, monitors_config: bool, image_ids: Iterator[int]
+) -> list[ServerMessage]:
+    """The display messages that carry ``op`` to a client. Damage reads the surface's current
+    pixels (a copy of the area), so run it off the event loop when the area is large."""
+    sid = PRIMARY_SURFACE_ID
+    if isinstance(op, CreatePrimary):
+        return [dm.SurfaceCreate(sid, op.width, op.height)]
+    if isinstance(op, DestroyPrimary):
+        return [dm.SurfaceDestroy(sid)]
+    if isinstance(op, Mark):
+        return [dm.Mark()]
+    if isinstance(op, MonitorsConfig):
+        if not monitors_config:
+            return []
+        head = dm.MonitorHead(0, sid, op.width, op.height, 0, 0)
+        return [dm.MonitorsConfig((head,), 1)]
+    if surface is None:
+        return []
+    if isinstance(op, Fill):
+        box = surface.clip(op.box)
+        return [] if box.empty else [dm.DrawFill(sid, _rect(box), op.color)]
+    if isinstance(op, CopyBits):
+        return [dm.CopyBits(sid, _rect(op.box), op.src_x, op.src_y)]
+    out: list[ServerMessage] = []
+    area = surface.clip(op.box)
+    if area.empty:
+        return []
+    for band in area.bands(max(1, MAX_IMAGE_BYTES // (area.w * 4))):
+        image = dm.BitmapImage(
+            id=next(image_ids),
+            width=band.w,
+            height=band.h,
+            data=surface.read(band),
+            stride=band.w * 4,
+        )
+        out.append(dm.DrawCopy(sid, _rect(band), image))
+    return out
+
+
+def _rect(box: Box) -> dm.Rect:
+    return dm.Rect(top=box.y, left=box.x, bottom=box.bottom, right=box.right)

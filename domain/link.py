@@ -1,0 +1,245 @@
+"""The link stage of one SPICE connection, as a pure state machine.
+
+Every channel connection starts here. The client speaks first: a SpiceLinkHeader and a
+SpiceLinkMess with its capabilities (:class:`LinkRequest`). The server answers with a
+SpiceLinkReply (its public key and capabilities) or a reply carrying a link error. The client
+then sends the auth mechanism (only if it announced PROTOCOL_AUTH_SELECTION) and a 128-byte
+RSA-encrypted ticket (:class:`AuthTicket`); the server writes a bare uint32 link result. After
+an OK result the connection hands over to a channel machine with :meth:`LinkServer.trailing_data`.
+
+Feed bytes with :meth:`receive_data`, pull events with :meth:`next_event`, and call the
+``send_*`` methods for the bytes to write. A peer's violation raises
+:class:`~domain.errors.RemoteProtocolError` whose ``link_error`` says what to answer;
+:meth:`LinkServer.fail` gives the bytes for that answer at the current stage.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+import attrs
+
+from domain.caps import CapabilitySet
+from domain.enums import (
+    SPICE_MAGIC,
+    SPICE_TICKET_PUBKEY_BYTES,
+    SPICE_VERSION_MAJOR,
+    SPICE_VERSION_MINOR,
+    CommonCap,
+    LinkError,
+)
+from domain.errors import LocalProtocolError, RemoteProtocolError
+
+LINK_HEADER = struct.Struct("<4sIII")
+LINK_MESS = struct.Struct("<IBBIII")
+REPLY_FIXED = struct.Struct(f"<I{SPICE_TICKET_PUBKEY_BYTES}sIII")
+#: The reference server's limits on the link message and on each capability array.
+MAX_LINK_SIZE = 4096
+MAX_CAPS_WORDS = 1024
+#: RSA_size() of the 1024-bit ticket key.
+ENCRYPTED_TICKET_BYTES = 128
+
+
+class NeedData(enum.Enum):
+    NEED_DATA = "NEED_DATA"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+NEED_DATA = NeedData.NEED_DATA
+
+
+@attrs.frozen
+class LinkRequest:
+    """A parsed SpiceLinkHeader + SpiceLinkMess."""
+
+    major_version: int
+    minor_version: int
+    connection_id: int
+    channel_type: int
+    channel_id: int
+    common_caps: CapabilitySet
+    channel_caps: CapabilitySet
+
+
+@attrs.frozen
+class AuthTicket:
+    """The auth mechanism the client chose and its encrypted ticket."""
+
+    mechanism: int
+    encrypted: bytes
+
+
+class LinkState(enum.Enum):
+    READ_HEADER = "READ_HEADER"
+    READ_MESS = "READ_MESS"
+    AWAIT_REPLY = "AWAIT_REPLY"
+    READ_MECHANISM = "READ_MECHANISM"
+    READ_TICKET = "READ_TICKET"
+    AWAIT_RESULT = "AWAIT_RESULT"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+def encode_link_header(size: int) -> bytes:
+    return LINK_HEADER.pack(SPICE_MAGIC, SPICE_VERSION_MAJOR, SPICE_VERSION_MINOR, size)
+
+
+def encode_link_reply(
+    error: LinkError,
+    pub_key: bytes,
+    common_caps: CapabilitySet,
+    channel_caps: CapabilitySet,
+) -> bytes:
+    """SpiceLinkHeader + SpiceLinkReply. On error the key is zeroed and no caps are sent."""
+    if error != LinkError.OK:
+        pub_key = bytes(SPICE_TICKET_PUBKEY_BYTES)
+        common_caps = channel_caps = CapabilitySet()
+    if len(pub_key) != SPICE_TICKET_PUBKEY_BYTES:
+        raise LocalProtocolError(f"public key must be {SPICE_TICKET_PUBKEY_BYTES} bytes")
+    common, channel = common_caps.words(), channel_caps.words()
+    body = REPLY_FIXED.pack(error, pub_key, len(common), len(channel), REPLY_FIXED.size)
+    body += common_caps.encode() + channel_caps.encode()
+    return encode_link_header(len(body)) + body
+
+
+def encode_link_result(error: LinkError) -> bytes:
+    return struct.pack("<I", error)
+
+
+def parse_link_mess(major: int, minor: int, mess: bytes) -> LinkRequest:
+    """Parse a SpiceLinkMess of exactly the size the header announced."""
+    if len(mess) < LINK_MESS.size:
+        raise RemoteProtocolError("link message too short", LinkError.INVALID_DATA)
+    conn_id, ch_type, ch_id, n_common, n_channel, caps_offset = LINK_MESS.unpack_from(mess)
+    if n_common > MAX_CAPS_WORDS or n_channel > MAX_CAPS_WORDS:
+        raise RemoteProtocolError("too many capability words", LinkError.INVALID_DATA)
+    if caps_offset < LINK_MESS.size or caps_offset + 4 * (n_common + n_channel) > len(mess):
+        raise RemoteProtocolError("capabilities overrun the link message", LinkError.INVALID_DATA)
+    words = struct.unpack_from(f"<{n_common + n_channel}I", mess, caps_offset)
+    return LinkRequest(
+        major_version=major,
+        minor_version=minor,
+        connection_id=conn_id,
+        channel_type=ch_type,
+        channel_id=ch_id,
+        common_caps=CapabilitySet.from_words(words[:n_common]),
+        channel_caps=CapabilitySet.from_words(words[n_common:]),
+    )
+
+
+class LinkServer:
+    """The server side of one connection's link stage."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.state = LinkState.READ_HEADER
+        self._major = self._minor = self._size = 0
+        self.request: LinkRequest | None = None
+        self._mechanism = CommonCap.AUTH_SPICE.value
+        self._replied = False
+
+    def receive_data(self, data: bytes) -> None:
+        if self.state in (LinkState.DONE, LinkState.FAILED):
+            raise LocalProtocolError(f"receive_data in state {self.state!r}")
+        self._buf += data
+
+    def trailing_data(self) -> bytes:
+        """Bytes received after the ticket: the first framed messages of the channel."""
+        if self.state is not LinkState.DONE:
+            raise LocalProtocolError("the link is not done")
+        return bytes(self._buf)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def _take(self, n: int) -> bytes | None:
+        if len(self._buf) < n:
+            return None
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def next_event(self) -> LinkRequest | AuthTicket | NeedData:
+        try:
+            return self._next_event()
+        except RemoteProtocolError:
+            self.state = LinkState.FAILED
+            raise
+
+    def _next_event(self) -> LinkRequest | AuthTicket | NeedData:
+        if self.state is LinkState.READ_HEADER:
+            # Check the magic as soon as it arrives, so that garbage fails at once.
+            if len(self._buf) >= 4 and bytes(self._buf[:4]) != SPICE_MAGIC:
+                raise RemoteProtocolError("bad magic", LinkError.INVALID_MAGIC)
+            raw = self._take(LINK_HEADER.size)
+            if raw is None:
+                return NEED_DATA
+            _, self._major, self._minor, self._size = LINK_HEADER.unpack(raw)
+            if self._major != SPICE_VERSION_MAJOR:
+                # The reference server closes silently on major 0 (old protocol).
+                err = LinkError.VERSION_MISMATCH if self._major else None
+                raise RemoteProtocolError(f"protocol major version {self._major}", err)
+            if self._size < LINK_MESS.size or self._size > MAX_LINK_SIZE:
+                raise RemoteProtocolError(
+                    f"link message size {self._size} out of range", LinkError.INVALID_DATA
+                )
+            self.state = LinkState.READ_MESS
+        if self.state is LinkState.READ_MESS:
+            mess = self._take(self._size)
+            if mess is None:
+                return NEED_DATA
+            self.request = parse_link_mess(self._major, self._minor, mess)
+            self.state = LinkState.AWAIT_REPLY
+            return self.request
+        if self.state is LinkState.READ_MECHANISM:
+            raw = self._take(4)
+            if raw is None:
+                return NEED_DATA
+            (self._mechanism,) = struct.unpack("<I", raw)
+            if self._mechanism != CommonCap.AUTH_SPICE:
+                raise RemoteProtocolError(
+                    f"unsupported auth mechanism {self._mechanism}", LinkError.INVALID_DATA
+                )
+            self.state = LinkState.READ_TICKET
+        if self.state is LinkState.READ_TICKET:
+            ticket = self._take(ENCRYPTED_TICKET_BYTES)
+            if ticket is None:
+                return NEED_DATA
+            self.state = LinkState.AWAIT_RESULT
+            return AuthTicket(self._mechanism, ticket)
+        return NEED_DATA
+
+    def send_reply(
+        self, pub_key: bytes, common_caps: CapabilitySet, channel_caps: CapabilitySet
+    ) -> bytes:
+        if self.state is not LinkState.AWAIT_REPLY or self.request is None:
+            raise LocalProtocolError(f"send_reply in state {self.state!r}")
+        self._replied = True
+        selects = CommonCap.PROTOCOL_AUTH_SELECTION in self.request.common_caps
+        self.state = LinkState.READ_MECHANISM if selects else LinkState.READ_TICKET
+        return encode_link_reply(LinkError.OK, pub_key, common_caps, channel_caps)
+
+    def send_result(self, error: LinkError) -> bytes:
+        if self.state is not LinkState.AWAIT_RESULT:
+            raise LocalProtocolError(f"send_result in state {self.state!r}")
+        self.state = LinkState.DONE if error == LinkError.OK else LinkState.FAILED
+        return encode_link_result(error)
+
+    def fail(self, error: LinkError | None) -> bytes:
+        """The bytes that tell the client the link failed with ``error`` at this stage: a
+        SpiceLinkReply before the reply was sent, a bare link result after it. The machine is
+        terminal afterwards."""
+        self.state = LinkState.FAILED
+        if error is None:
+            return b""
+        if self._replied:
+            return encode_link_result(error)
+        self._replied = True
+        return encode_link_reply(error, b"", CapabilitySet(), CapabilitySet())

@@ -1,0 +1,178 @@
+"""The built-in demo display: a small desktop drawn with Pillow, live.
+
+It shows a clock, a bouncing ball, what the user types (US layout) and a trail where the mouse
+drags, with a custom arrow cursor. It exercises the same public API an application uses.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+import numpy as np
+import trio
+from PIL import Image, ImageDraw, ImageFont
+
+from domain.input_events import (
+    KeyEvent,
+    MouseButtonEvent,
+    MouseMotionEvent,
+    MousePositionEvent,
+)
+from spice.display import Display, to_bgrx
+from spice.server import Server
+
+_ROWS = [
+    (0x02, "1234567890-="),
+    (0x10, "qwertyuiop[]"),
+    (0x1E, "asdfghjkl;'`"),
+    (0x2C, "zxcvbnm,./"),
+]
+_SHIFTED = dict(zip("1234567890-=[];'`,./", "!@#$%^&*()_+{}:\"~<>?", strict=True))
+KEYMAP: dict[int, str] = {0x39: " ", 0x2B: "\\"}
+for _start, _chars in _ROWS:
+    for _i, _ch in enumerate(_chars):
+        KEYMAP[_start + _i] = _ch
+SHIFT_KEYS = {0x2A, 0x36}
+BACKSPACE, ENTER = 0x0E, 0x1C
+
+BG_TOP, BG_BOTTOM = (32, 64, 112), (12, 20, 40)
+
+
+def arrow_cursor() -> np.ndarray:
+    """A 24x24 white arrow with a dark outline, B,G,R,A."""
+    img = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.polygon([(1, 1), (1, 19), (6, 14), (10, 22), (13, 21), (9, 13), (16, 13)], fill=(255, 255, 255, 255), outline=(20, 20, 20, 255))
+    arr = np.asarray(img, dtype=np.uint8)
+    return np.ascontiguousarray(arr[..., [2, 1, 0, 3]])
+
+
+class Demo:
+    def __init__(self, display: Display) -> None:
+        self.display = display
+        self.w, self.h = display.width, display.height
+        self.font = ImageFont.load_default(size=18) if hasattr(ImageFont, "load_default") else None
+        self.typed = ""
+        self.shift = False
+        self.buttons = 0
+        self.pointer = (self.w // 2, self.h // 2)
+        self.ball = [self.w / 3, self.h / 2, 5.0, 3.5]
+        self.ball_r = 18
+
+    def background(self) -> Image.Image:
+        ramp = np.linspace(0, 1, self.h)[:, None]
+        top, bottom = np.array(BG_TOP), np.array(BG_BOTTOM)
+        rows = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
+        img = Image.fromarray(np.repeat(rows[:, None, :], self.w, axis=1), "RGB")
+        d = ImageDraw.Draw(img)
+        d.rectangle([0, 0, self.w, 28], fill=(230, 230, 235))
+        d.text((10, 5), "trio-spice demo", fill=(20, 20, 20), font=self.font)
+        d.rectangle([40, 80, min(self.w - 40, 620), 200], fill=(245, 245, 240), outline=(0, 0, 0))
+        d.text((52, 88), "Type here:", fill=(60, 60, 60), font=self.font)
+        d.text((40, self.h - 30), "Drag the mouse to draw.", fill=(200, 210, 230), font=self.font)
+        return img
+
+    async def draw_full(self) -> None:
+        self.bg = self.background()
+        await self.display.update(0, 0, self.bg)
+        await self.draw_text()
+        await self.draw_clock()
+
+    async def draw_clock(self) -> None:
+        img = Image.new("RGB", (120, 28), (230, 230, 235))
+        now = datetime.datetime.now().strftime("%H:%M:%S")
+        ImageDraw.Draw(img).text((10, 5), now, fill=(20, 20, 20), font=self.font)
+        await self.display.update(self.w - 120, 0, img)
+
+    async def draw_text(self) -> None:
+        box_w = min(self.w - 40, 620) - 40 - 24
+        img = Image.new("RGB", (box_w, 70), (245, 245, 240))
+        lines = (self.typed[-120:] + "_")
+        d = ImageDraw.Draw(img)
+        d.multiline_text((0, 0), "\n".join(lines[i : i + 48] for i in range(0, len(lines), 48)), fill=(0, 0, 0), font=self.font)
+        await self.display.update(52, 114, img)
+
+    async def step_ball(self) -> None:
+        x, y, vx, vy = self.ball
+        r = self.ball_r
+        old = (int(x) - r, int(y) - r)
+        x, y = x + vx, y + vy
+        if not r + 30 < x < self.w - r:
+            vx = -vx
+        if not r + 210 < y < self.h - r - 40:
+            vy = -vy
+        x = min(max(x, r + 30), self.w - r)
+        y = min(max(y, r + 210), self.h - r - 40)
+        self.ball = [x, y, vx, vy]
+        new = (int(x) - r, int(y) - r)
+        left, top = min(old[0], new[0]), min(old[1], new[1])
+        size_w, size_h = abs(old[0] - new[0]) + 2 * r + 1, abs(old[1] - new[1]) + 2 * r + 1
+        patch = self.bg.crop((left, top, left + size_w, top + size_h))
+        d = ImageDraw.Draw(patch)
+        cx, cy = new[0] - left, new[1] - top
+        d.ellipse([cx, cy, cx + 2 * r, cy + 2 * r], fill=(240, 180, 40), outline=(90, 50, 0))
+        await self.display.update(left, top, patch)
+
+    async def handle(self, event: object) -> None:
+        if isinstance(event, KeyEvent):
+            code = event.scancode
+            if code in SHIFT_KEYS:
+                self.shift = event.pressed
+            elif event.pressed and code == BACKSPACE:
+                self.typed = self.typed[:-1]
+                await self.draw_text()
+            elif event.pressed and code == ENTER:
+                self.typed += " "
+                await self.draw_text()
+            elif event.pressed and code in KEYMAP:
+                ch = KEYMAP[code]
+                self.typed += _SHIFTED.get(ch, ch.upper()) if self.shift else ch
+                await self.draw_text()
+        elif isinstance(event, MouseButtonEvent):
+            self.buttons = event.buttons
+        elif isinstance(event, (MousePositionEvent, MouseMotionEvent)):
+            if isinstance(event, MousePositionEvent):
+                new = (event.x, event.y)
+            else:
+                new = (min(max(self.pointer[0] + event.dx, 0), self.w - 1), min(max(self.pointer[1] + event.dy, 0), self.h - 1))
+                await self.display.move_cursor(*new)
+            if event.buttons & 1:
+                await self.trail(self.pointer, new)
+            self.pointer = new
+            self.buttons = event.buttons
+
+    async def trail(self, a: tuple[int, int], b: tuple[int, int]) -> None:
+        left, top = max(min(a[0], b[0]) - 4, 0), max(min(a[1], b[1]) - 4, 0)
+        right, bottom = min(max(a[0], b[0]) + 5, self.w), min(max(a[1], b[1]) + 5, self.h)
+        if right <= left or bottom <= top:
+            return
+        patch = Image.fromarray(self.display.framebuffer[top:bottom, left:right, [2, 1, 0]].copy(), "RGB")
+        d = ImageDraw.Draw(patch)
+        d.line([(a[0] - left, a[1] - top), (b[0] - left, b[1] - top)], fill=(255, 80, 80), width=4)
+        await self.display.update(left, top, patch)
+        self.bg.paste(patch, (left, top))
+
+
+async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
+    demo = Demo(display)
+    await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
+    await demo.draw_full()
+    async with trio.open_nursery() as nursery, server.input_events() as events:
+
+        async def animate() -> None:
+            last_second = -1
+            while True:
+                await demo.step_ball()
+                now = math.floor(trio.current_time())
+                if now != last_second:
+                    last_second = now
+                    await demo.draw_clock()
+                await trio.sleep(1 / fps)
+
+        nursery.start_soon(animate)
+        async for event in events:
+            await demo.handle(event)
+
+
+__all__ = ["Demo", "run_demo", "arrow_cursor", "to_bgrx"]

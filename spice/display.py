@@ -1,0 +1,166 @@
+"""A display the application draws on: the public face of one display worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import trio
+
+from adapters.display_worker import (
+    BarrierCmd,
+    Command,
+    CopyBitsCmd,
+    CursorHideCmd,
+    CursorMoveCmd,
+    CursorSetCmd,
+    DisplayWorker,
+    FillCmd,
+    ResizeCmd,
+    UpdateCmd,
+    as_bgrx,
+)
+from domain.geometry import Box
+from domain.messages.cursor import CursorShape
+from domain.surface import Pixels
+
+#: Pixel counts above which conversions run in a thread.
+_THREAD_PIXELS = 64 * 1024
+
+
+def to_bgrx(image: Any, width: int | None = None, height: int | None = None) -> Pixels:
+    """Convert what the application has into an (h, w, 4) BGRX uint8 array.
+
+    Accepts a numpy array of shape (h, w, 4) in BGRX order or (h, w, 3) in RGB order, a PIL
+    image (any mode), or raw BGRX bytes together with ``width`` and ``height``.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        if width is None or height is None:
+            raise ValueError("raw BGRX bytes need width and height")
+        buf = np.frombuffer(image, dtype=np.uint8)
+        if buf.size != width * height * 4:
+            raise ValueError(f"expected {width * height * 4} bytes of BGRX, got {buf.size}")
+        return buf.reshape(height, width, 4)
+    if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+            h, w = image.shape[:2]
+            out = np.empty((h, w, 4), dtype=np.uint8)
+            out[..., 0] = image[..., 2]
+            out[..., 1] = image[..., 1]
+            out[..., 2] = image[..., 0]
+            out[..., 3] = 0
+            return out
+        return as_bgrx(image)
+    if hasattr(image, "convert") and hasattr(image, "tobytes"):  # a PIL image
+        rgbx = image.convert("RGBX") if image.mode != "RGBX" else image
+        arr = np.frombuffer(rgbx.tobytes(), dtype=np.uint8).reshape(rgbx.height, rgbx.width, 4)
+        out = arr[..., [2, 1, 0, 3]].copy()
+        out[..., 3] = 0
+        return out
+    raise TypeError(f"cannot draw a {type(image).__name__}")
+
+
+class Display:
+    """Draw on one display. Every method may be awaited from the server's Trio loop; they wait
+    only when the display worker is behind (its command queue is bounded)."""
+
+    def __init__(self, worker: DisplayWorker) -> None:
+        self._worker = worker
+
+    @property
+    def id(self) -> int:
+        return self._worker.display_id
+
+    @property
+    def width(self) -> int:
+        return self._worker.surface.width
+
+    @property
+    def height(self) -> int:
+        return self._worker.surface.height
+
+    @property
+    def framebuffer(self) -> Pixels:
+        """A copy of the current content, (h, w, 4) BGRX."""
+        return self._worker.surface.pixels.copy()
+
+    async def _send(self, cmd: Command) -> None:
+        await self._worker.commands.send(cmd)
+
+    async def update(self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None) -> None:
+        """Draw ``image`` with its top-left corner at (x, y). ``image``: a numpy BGRX (h, w, 4)
+        or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``."""
+        if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
+            pixels = as_bgrx(image).copy() if image.size > 0 else as_bgrx(image)
+        elif isinstance(image, np.ndarray) and image.size <= _THREAD_PIXELS * 3:
+            pixels = to_bgrx(image)
+        else:
+            pixels = await trio.to_thread.run_sync(to_bgrx, image, width, height)
+        await self._send(UpdateCmd(x, y, pixels))
+
+    async def fill(self, x: int, y: int, width: int, height: int, color: int) -> None:
+        """Fill a rectangle with ``color`` (0xRRGGBB)."""
+        await self._send(FillCmd(Box(x, y, width, height), color & 0xFFFFFF))
+
+    async def copy_rect(self, src_x: int, src_y: int, x: int, y: int, width: int, height: int) -> None:
+        """Copy the width x height area at (src_x, src_y) to (x, y): scrolling and moving
+        windows, sent as COPY_BITS so the client moves pixels it already has."""
+        await self._send(CopyBitsCmd(src_x, src_y, Box(x, y, width, height)))
+
+    async def scroll(self, x: int, y: int, width: int, height: int, dy: int, dx: int = 0) -> None:
+        """Scroll the content of a rectangle by (dx, dy); the uncovered strip keeps its old
+        pixels until the application draws it."""
+        box = Box(x, y, width, height)
+        dest = box.intersect(Box(x + dx, y + dy, width, height))
+        if dest.empty:
+            return
+        await self.copy_rect(dest.x - dx, dest.y - dy, dest.x, dest.y, dest.w, dest.h)
+
+    async def resize(self, width: int, height: int) -> None:
+        """Change the display size; clients get a new primary surface."""
+        await self._send(ResizeCmd(width, height))
+
+    async def set_cursor(
+        self,
+        image: Any,
+        hot_x: int = 0,
+        hot_y: int = 0,
+        *,
+        x: int | None = None,
+        y: int | None = None,
+    ) -> None:
+        """Set the pointer shape from an (h, w, 4) uint8 array in B, G, R, A order (straight
+        alpha) or a PIL image with alpha."""
+        if isinstance(image, np.ndarray):
+            bgra = np.ascontiguousarray(image, dtype=np.uint8)
+        else:
+            rgba = image.convert("RGBA")
+            arr = np.frombuffer(rgba.tobytes(), dtype=np.uint8).reshape(rgba.height, rgba.width, 4)
+            bgra = arr[..., [2, 1, 0, 3]].copy()
+        if bgra.ndim != 3 or bgra.shape[2] != 4:
+            raise ValueError("a cursor image is (h, w, 4) B, G, R, A")
+        h, w = bgra.shape[:2]
+        self._cursor_serial = getattr(self, "_cursor_serial", 0) + 1
+        shape = CursorShape(
+            unique=(self.id << 24) | self._cursor_serial,
+            width=w,
+            height=h,
+            hot_x=hot_x,
+            hot_y=hot_y,
+            pixels=bgra.tobytes(),
+        )
+        cur = self._worker.cursor
+        await self._send(CursorSetCmd(shape, cur.x if x is None else x, cur.y if y is None else y, True))
+
+    async def move_cursor(self, x: int, y: int) -> None:
+        """Move the pointer (clients show this in server mouse mode)."""
+        await self._send(CursorMoveCmd(x, y))
+
+    async def hide_cursor(self) -> None:
+        await self._send(CursorHideCmd())
+
+    async def sync(self) -> None:
+        """Wait until every command sent so far has been applied to the surface."""
+        done = trio.Event()
+        await self._send(BarrierCmd(done))
+        await done.wait()

@@ -1,0 +1,533 @@
+"""Scriptable SPICE client built on spice-gtk's GObject-introspection bindings.
+
+This program runs under the *system* interpreter (``/usr/bin/python3`` with python3-gi and
+gir1.2-spiceclientglib-2.0), never inside the project virtualenv. It opens a
+``SpiceClientGLib.Session`` to ``--host``/``--port`` (optionally ``--tls-port``,
+``--ca-file``, ``--password``), connects every main, display, inputs and cursor channel the
+server announces, and drives a GLib main loop while speaking JSON lines: every signal of
+interest becomes one JSON object on stdout (key ``"event"``), and commands arrive as one JSON
+object per line on stdin (key ``"cmd"``, optional ``"id"`` echoed back in the reply). Every
+command is answered by its result event (``ok``, ``screenshot``, ``flushed``, ``bye``) or by
+an ``error`` event; exceptions raised in GLib callbacks are reported as ``error`` events too.
+A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
+connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
+exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gi
+
+gi.require_version("SpiceClientGLib", "2.0")
+from gi.repository import GLib, GObject
+from gi.repository import SpiceClientGLib as Spice
+
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_WATCHDOG = 3
+
+#: Channel types whose ``connect`` we call; playback/record/usbredir/... are left alone.
+CONNECTED_TYPES = frozenset({"main", "display", "inputs", "cursor"})
+
+JsonDict = dict[str, Any]
+
+
+class CommandError(Exception):
+    """A command could not be carried out; reported as an ``error`` event."""
+
+
+@dataclass
+class Primary:
+    """The latest primary surface announced by one display channel."""
+
+    format: int
+    width: int
+    height: int
+    stride: int
+    pointer: int
+
+    @property
+    def size(self) -> int:
+        return self.stride * self.height
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Write one JSON event line to stdout and flush it; exit quietly if the reader is gone."""
+    line = json.dumps({"event": event, **fields}, default=repr) + "\n"
+    try:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        os._exit(EXIT_FATAL)
+
+
+def report_exception(where: str, exc: BaseException, **extra: Any) -> None:
+    """Report an unexpected exception as an ``error`` event (with traceback)."""
+    emit(
+        "error",
+        **extra,
+        where=where,
+        message=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def guarded(where: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a GLib callback so an exception becomes an ``error`` event instead of a log line."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any) -> Any:
+            try:
+                return func(*args)
+            except SystemExit:
+                raise
+            except Exception as exc:  # noqa: BLE001 - everything must reach the test log
+                report_exception(where, exc)
+                return None
+
+        return wrapper
+
+    return decorate
+
+
+def gconnect(obj: Any, name: str, callback: Callable[..., Any]) -> int:
+    """Attach a GObject signal; SPICE's own ``connect()`` methods hide GObject's."""
+    return int(GObject.Object.connect(obj, name, guarded(name)(callback)))
+
+
+def channel_type_name(channel: Any) -> str:
+    return str(Spice.Channel.type_to_string(channel.get_property("channel-type")))
+
+
+def channel_id(channel: Any) -> int:
+    return int(channel.get_property("channel-id"))
+
+
+def enum_nick(value: Any) -> str:
+    nick = getattr(value, "value_nick", None)
+    return str(nick) if nick is not None else str(int(value))
+
+
+class Probe:
+    """One SPICE session plus the JSON-lines command/event plumbing around it."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.loop = GLib.MainLoop()
+        self.exit_code = EXIT_OK
+        self.session: Any = Spice.Session()
+        self.channels: dict[tuple[str, int], Any] = {}
+        self.opened: set[tuple[str, int]] = set()
+        self.primaries: dict[int, Primary] = {}
+        self.stdin_buffer = b""
+        self.stdin_watch: int | None = None
+        self.shutting_down = False
+
+    # ----------------------------------------------------------------- setup
+    def configure(self) -> None:
+        session = self.session
+        args = self.args
+        session.set_property("host", args.host)
+        if args.port is not None:
+            session.set_property("port", str(args.port))
+        if args.tls_port is not None:
+            session.set_property("tls-port", str(args.tls_port))
+        if args.password is not None:
+            session.set_property("password", args.password)
+        if args.ca_file is not None:
+            session.set_property("ca-file", args.ca_file)
+        if args.cert_subject is not None:
+            session.set_property("cert-subject", args.cert_subject)
+        if args.secure_channels:
+            session.set_property("secure-channels", args.secure_channels)
+        session.set_property("enable-audio", False)
+        session.set_property("enable-usbredir", False)
+        session.set_property("enable-smartcard", False)
+        gconnect(session, "channel-new", self.on_channel_new)
+        gconnect(session, "channel-destroy", self.on_channel_destroy)
+        gconnect(session, "disconnected", self.on_disconnected)
+
+    def start(self) -> int:
+        self.configure()
+        fd = sys.stdin.fileno()
+        os.set_blocking(fd, False)
+        stdin_channel = GLib.IOChannel.unix_new(fd)
+        self.stdin_watch = GLib.io_add_watch(
+            stdin_channel,
+            GLib.PRIORITY_DEFAULT,
+            GLib.IOCondition.IN | GLib.IOCondition.HUP | GLib.IOCondition.ERR,
+            guarded("stdin")(self.on_stdin),
+        )
+        if self.args.timeout > 0:
+            GLib.timeout_add(int(self.args.timeout * 1000), self.on_watchdog)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, self.on_unix_signal, signum)
+        emit("started", pid=os.getpid(), spice_gtk=str(Spice.util_get_version_string()))
+        if not Spice.Session.connect(self.session):
+            emit("error", where="session", message="spice_session_connect() returned FALSE")
+            return EXIT_FATAL
+        self.loop.run()
+        return self.exit_code
+
+    # -------------------------------------------------------------- session
+    def on_channel_new(self, _session: Any, channel: Any) -> None:
+        kind = channel_type_name(channel)
+        ident = channel_id(channel)
+        emit("channel-new", type=kind, id=ident)
+        if kind not in CONNECTED_TYPES:
+            return
+        self.channels[(kind, ident)] = channel
+        gconnect(channel, "channel-event", self.on_channel_event)
+        if kind == "main":
+            gconnect(channel, "main-mouse-update", self.on_mouse_update)
+            gconnect(channel, "main-agent-update", self.on_agent_update)
+        elif kind == "display":
+            gconnect(channel, "display-primary-create", self.on_primary_create)
+            gconnect(channel, "display-primary-destroy", self.on_primary_destroy)
+            gconnect(channel, "display-invalidate", self.on_invalidate)
+            gconnect(channel, "display-mark", self.on_mark)
+        elif kind == "inputs":
+            gconnect(channel, "inputs-modifiers", self.on_inputs_modifiers)
+        elif kind == "cursor":
+            gconnect(channel, "cursor-set", self.on_cursor_set)
+            gconnect(channel, "cursor-move", self.on_cursor_move)
+            gconnect(channel, "cursor-hide", self.on_cursor_hide)
+            gconnect(channel, "cursor-reset", self.on_cursor_reset)
+        if kind != "main" and not Spice.Channel.connect(channel):
+            emit(
+                "error",
+                where="channel-connect",
+                channel=kind,
+                id=ident,
+                message="spice_channel_connect() returned FALSE",
+            )
+
+    def on_channel_destroy(self, _session: Any, channel: Any) -> None:
+        kind = channel_type_name(channel)
+        ident = channel_id(channel)
+        self.channels.pop((kind, ident), None)
+        self.opened.discard((kind, ident))
+        if kind == "display":
+            self.primaries.pop(ident, None)
+        emit("channel-destroy", type=kind, id=ident)
+
+    def on_disconnected(self, _session: Any) -> None:
+        emit("disconnected")
+        if self.shutting_down:
+            self.loop.quit()
+
+    def on_channel_event(self, channel: Any, event: Any) -> None:
+        kind = channel_type_name(channel)
+        ident = channel_id(channel)
+        name = enum_nick(event)
+        if name == "opened":
+            self.opened.add((kind, ident))
+        elif name != "switching":
+            self.opened.discard((kind, ident))
+        fields: JsonDict = {"channel": kind, "id": ident, "name": name}
+        error = Spice.Channel.get_error(channel)
+        if error is not None:
+            fields["message"] = error.message
+        emit("channel-event", **fields)
+
+    # ----------------------------------------------------------------- main
+    def on_mouse_update(self, channel: Any) -> None:
+        emit("mouse-mode", mode=int(channel.get_property("mouse-mode")))
+
+    def on_agent_update(self, channel: Any) -> None:
+        emit("main-agent-update", connected=bool(channel.get_property("agent-connected")))
+
+    # -------------------------------------------------------------- display
+    def on_primary_create(
+        self,
+        channel: Any,
+        fmt: int,
+        width: int,
+        height: int,
+        stride: int,
+        shmid: int,
+        pointer: int | None,
+    ) -> None:
+        ident = channel_id(channel)
+        if pointer:
+            self.primaries[ident] = Primary(fmt, width, height, stride, int(pointer))
+        emit(
+            "primary-create",
+            display=ident,
+            format=fmt,
+            width=width,
+            height=height,
+            stride=stride,
+            shmid=shmid,
+            has_data=bool(pointer),
+        )
+
+    def on_primary_destroy(self, channel: Any) -> None:
+        ident = channel_id(channel)
+        self.primaries.pop(ident, None)
+        emit("primary-destroy", display=ident)
+
+    def on_invalidate(self, channel: Any, x: int, y: int, w: int, h: int) -> None:
+        emit("invalidate", display=channel_id(channel), x=x, y=y, w=w, h=h)
+
+    def on_mark(self, channel: Any, mark: int) -> None:
+        emit("mark", display=channel_id(channel), mark=mark)
+
+    # --------------------------------------------------------------- inputs
+    def on_inputs_modifiers(self, channel: Any) -> None:
+        emit("inputs-modifiers", modifiers=int(channel.get_property("key-modifiers")))
+
+    # --------------------------------------------------------------- cursor
+    def on_cursor_set(
+        self,
+        channel: Any,
+        width: int,
+        height: int,
+        hot_x: int,
+        hot_y: int,
+        pointer: int | None,
+    ) -> None:
+        fields: JsonDict = {"width": width, "height": height, "hot_x": hot_x, "hot_y": hot_y}
+        if pointer:
+            data = ctypes.string_at(int(pointer), width * height * 4)
+            fields["rgba_sha256"] = hashlib.sha256(data).hexdigest()
+            fields["size"] = len(data)
+        else:
+            fields["rgba_sha256"] = None
+        # SpiceCursorChannel:cursor (SpiceCursorShape) is not used: its fields read back
+        # misaligned through GI in spice-gtk 0.42 (type is garbage, width holds hot_x...).
+        emit("cursor-set", **fields)
+
+    def on_cursor_move(self, _channel: Any, x: int, y: int) -> None:
+        emit("cursor-move", x=x, y=y)
+
+    def on_cursor_hide(self, _channel: Any) -> None:
+        emit("cursor-hide")
+
+    def on_cursor_reset(self, _channel: Any) -> None:
+        emit("cursor-reset")
+
+    # ------------------------------------------------------------- commands
+    def on_stdin(self, _source: Any, _condition: Any) -> bool:
+        while True:
+            try:
+                chunk = os.read(0, 65536)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                self.stdin_watch = None
+                self.shutdown(EXIT_OK, reason="eof")
+                return False
+            self.stdin_buffer += chunk
+            while b"\n" in self.stdin_buffer:
+                line, self.stdin_buffer = self.stdin_buffer.split(b"\n", 1)
+                if line.strip():
+                    self.handle_line(line)
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            command = json.loads(line)
+        except ValueError as exc:
+            emit("error", cmd=None, message=f"invalid JSON command: {exc}")
+            return
+        if not isinstance(command, dict) or not isinstance(command.get("cmd"), str):
+            emit("error", cmd=None, message=f"command must be an object with 'cmd': {command!r}")
+            return
+        name: str = command["cmd"]
+        reply: JsonDict = {"cmd": name}
+        if "id" in command:
+            reply["id"] = command["id"]
+        handler = getattr(self, "cmd_" + name, None)
+        if handler is None:
+            emit("error", **reply, message=f"unknown command {name!r}")
+            return
+        try:
+            handler(command, reply)
+        except CommandError as exc:
+            emit("error", **reply, message=str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            emit("error", **reply, message=f"bad arguments: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - reported, never lost
+            report_exception("command", exc, **reply)
+
+    def channel(self, kind: str, ident: int = 0) -> Any:
+        channel = self.channels.get((kind, ident))
+        if channel is None:
+            raise CommandError(f"no {kind} channel {ident}")
+        if (kind, ident) not in self.opened:
+            raise CommandError(f"{kind} channel {ident} is not open")
+        return channel
+
+    def inputs(self) -> Any:
+        return self.channel("inputs", 0)
+
+    def cmd_screenshot(self, command: JsonDict, reply: JsonDict) -> None:
+        path = str(command["path"])
+        ident = int(command.get("display", 0))
+        primary = self.primaries.get(ident)
+        if primary is None:
+            raise CommandError(f"display {ident} has no primary surface")
+        data = ctypes.string_at(primary.pointer, primary.size)
+        with open(path, "wb") as out:
+            out.write(data)
+        emit(
+            "screenshot",
+            **reply,
+            path=path,
+            display=ident,
+            width=primary.width,
+            height=primary.height,
+            stride=primary.stride,
+            format=primary.format,
+        )
+
+    def cmd_key_press(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().key_press(int(command["scancode"]))
+        emit("ok", **reply)
+
+    def cmd_key_release(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().key_release(int(command["scancode"]))
+        emit("ok", **reply)
+
+    def cmd_key_press_and_release(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().key_press_and_release(int(command["scancode"]))
+        emit("ok", **reply)
+
+    def cmd_motion(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().motion(int(command["dx"]), int(command["dy"]), int(command.get("buttons", 0)))
+        emit("ok", **reply)
+
+    def cmd_position(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().position(
+            int(command["x"]),
+            int(command["y"]),
+            int(command.get("display", 0)),
+            int(command.get("buttons", 0)),
+        )
+        emit("ok", **reply)
+
+    def cmd_button_press(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().button_press(int(command["button"]), int(command.get("buttons", 0)))
+        emit("ok", **reply)
+
+    def cmd_button_release(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().button_release(int(command["button"]), int(command.get("buttons", 0)))
+        emit("ok", **reply)
+
+    def cmd_set_key_locks(self, command: JsonDict, reply: JsonDict) -> None:
+        self.inputs().set_key_locks(int(command["locks"]))
+        emit("ok", **reply)
+
+    def cmd_request_mouse_mode(self, command: JsonDict, reply: JsonDict) -> None:
+        main = self.channel("main", 0)
+        main.request_mouse_mode(int(command["mode"]))
+        emit("ok", **reply)
+
+    def cmd_flush(self, command: JsonDict, reply: JsonDict) -> None:
+        kind = str(command.get("channel", "inputs"))
+        channel = self.channel(kind, int(command.get("channel_id", 0)))
+
+        @guarded("flush")
+        def done(source: Any, result: Any, _data: Any) -> None:
+            try:
+                Spice.Channel.flush_finish(source, result)
+            except GLib.Error as exc:
+                emit("error", **reply, message=f"flush failed: {exc.message}")
+                return
+            emit("flushed", **reply, channel=kind)
+
+        Spice.Channel.flush_async(channel, None, done, None)
+
+    def cmd_status(self, _command: JsonDict, reply: JsonDict) -> None:
+        emit(
+            "status",
+            **reply,
+            opened=sorted(f"{kind}:{ident}" for kind, ident in self.opened),
+            primaries={str(k): v.__dict__ for k, v in self.primaries.items()},
+        )
+
+    def cmd_quit(self, _command: JsonDict, reply: JsonDict) -> None:
+        emit("bye", **reply)
+        self.shutdown(EXIT_OK, reason="quit")
+
+    # ------------------------------------------------------------- shutdown
+    def shutdown(self, code: int, reason: str) -> None:
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        self.exit_code = code
+        emit("shutdown", reason=reason)
+        if self.stdin_watch is not None:
+            GLib.source_remove(self.stdin_watch)
+            self.stdin_watch = None
+        self.session.disconnect()
+        # "disconnected" normally ends the loop at once; this bounds the wait if it never comes.
+        GLib.timeout_add(500, self.loop.quit)
+
+    @guarded("watchdog")
+    def on_watchdog(self) -> bool:
+        emit("watchdog", timeout=self.args.timeout)
+        os._exit(EXIT_WATCHDOG)
+
+    @guarded("signal")
+    def on_unix_signal(self, signum: int) -> bool:
+        self.shutdown(
+            EXIT_FATAL if signum == signal.SIGINT else EXIT_OK,
+            reason=f"signal {signal.Signals(signum).name}",
+        )
+        return False  # GLib.SOURCE_REMOVE
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="plain TCP port")
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--password", default=None)
+    parser.add_argument("--ca-file", default=None)
+    parser.add_argument(
+        "--cert-subject",
+        default=None,
+        help="expected server certificate subject (SpiceSession:cert-subject)",
+    )
+    parser.add_argument(
+        "--secure-channels",
+        nargs="*",
+        default=None,
+        help="channel names forced onto TLS, e.g. 'all' or 'main inputs'",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="overall watchdog in seconds (0 disables)"
+    )
+    args = parser.parse_args(argv)
+    if args.port is None and args.tls_port is None:
+        parser.error("one of --port and --tls-port is required")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.excepthook = lambda _t, exc, _tb: report_exception("excepthook", exc)
+    try:
+        return Probe(args).start()
+    except Exception as exc:  # noqa: BLE001 - last-resort report before dying
+        report_exception("main", exc)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
