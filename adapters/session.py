@@ -81,6 +81,9 @@ class ClientSession:
             elif isinstance(event, mm.MouseModeRequest):
                 if event.mode & self.supported_mouse_modes and event.mode in (MouseMode.SERVER, MouseMode.CLIENT):
                     self.mouse_mode = MouseMode(event.mode)
+                    for inputs in self.inputs:
+                        assert isinstance(inputs.machine, InputsChannel)
+                        inputs.machine.mouse_mode = self.mouse_mode
                 machine.send_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
 
         try:
@@ -160,7 +163,7 @@ class ClientSession:
             finished.set()
 
     async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        machine = InputsChannel(mini_header=linked.mini_header)
+        machine = InputsChannel(mini_header=linked.mini_header, mouse_mode=self.mouse_mode)
         conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
         machine.receive_data(linked.trailing)
         machine.start(self.core.keyboard_leds)

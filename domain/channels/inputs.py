@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any
 
 from domain.channel import ChannelConnection
-from domain.enums import SPICE_INPUT_MOTION_ACK_BUNCH, MouseButton
+from domain.enums import SPICE_INPUT_MOTION_ACK_BUNCH, MouseButton, MouseMode
 from domain.input_events import (
     InputEvent,
     KeyboardModifiersEvent,
@@ -31,8 +31,12 @@ _WHEEL: dict[int, int] = {MouseButton.UP: -1, MouseButton.DOWN: 1}
 class InputsChannel(ChannelConnection):
     CLIENT_MESSAGES = m.CLIENT_MESSAGES
 
-    def __init__(self, *, mini_header: bool) -> None:
+    def __init__(self, *, mini_header: bool, mouse_mode: MouseMode = MouseMode.SERVER) -> None:
         super().__init__(mini_header=mini_header)
+        #: The session's mouse mode. As in the reference server, relative motion counts only in
+        #: server mode and absolute positions only in client mode (spice-gtk sends a stray
+        #: position before a button press even in server mode); both are acked either way.
+        self.mouse_mode = mouse_mode
         self._pending: deque[InputEvent] = deque()
         self._motions = 0
         # spice-gtk sends Pause in two KEY_DOWNs (E1 1D, then 45): decode across messages.
@@ -49,11 +53,10 @@ class InputsChannel(ChannelConnection):
         self.send(m.InputsKeyModifiers(modifiers))
 
     def next_event(self) -> Any:
-        while not self._pending:
-            event = super().next_event()
-            if event is NEED_DATA or event is None:
-                return NEED_DATA
-        return self._pending.popleft()
+        if not self._pending:
+            # Decodes every buffered message; _handle queues their events in order.
+            super().next_event()
+        return self._pending.popleft() if self._pending else NEED_DATA
 
     def _handle(self, msg: Any) -> Any:
         if isinstance(msg, (m.KeyDown, m.KeyUp, m.KeyScancode)):
@@ -68,10 +71,12 @@ class InputsChannel(ChannelConnection):
             self._pending.append(KeyboardModifiersEvent(msg.modifiers))
         elif isinstance(msg, m.MouseMotion):
             self._count_motion()
-            self._pending.append(MouseMotionEvent(msg.dx, msg.dy, msg.buttons))
+            if self.mouse_mode == MouseMode.SERVER:
+                self._pending.append(MouseMotionEvent(msg.dx, msg.dy, msg.buttons))
         elif isinstance(msg, m.MousePosition):
             self._count_motion()
-            self._pending.append(MousePositionEvent(msg.x, msg.y, msg.buttons, msg.display_id))
+            if self.mouse_mode == MouseMode.CLIENT:
+                self._pending.append(MousePositionEvent(msg.x, msg.y, msg.buttons, msg.display_id))
         elif isinstance(msg, (m.MousePress, m.MouseRelease)):
             pressed = isinstance(msg, m.MousePress)
             if msg.button in _WHEEL:

@@ -1,0 +1,50 @@
+"""Starting a real trio-spice server on 127.0.0.1 inside a test, and comparing what a client
+shows with what the application drew."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import trio
+
+import spice
+
+
+@asynccontextmanager
+async def running_server(
+    width: int = 320, height: int = 240, **options: Any
+) -> AsyncIterator[spice.Server]:
+    options.setdefault("disable_ticketing", "password" not in options)
+    server = spice.Server(addr="127.0.0.1", port=0, **options)
+    server.add_display(width, height)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        try:
+            yield server
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def same_pixels(shown: np.ndarray, expected: np.ndarray) -> bool:
+    """Equal in B, G, R (the pad byte of 32_xRGB means nothing)."""
+    return shown.shape == expected.shape and bool(np.array_equal(shown[..., :3], expected[..., :3]))
+
+
+async def wait_same(client: Any, display: spice.Display, timeout: float = 10.0) -> np.ndarray:
+    """Poll the client's primary surface until it equals the display's framebuffer."""
+    await display.sync()
+    expected = display.framebuffer
+    shown = None
+    with trio.move_on_after(timeout):
+        while True:
+            shown = await client.screenshot()
+            if same_pixels(shown, expected):
+                return shown
+            await trio.sleep(0.05)
+    diff = "shape differs" if shown is None or shown.shape != expected.shape else (
+        f"{int(np.count_nonzero(np.any(shown[..., :3] != expected[..., :3], axis=2)))} pixels differ"
+    )
+    raise AssertionError(f"client never showed the framebuffer: {diff}\n{client.describe(30)}")

@@ -1,0 +1,89 @@
+"""spice-gtk (through GI) against our server: the primary surface and its pixels after an
+update, a fill, a scroll and a resize."""
+
+from __future__ import annotations
+
+import numpy as np
+import trio
+from gtk_client import open_gtk_client
+from serving import running_server, wait_same
+
+
+def pattern(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
+    img[..., 3] = 0
+    return img
+
+
+async def test_pixels_follow_update_fill_scroll_resize() -> None:
+    async with running_server(320, 240) as server:
+        display = server.displays[0]
+        await display.update(0, 0, pattern(240, 320, 1))
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            created = await client.wait_for("primary-create")
+            assert (created["width"], created["height"], created["format"]) == (320, 240, 32)
+            await client.wait_for("mark")
+            await wait_same(client, display)
+
+            # An update of part of the screen, from an RGB array (converted by the server).
+            rgb = np.zeros((50, 70, 3), dtype=np.uint8)
+            rgb[..., 0] = 200  # red
+            rgb[10:20, :, 1] = 255
+            await display.update(13, 29, rgb)
+            shown = await wait_same(client, display)
+            assert tuple(shown[29, 13, :3]) == (0, 0, 200)
+
+            await display.fill(100, 50, 90, 60, 0x123456)
+            shown = await wait_same(client, display)
+            assert tuple(shown[60, 120, :3]) == (0x56, 0x34, 0x12)
+
+            # Scroll a region up by 17 rows, as COPY_BITS (the client moves what it has).
+            await display.scroll(0, 0, 320, 240, dy=-17)
+            await wait_same(client, display)
+
+            # Several scrolls and updates interleaved: the pipe must keep them in order.
+            for i in range(5):
+                await display.scroll(10, 10, 200, 200, dy=3 + i, dx=-2)
+                await display.update(40 + i * 10, 40, pattern(20, 20, 10 + i))
+            await wait_same(client, display)
+
+            mark = client.mark()
+            await display.resize(400, 300)
+            await display.update(0, 0, pattern(300, 400, 7))
+            created = await client.wait_for(
+                "primary-create", lambda e: e["width"] == 400, since=mark
+            )
+            assert created["height"] == 300
+            await wait_same(client, display)
+
+
+async def test_many_updates_while_client_lags_end_exact() -> None:
+    """A burst far longer than the pipe limit collapses, and the client still ends exact."""
+    async with running_server(320, 240) as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            for i in range(300):
+                y = (i * 7) % 220
+                await display.update((i * 13) % 300, y, pattern(20, 20, i))
+                if i % 50 == 0:
+                    await display.scroll(0, 0, 320, 240, dy=-1)
+            await wait_same(client, display)
+
+
+async def test_two_clients_see_the_same() -> None:
+    async with running_server(200, 100) as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as a:
+            async with open_gtk_client("127.0.0.1", server.port_bound) as b:
+                await a.wait_for("mark")
+                await b.wait_for("mark")
+                assert server.client_count == 2
+                await display.fill(0, 0, 200, 100, 0xFF0000)
+                await display.update(5, 5, pattern(30, 30, 3))
+                await wait_same(a, display)
+                await wait_same(b, display)
+            with trio.fail_after(5):
+                while server.client_count != 1:
+                    await trio.sleep(0.02)
