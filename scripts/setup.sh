@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up a machine for trio-spice: a virtualenv with the package, and with --test everything the
+# test suite drives (Debian's spice-gtk, spice-html5, Chromium, tshark; playwright-core from npm).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "--test" ] && want_tests=1
+
+if [ "$want_tests" = 1 ]; then
+  apt_packages=(spice-client-gtk gir1.2-spiceclientglib-2.0 python3-gi python3-numpy python3-pil
+                spice-html5 chromium tshark)
+  missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "setup: need root to install: ${missing[*]}" >&2
+      exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$want_tests" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+  if [ -f package.json ] && command -v npm >/dev/null; then
+    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi
+  fi
+else
+  .venv/bin/python -m pip install -q -e .
+fi
