@@ -8,6 +8,7 @@ Whatever a single client does, its failure is logged and contained: the listener
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -83,23 +84,22 @@ class SpiceCore:
             raise RuntimeError("the server is not running")
         self._nursery.start_soon(self.handle_connection, stream, peer, secure)
 
-    async def handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool = False) -> None:
-        handed_over = False
+    async def handle_connection(
+        self, stream: trio.abc.Stream, peer: str, secure: bool = False
+    ) -> None:
         try:
-            handed_over = await self._handle_connection(stream, peer, secure)
+            await self._handle_connection(stream, peer, secure)
         except Exception:
             log.exception("%s: internal error while serving this client; closing it", peer)
         finally:
-            if handed_over:
-                return
+            # Close here whatever happened: trio's serve_listeners would close a TCP stream
+            # anyway, but a stream from add_client (TLS, WebSocket, embedding) has no other owner.
             with trio.CancelScope(shield=True), trio.move_on_after(1):
-                try:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.aclose()
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
 
-    async def _handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool) -> bool:
-        """Link and serve; True when a session's nursery took the stream over."""
+    async def _handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool) -> None:
+        """Link and serve; returns when the connection's channel (if any) has ended."""
         policy = LinkPolicy(
             key=self.key,
             ticket=self.config.ticket,
@@ -110,7 +110,7 @@ class SpiceCore:
         )
         linked = await run_link(stream, policy, peer)
         if linked is None:
-            return False
+            return
         request = linked.request
         if request.channel_type == ChannelType.MAIN:
             session = ClientSession(self, new_session_id(self.sessions), peer)
@@ -121,16 +121,17 @@ class SpiceCore:
             finally:
                 del self.sessions[session.id]
                 self._notify_sessions()
-            return False
-        session = self.sessions.get(request.connection_id)
-        finished = session.attach(stream, linked) if session is not None else None
+            return
+        joined = self.sessions.get(request.connection_id)
+        finished = joined.attach(stream, linked) if joined is not None else None
         if finished is None:
-            log.info("%s: session %08x ended before its channel linked", peer, request.connection_id)
-            return False
-        # The session's nursery runs the channel; the listener's task (which closes the stream
-        # when it returns) waits for it, so cancelling the session ends both.
+            log.info(
+                "%s: session %08x ended before its channel linked", peer, request.connection_id
+            )
+            return
+        # The session's nursery runs the channel; this task (which closes the stream when it
+        # returns) waits for it, so cancelling the session ends both.
         await finished.wait()
-        return True
 
     def _admit(self, request: LinkRequest) -> LinkError:
         kind = request.channel_type

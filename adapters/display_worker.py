@@ -84,7 +84,13 @@ class BarrierCmd:
 
 
 Command = (
-    UpdateCmd | FillCmd | CopyBitsCmd | ResizeCmd | CursorSetCmd | CursorMoveCmd | CursorHideCmd
+    UpdateCmd
+    | FillCmd
+    | CopyBitsCmd
+    | ResizeCmd
+    | CursorSetCmd
+    | CursorMoveCmd
+    | CursorHideCmd
     | BarrierCmd
 )
 
@@ -117,7 +123,11 @@ class CursorClient:
     def push(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         if isinstance(cmd, CursorSetCmd) or len(self.queue) >= CURSOR_QUEUE:
             self.queue.clear()
-        elif isinstance(cmd, CursorMoveCmd) and self.queue and isinstance(self.queue[-1], CursorMoveCmd):
+        elif (
+            isinstance(cmd, CursorMoveCmd)
+            and self.queue
+            and isinstance(self.queue[-1], CursorMoveCmd)
+        ):
             self.queue.pop()
         self.queue.append(cmd)
         self.wake.set()
@@ -172,7 +182,9 @@ class DisplayWorker:
             self._each_pipe(lambda p: p.fill(box, cmd.color))
         elif isinstance(cmd, CopyBitsCmd):
             if cmd.box.area > THREAD_PIXELS:
-                box = await trio.to_thread.run_sync(surface.copy_bits, cmd.src_x, cmd.src_y, cmd.box)
+                box = await trio.to_thread.run_sync(
+                    surface.copy_bits, cmd.src_x, cmd.src_y, cmd.box
+                )
             else:
                 box = surface.copy_bits(cmd.src_x, cmd.src_y, cmd.box)
             self._each_pipe(lambda p: p.copy_bits(cmd.src_x, cmd.src_y, box))

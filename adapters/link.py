@@ -8,6 +8,7 @@ after having answered a failure and logged one line.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -65,7 +66,9 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                 event = link.next_event()
                 if event is NEED_DATA:
                     if link.buffered > 8192:
-                        raise RemoteProtocolError("too much data before the ticket", LinkError.INVALID_DATA)
+                        raise RemoteProtocolError(
+                            "too much data before the ticket", LinkError.INVALID_DATA
+                        )
                     data = await stream.receive_some(4096)
                     if not data:
                         log.info("%s: closed during the link stage", peer)
@@ -77,12 +80,16 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                     if err != LinkError.OK:
                         log.warning(
                             "%s: link refused for %s channel: %s",
-                            peer, _name(event.channel_type), err.name,
+                            peer,
+                            _name(event.channel_type),
+                            err.name,
                         )
                         await stream.send_all(link.fail(err))
                         return None
                     caps = SERVER_CHANNEL_CAPS.get(event.channel_type, CapabilitySet())
-                    await stream.send_all(link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps))
+                    await stream.send_all(
+                        link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps)
+                    )
                 elif isinstance(event, AuthTicket):
                     assert request is not None
                     password = policy.key.decrypt(event.encrypted)
@@ -91,17 +98,24 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                         err = policy.admit(request)
                     await stream.send_all(link.send_result(err))
                     if err != LinkError.OK:
-                        what = "authentication failed" if err == LinkError.PERMISSION_DENIED else err.name
-                        log.warning("%s: link of %s channel refused: %s", peer, _name(request.channel_type), what)
+                        what = (
+                            "authentication failed"
+                            if err == LinkError.PERMISSION_DENIED
+                            else err.name
+                        )
+                        log.warning(
+                            "%s: link of %s channel refused: %s",
+                            peer,
+                            _name(request.channel_type),
+                            what,
+                        )
                         return None
                     return Linked(request, link.trailing_data())
     except RemoteProtocolError as exc:
         code = exc.link_error.name if exc.link_error is not None else "no answer"
         log.warning("%s: bad link: %s (%s), closing", peer, exc, code)
-        try:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await stream.send_all(link.fail(exc.link_error))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
         return None
     except trio.TooSlowError:
         log.warning("%s: link not completed within %.0f s, closing", peer, policy.timeout)

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from adapters.connection import ClientGone, Connection
-from adapters.display_worker import CursorClient, CursorHideCmd, CursorMoveCmd, CursorSetCmd, DisplayClient
+from adapters.display_worker import (
+    CursorClient,
+    CursorHideCmd,
+    CursorMoveCmd,
+    CursorSetCmd,
+    DisplayClient,
+)
 from adapters.link import Linked
 from domain.channel import ChannelClosed
 from domain.channels.cursor import CursorChannel
@@ -60,8 +66,12 @@ class ClientSession:
 
     # -- main ------------------------------------------------------------------------------
     async def run_main(self, stream: trio.abc.Stream, linked: Linked) -> None:
-        machine = MainChannel(mini_header=linked.mini_header, client_caps=linked.request.channel_caps)
-        conn = Connection(stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout)
+        machine = MainChannel(
+            mini_header=linked.mini_header, client_caps=linked.request.channel_caps
+        )
+        conn = Connection(
+            stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout
+        )
         self.main = conn
         machine.receive_data(linked.trailing)
         machine.start(
@@ -79,7 +89,10 @@ class ClientSession:
             if isinstance(event, mm.AttachChannels):
                 machine.send_channels_list(self.core.channel_list())
             elif isinstance(event, mm.MouseModeRequest):
-                if event.mode & self.supported_mouse_modes and event.mode in (MouseMode.SERVER, MouseMode.CLIENT):
+                if event.mode & self.supported_mouse_modes and event.mode in (
+                    MouseMode.SERVER,
+                    MouseMode.CLIENT,
+                ):
                     self.mouse_mode = MouseMode(event.mode)
                     for inputs in self.inputs:
                         assert isinstance(inputs.machine, InputsChannel)
@@ -148,7 +161,9 @@ class ClientSession:
         self.nursery.start_soon(self._run_secondary, stream, linked, finished)
         return finished
 
-    async def _run_secondary(self, stream: trio.abc.Stream, linked: Linked, finished: trio.Event) -> None:
+    async def _run_secondary(
+        self, stream: trio.abc.Stream, linked: Linked, finished: trio.Event
+    ) -> None:
         req = linked.request
         kind = ChannelType(req.channel_type)
         runner = {
@@ -197,7 +212,11 @@ class ClientSession:
                 while machine.init is None:
                     await client.wake.wait()
             if scope.cancelled_caught:
-                log.warning("%s: no DISPLAY_INIT within %.0f s; closing", label, self.core.config.display_init_timeout)
+                log.warning(
+                    "%s: no DISPLAY_INIT within %.0f s; closing",
+                    label,
+                    self.core.config.display_init_timeout,
+                )
                 raise ClientGone(label)
             while True:
                 op = client.pipe.pop() if machine.may_send else None
@@ -271,7 +290,9 @@ class ClientSession:
             self.nursery.cancel_scope.cancel()
 
 
-def _encode(op: Any, surface: Any, monitors_config: bool, image_ids: Any) -> list[tuple[int, list[Any]]]:
+def _encode(
+    op: Any, surface: Any, monitors_config: bool, image_ids: Any
+) -> list[tuple[int, list[Any]]]:
     """Build and encode the messages for one pipe op (reads pixels: may run in a thread)."""
     out = []
     for msg in messages_for(op, surface, monitors_config=monitors_config, image_ids=image_ids):

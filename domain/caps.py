@@ -17,7 +17,7 @@ import attrs
 class CapabilitySet:
     """An immutable set of capability numbers."""
 
-    bits: frozenset[int] = attrs.field(factory=frozenset, converter=frozenset)
+    bits: frozenset[int] = attrs.field(factory=frozenset)
 
     @classmethod
     def of(cls, *caps: int) -> CapabilitySet:
@@ -25,7 +25,7 @@ class CapabilitySet:
 
     @classmethod
     def from_words(cls, words: Iterable[int]) -> CapabilitySet:
-        bits = set()
+        bits: set[int] = set()
         for index, word in enumerate(words):
             for bit in range(32):
                 if word >> bit & 1:

@@ -15,7 +15,7 @@ from typing import Any
 from domain.enums import LinkError
 from domain.errors import LocalProtocolError, RemoteProtocolError
 from domain.framing import DEFAULT_MAX_CLIENT_MESSAGE, MessageReader, MessageWriter
-from domain.link import NEED_DATA, NeedData
+from domain.link import NEED_DATA
 from domain.messages import base
 from domain.messages.codec import ServerMessage
 
@@ -61,7 +61,7 @@ class ChannelConnection:
             self._unacked = 0
 
     # -- receiving -----------------------------------------------------------------------
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         self._reader.receive_data(data)
 
     @property

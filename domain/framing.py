@@ -41,7 +41,7 @@ class MessageReader:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         self._buf += data
 
     def next_message(self) -> RawMessage | None:

@@ -11,13 +11,13 @@ import attrs
 from domain.scancodes import KeyEvent
 
 __all__ = [
+    "InputEvent",
     "KeyEvent",
     "KeyboardModifiersEvent",
+    "MouseButtonEvent",
     "MouseMotionEvent",
     "MousePositionEvent",
-    "MouseButtonEvent",
     "MouseWheelEvent",
-    "InputEvent",
 ]
 
 

@@ -144,7 +144,7 @@ class LinkServer:
         self._mechanism = CommonCap.AUTH_SPICE.value
         self._replied = False
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray) -> None:
         if self.state in (LinkState.DONE, LinkState.FAILED):
             raise LocalProtocolError(f"receive_data in state {self.state!r}")
         self._buf += data
@@ -167,6 +167,8 @@ class LinkServer:
         return out
 
     def next_event(self) -> LinkRequest | AuthTicket | NeedData:
+        if self.state in (LinkState.DONE, LinkState.FAILED):
+            raise LocalProtocolError(f"next_event in state {self.state!r}")
         try:
             return self._next_event()
         except RemoteProtocolError:

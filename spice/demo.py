@@ -28,7 +28,7 @@ _ROWS = [
     (0x1E, "asdfghjkl;'`"),
     (0x2C, "zxcvbnm,./"),
 ]
-_SHIFTED = dict(zip("1234567890-=[];'`,./", "!@#$%^&*()_+{}:\"~<>?", strict=True))
+_SHIFTED = dict(zip("1234567890-=[];'`,./", '!@#$%^&*()_+{}:"~<>?', strict=True))
 KEYMAP: dict[int, str] = {0x39: " ", 0x2B: "\\"}
 for _start, _chars in _ROWS:
     for _i, _ch in enumerate(_chars):
@@ -43,7 +43,11 @@ def arrow_cursor() -> np.ndarray:
     """A 24x24 white arrow with a dark outline, B,G,R,A."""
     img = Image.new("RGBA", (24, 24), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
-    d.polygon([(1, 1), (1, 19), (6, 14), (10, 22), (13, 21), (9, 13), (16, 13)], fill=(255, 255, 255, 255), outline=(20, 20, 20, 255))
+    d.polygon(
+        [(1, 1), (1, 19), (6, 14), (10, 22), (13, 21), (9, 13), (16, 13)],
+        fill=(255, 255, 255, 255),
+        outline=(20, 20, 20, 255),
+    )
     arr = np.asarray(img, dtype=np.uint8)
     return np.ascontiguousarray(arr[..., [2, 1, 0, 3]])
 
@@ -88,9 +92,14 @@ class Demo:
     async def draw_text(self) -> None:
         box_w = min(self.w - 40, 620) - 40 - 24
         img = Image.new("RGB", (box_w, 70), (245, 245, 240))
-        lines = (self.typed[-120:] + "_")
+        lines = self.typed[-120:] + "_"
         d = ImageDraw.Draw(img)
-        d.multiline_text((0, 0), "\n".join(lines[i : i + 48] for i in range(0, len(lines), 48)), fill=(0, 0, 0), font=self.font)
+        d.multiline_text(
+            (0, 0),
+            "\n".join(lines[i : i + 48] for i in range(0, len(lines), 48)),
+            fill=(0, 0, 0),
+            font=self.font,
+        )
         await self.display.update(52, 114, img)
 
     async def step_ball(self) -> None:
@@ -135,7 +144,10 @@ class Demo:
             if isinstance(event, MousePositionEvent):
                 new = (event.x, event.y)
             else:
-                new = (min(max(self.pointer[0] + event.dx, 0), self.w - 1), min(max(self.pointer[1] + event.dy, 0), self.h - 1))
+                new = (
+                    min(max(self.pointer[0] + event.dx, 0), self.w - 1),
+                    min(max(self.pointer[1] + event.dy, 0), self.h - 1),
+                )
                 await self.display.move_cursor(*new)
             if event.buttons & 1:
                 await self.trail(self.pointer, new)
@@ -147,7 +159,9 @@ class Demo:
         right, bottom = min(max(a[0], b[0]) + 5, self.w), min(max(a[1], b[1]) + 5, self.h)
         if right <= left or bottom <= top:
             return
-        patch = Image.fromarray(self.display.framebuffer[top:bottom, left:right, [2, 1, 0]].copy(), "RGB")
+        patch = Image.fromarray(
+            self.display.framebuffer[top:bottom, left:right, [2, 1, 0]].copy(), "RGB"
+        )
         d = ImageDraw.Draw(patch)
         d.line([(a[0] - left, a[1] - top), (b[0] - left, b[1] - top)], fill=(255, 80, 80), width=4)
         await self.display.update(left, top, patch)
@@ -175,4 +189,4 @@ async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> No
             await demo.handle(event)
 
 
-__all__ = ["Demo", "run_demo", "arrow_cursor", "to_bgrx"]
+__all__ = ["Demo", "arrow_cursor", "run_demo", "to_bgrx"]

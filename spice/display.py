@@ -87,7 +87,9 @@ class Display:
     async def _send(self, cmd: Command) -> None:
         await self._worker.commands.send(cmd)
 
-    async def update(self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None) -> None:
+    async def update(
+        self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None
+    ) -> None:
         """Draw ``image`` with its top-left corner at (x, y). ``image``: a numpy BGRX (h, w, 4)
         or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``."""
         if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
@@ -102,7 +104,9 @@ class Display:
         """Fill a rectangle with ``color`` (0xRRGGBB)."""
         await self._send(FillCmd(Box(x, y, width, height), color & 0xFFFFFF))
 
-    async def copy_rect(self, src_x: int, src_y: int, x: int, y: int, width: int, height: int) -> None:
+    async def copy_rect(
+        self, src_x: int, src_y: int, x: int, y: int, width: int, height: int
+    ) -> None:
         """Copy the width x height area at (src_x, src_y) to (x, y): scrolling and moving
         windows, sent as COPY_BITS so the client moves pixels it already has."""
         await self._send(CopyBitsCmd(src_x, src_y, Box(x, y, width, height)))
@@ -150,7 +154,9 @@ class Display:
             pixels=bgra.tobytes(),
         )
         cur = self._worker.cursor
-        await self._send(CursorSetCmd(shape, cur.x if x is None else x, cur.y if y is None else y, True))
+        await self._send(
+            CursorSetCmd(shape, cur.x if x is None else x, cur.y if y is None else y, True)
+        )
 
     async def move_cursor(self, x: int, y: int) -> None:
         """Move the pointer (clients show this in server mouse mode)."""

@@ -3,6 +3,7 @@ Trio loop, and every call crosses over with ``trio.from_thread``."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -64,10 +65,8 @@ class ServerThread:
                 self.events.put_nowait(event)
                 return
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.events.get_nowait()
-                except queue.Empty:
-                    pass
 
     def _run(self) -> None:
         async def main() -> None:

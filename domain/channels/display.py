@@ -18,7 +18,9 @@ from domain.messages import display as m
 class DisplayChannel(ChannelConnection):
     CLIENT_MESSAGES = m.CLIENT_MESSAGES
 
-    def __init__(self, *, mini_header: bool, client_caps: CapabilitySet, server_caps: CapabilitySet) -> None:
+    def __init__(
+        self, *, mini_header: bool, client_caps: CapabilitySet, server_caps: CapabilitySet
+    ) -> None:
         super().__init__(mini_header=mini_header, ack_window=ACK_WINDOW)
         self.client_caps = client_caps
         self.server_caps = server_caps
@@ -28,7 +30,10 @@ class DisplayChannel(ChannelConnection):
     @property
     def monitors_config(self) -> bool:
         """Whether MONITORS_CONFIG must follow each primary (spice-gtk waits for it then)."""
-        return DisplayCap.MONITORS_CONFIG in self.server_caps and DisplayCap.MONITORS_CONFIG in self.client_caps
+        return (
+            DisplayCap.MONITORS_CONFIG in self.server_caps
+            and DisplayCap.MONITORS_CONFIG in self.client_caps
+        )
 
     def _handle(self, msg: Any) -> Any:
         if isinstance(msg, m.DisplayInit):

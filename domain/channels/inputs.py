@@ -12,6 +12,7 @@ from typing import Any
 
 from domain.channel import ChannelConnection
 from domain.enums import SPICE_INPUT_MOTION_ACK_BUNCH, MouseButton, MouseMode
+from domain.errors import MessageDecodeError
 from domain.input_events import (
     InputEvent,
     KeyboardModifiersEvent,
@@ -22,7 +23,6 @@ from domain.input_events import (
 )
 from domain.link import NEED_DATA
 from domain.messages import inputs as m
-from domain.errors import MessageDecodeError
 from domain.scancodes import ScancodeDecoder
 
 _WHEEL: dict[int, int] = {MouseButton.UP: -1, MouseButton.DOWN: 1}

@@ -56,7 +56,9 @@ class Notify:
         text = self.message.encode()
         # The reference server appends a NUL that message_len does not count.
         return (
-            struct.pack("<QIIII", self.time_stamp, self.severity, self.visibility, self.what, len(text))
+            struct.pack(
+                "<QIIII", self.time_stamp, self.severity, self.visibility, self.what, len(text)
+            )
             + text
             + b"\0"
         )
@@ -122,4 +124,6 @@ class ClientMigrateData:
         return cls(bytes(body))
 
 
-CLIENT_MESSAGES = registry(AckSync, Ack, Pong, ClientDisconnecting, MigrateFlushMark, ClientMigrateData)
+CLIENT_MESSAGES = registry(
+    AckSync, Ack, Pong, ClientDisconnecting, MigrateFlushMark, ClientMigrateData
+)

@@ -44,7 +44,7 @@ def sent(machine: object) -> bytes:
 def test_capability_words_round_trip() -> None:
     caps = CapabilitySet.of(0, 3, 33)
     assert caps.words() == (0b1001, 0b10)
-    assert caps.encode() == bytes.fromhex("09000000" "02000000")
+    assert caps.encode() == bytes.fromhex("0900000002000000")
     assert CapabilitySet.from_words([0x9, 0x2]) == caps
     assert 33 in caps and 1 not in caps
     assert CapabilitySet().encode() == b""
@@ -71,12 +71,20 @@ def test_main_init_name_uuid_and_channels_list() -> None:
     events = drain(main)
     assert events == [mm.AttachChannels(), mm.MouseModeRequest(1)]
     main.send_channels_list([(2, 0), (3, 0), (4, 0)])
-    assert sent(main) == mini(104, bytes.fromhex("03000000" "0200" "0300" "0400"))
+    assert sent(main) == mini(104, bytes.fromhex("03000000020003000400"))
 
 
 def test_main_without_name_cap_sends_only_init() -> None:
     main = MainChannel(mini_header=True, client_caps=CapabilitySet())
-    main.start(session_id=1, display_channels=1, supported_mouse_modes=1, current_mouse_mode=1, multi_media_time=0, name="x", uuid=uuid.uuid4())
+    main.start(
+        session_id=1,
+        display_channels=1,
+        supported_mouse_modes=1,
+        current_mouse_mode=1,
+        multi_media_time=0,
+        name="x",
+        uuid=uuid.uuid4(),
+    )
     assert sent(main) == mini(103, struct.pack("<8I", 1, 1, 1, 1, 0, 10, 0, 0))
 
 

@@ -60,7 +60,9 @@ class FakeClient:
             self.pixels[b.top : b.bottom, b.left : b.right] = block
 
 
-def send_one(pipe: DisplayPipe, surface: Surface, client: FakeClient, ids: itertools.count[int]) -> bool:
+def send_one(
+    pipe: DisplayPipe, surface: Surface, client: FakeClient, ids: itertools.count[int]
+) -> bool:
     op = pipe.pop()
     if op is None:
         return False
@@ -170,5 +172,5 @@ def test_monitors_config_only_when_negotiated() -> None:
     (msg,) = messages_for(MonitorsConfig(8, 4), None, monitors_config=True, image_ids=ids)
     assert isinstance(msg, dm.MonitorsConfig)
     assert msg.encode() == bytes.fromhex(
-        "0100 0100" "00000000 00000000 08000000 04000000 00000000 00000000 00000000".replace(" ", "")
+        "0100 010000000000 00000000 08000000 04000000 00000000 00000000 00000000".replace(" ", "")
     )

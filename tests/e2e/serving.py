@@ -44,7 +44,10 @@ async def wait_same(client: Any, display: spice.Display, timeout: float = 10.0) 
             if same_pixels(shown, expected):
                 return shown
             await trio.sleep(0.05)
-    diff = "shape differs" if shown is None or shown.shape != expected.shape else (
-        f"{int(np.count_nonzero(np.any(shown[..., :3] != expected[..., :3], axis=2)))} pixels differ"
-    )
+    if shown is None or shown.shape != expected.shape:
+        diff = "shape differs"
+    else:
+        wrong = np.any(shown[..., :3] != expected[..., :3], axis=2)
+        diff = f"{int(np.count_nonzero(wrong))} pixels differ"
+
     raise AssertionError(f"client never showed the framebuffer: {diff}\n{client.describe(30)}")

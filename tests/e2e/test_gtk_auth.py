@@ -16,7 +16,9 @@ def auth_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "authentication failed" in r.getMessage()]
 
 
-async def test_wrong_password_fails_and_others_keep_working(caplog: pytest.LogCaptureFixture) -> None:
+async def test_wrong_password_fails_and_others_keep_working(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO)
     async with running_server(120, 80, password="s3cret") as server:
         display = server.displays[0]

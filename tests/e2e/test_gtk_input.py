@@ -31,7 +31,9 @@ async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:
     async with running_server(320, 240) as server, server.input_events() as events:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for("channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened")
+            await client.wait_for(
+                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+            )
 
             await client.command({"cmd": "key_press", "scancode": 0x1E})  # A
             await client.command({"cmd": "key_release", "scancode": 0x1E})
@@ -41,13 +43,31 @@ async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:
             await client.command({"cmd": "key_release", "scancode": 0x11D})
             await client.command({"cmd": "key_press_and_release", "scancode": 0x30})  # B
             await client.command({"cmd": "position", "x": 17, "y": 33, "buttons": 0})
-            await client.command({"cmd": "button_press", "button": MouseButton.LEFT, "buttons": MouseButtonMask.LEFT})
-            await client.command({"cmd": "position", "x": 40, "y": 50, "buttons": MouseButtonMask.LEFT})
-            await client.command({"cmd": "button_release", "button": MouseButton.LEFT, "buttons": 0})
-            await client.command({"cmd": "button_press", "button": MouseButton.DOWN, "buttons": MouseButtonMask.DOWN})
-            await client.command({"cmd": "button_release", "button": MouseButton.DOWN, "buttons": 0})
-            await client.command({"cmd": "button_press", "button": MouseButton.RIGHT, "buttons": MouseButtonMask.RIGHT})
-            await client.command({"cmd": "button_release", "button": MouseButton.RIGHT, "buttons": 0})
+            await client.command(
+                {"cmd": "button_press", "button": MouseButton.LEFT, "buttons": MouseButtonMask.LEFT}
+            )
+            await client.command(
+                {"cmd": "position", "x": 40, "y": 50, "buttons": MouseButtonMask.LEFT}
+            )
+            await client.command(
+                {"cmd": "button_release", "button": MouseButton.LEFT, "buttons": 0}
+            )
+            await client.command(
+                {"cmd": "button_press", "button": MouseButton.DOWN, "buttons": MouseButtonMask.DOWN}
+            )
+            await client.command(
+                {"cmd": "button_release", "button": MouseButton.DOWN, "buttons": 0}
+            )
+            await client.command(
+                {
+                    "cmd": "button_press",
+                    "button": MouseButton.RIGHT,
+                    "buttons": MouseButtonMask.RIGHT,
+                }
+            )
+            await client.command(
+                {"cmd": "button_release", "button": MouseButton.RIGHT, "buttons": 0}
+            )
             await client.flush()
 
             got = await collect(events, 15)
@@ -75,7 +95,9 @@ async def test_many_motions_keep_flowing() -> None:
     async with running_server(320, 240) as server, server.input_events() as events:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for("channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened")
+            await client.wait_for(
+                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+            )
             for i in range(40):
                 await client.command({"cmd": "position", "x": i, "y": 2 * i, "buttons": 0})
                 await client.flush()
@@ -91,17 +113,32 @@ async def test_many_motions_keep_flowing() -> None:
 
 
 async def test_server_mouse_mode_relative_motion_and_cursor_move() -> None:
-    async with running_server(320, 240, client_mouse=False) as server, server.input_events() as events:
+    async with (
+        running_server(320, 240, client_mouse=False) as server,
+        server.input_events() as events,
+    ):
         display = server.displays[0]
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 1)
-            await client.wait_for("channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened")
+            await client.wait_for(
+                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+            )
             # The client asks for client mode; a server without it stays in server mode.
             await client.command({"cmd": "request_mouse_mode", "mode": 2})
             await client.command({"cmd": "motion", "dx": 5, "dy": -3, "buttons": 0})
-            await client.command({"cmd": "button_press", "button": MouseButton.MIDDLE, "buttons": MouseButtonMask.MIDDLE})
-            await client.command({"cmd": "motion", "dx": -7, "dy": 11, "buttons": MouseButtonMask.MIDDLE})
-            await client.command({"cmd": "button_release", "button": MouseButton.MIDDLE, "buttons": 0})
+            await client.command(
+                {
+                    "cmd": "button_press",
+                    "button": MouseButton.MIDDLE,
+                    "buttons": MouseButtonMask.MIDDLE,
+                }
+            )
+            await client.command(
+                {"cmd": "motion", "dx": -7, "dy": 11, "buttons": MouseButtonMask.MIDDLE}
+            )
+            await client.command(
+                {"cmd": "button_release", "button": MouseButton.MIDDLE, "buttons": 0}
+            )
             await client.flush()
             got = await collect(events, 4)
             assert got == [
@@ -120,7 +157,9 @@ async def test_server_mouse_mode_relative_motion_and_cursor_move() -> None:
 async def test_keyboard_leds_reach_the_client() -> None:
     async with running_server(64, 64) as server:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
-            await client.wait_for("channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened")
+            await client.wait_for(
+                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+            )
             mark = client.mark()
             await server.set_keyboard_leds(4)  # caps lock
             await client.wait_for("inputs-modifiers", lambda e: e["modifiers"] == 4, since=mark)
@@ -146,7 +185,12 @@ async def test_cursor_shape_position_and_hide_reach_the_client() -> None:
         await display.set_cursor(shape, 3, 5, x=50, y=60)
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             first = await client.wait_for("cursor-set")
-            assert (first["width"], first["height"], first["hot_x"], first["hot_y"]) == (12, 16, 3, 5)
+            assert (first["width"], first["height"], first["hot_x"], first["hot_y"]) == (
+                12,
+                16,
+                3,
+                5,
+            )
             assert first["rgba_sha256"] == rgba_digest(shape)
 
             mark = client.mark()

@@ -124,10 +124,24 @@ async def test_tshark_dissects_a_whole_session_without_malformed_packets(tmp_pat
         return [line for line in out.stdout.splitlines() if line.strip()]
 
     spice_frames = fields("-Y", "spice", "-T", "fields", "-e", "frame.number")
-    malformed = fields("-Y", "_ws.malformed || _ws.expert.severity == error", "-T", "fields", "-e", "frame.number")
+    malformed = fields(
+        "-Y", "_ws.malformed || _ws.expert.severity == error", "-T", "fields", "-e", "frame.number"
+    )
     assert len(spice_frames) > 20, "the dissector did not see the SPICE session"
     assert malformed == [], f"malformed frames: {malformed[:20]}"
     # Every channel we speak was recognised.
     summary = " ".join(fields("-Y", "spice", "-T", "fields", "-e", "_ws.col.Info"))
-    for name in ("INIT", "CHANNELS_LIST", "SURFACE_CREATE", "DRAW_COPY", "DRAW_FILL", "COPY_BITS", "KEY_DOWN", "MOUSE_POSITION", "MOUSE_MOTION_ACK", "MOVE", "SET_ACK"):
+    for name in (
+        "INIT",
+        "CHANNELS_LIST",
+        "SURFACE_CREATE",
+        "DRAW_COPY",
+        "DRAW_FILL",
+        "COPY_BITS",
+        "KEY_DOWN",
+        "MOUSE_POSITION",
+        "MOUSE_MOTION_ACK",
+        "MOVE",
+        "SET_ACK",
+    ):
         assert name in summary.split(), (name, sorted(set(summary.split())))
