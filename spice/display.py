@@ -60,6 +60,16 @@ def to_bgrx(image: Any, width: int | None = None, height: int | None = None) -> 
     raise TypeError(f"cannot draw a {type(image).__name__}")
 
 
+def _owned_bgrx(image: Any, width: int | None, height: int | None) -> Pixels:
+    """``to_bgrx`` that never returns a view of the caller's buffer."""
+    pixels = to_bgrx(image, width, height)
+    if isinstance(image, np.ndarray) and np.shares_memory(pixels, image):
+        pixels = pixels.copy()
+    elif isinstance(image, (bytes, bytearray, memoryview)) and not isinstance(image, bytes):
+        pixels = pixels.copy()
+    return pixels
+
+
 class Display:
     """Draw on one display. Every method may be awaited from the server's Trio loop; they wait
     only when the display worker is behind (its command queue is bounded)."""
@@ -91,13 +101,14 @@ class Display:
         self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None
     ) -> None:
         """Draw ``image`` with its top-left corner at (x, y). ``image``: a numpy BGRX (h, w, 4)
-        or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``."""
-        if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 4:
-            pixels = as_bgrx(image).copy() if image.size > 0 else as_bgrx(image)
-        elif isinstance(image, np.ndarray) and image.size <= _THREAD_PIXELS * 3:
-            pixels = to_bgrx(image)
+        or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``.
+        The pixels are copied, so the caller may reuse its buffer at once."""
+        small = isinstance(image, np.ndarray) and image.size <= _THREAD_PIXELS * 4
+        if small:
+            pixels = _owned_bgrx(image, width, height)
         else:
-            pixels = await trio.to_thread.run_sync(to_bgrx, image, width, height)
+            # Conversion and copy of a large image is pixel work: off the event loop.
+            pixels = await trio.to_thread.run_sync(_owned_bgrx, image, width, height)
         await self._send(UpdateCmd(x, y, pixels))
 
     async def fill(self, x: int, y: int, width: int, height: int, color: int) -> None:
