@@ -21,6 +21,8 @@ class ServerConfig:
     link_timeout: float = 30.0
     #: Seconds one write may block before the client is dropped.
     send_timeout: float = 30.0
+    #: Seconds between PINGs on the main channel; two unanswered drop the client.
+    ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.
     display_init_timeout: float = 30.0
     #: Channel types that must use TLS / must not (QEMU's tls-channel / plaintext-channel).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import trio
 
 from domain.channel import ChannelConnection
 from domain.link import NEED_DATA
+from domain.messages.base import Pong
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class Connection:
         #: Set whenever something arrives that may unblock a writer (acks, init).
         self.received = Wakeup()
         self.bytes_sent = 0
+        #: Seconds of the last PING's round trip, once one was answered.
+        self.round_trip: float | None = None
 
     async def flush(self) -> None:
         """Write everything the machine has queued."""
@@ -90,6 +94,10 @@ class Connection:
                 raise ClientGone(f"{self.label}: closed by peer")
             self.machine.receive_data(data)
             while (event := self.machine.next_event()) is not NEED_DATA:
+                if isinstance(event, Pong):
+                    # Our PINGs carry time.monotonic_ns() as their timestamp.
+                    self.round_trip = (time.monotonic_ns() - event.timestamp) / 1e9
+                    continue
                 await on_event(event)
             self.received.set()
             await self.flush()

@@ -162,9 +162,9 @@ class SpiceCore:
     async def wait_sessions_changed(self) -> None:
         await self._sessions_changed.wait()
 
-    def disconnect_all(self) -> None:
+    async def disconnect_all(self) -> None:
         for session in list(self.sessions.values()):
-            session.disconnect()
+            await session.disconnect()
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         self.keyboard_leds = modifiers

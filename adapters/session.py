@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -107,12 +108,30 @@ class ClientSession:
                 return
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
+                nursery.start_soon(self._keepalive, conn, nursery.cancel_scope)
                 await self._serve(conn, on_event)
                 nursery.cancel_scope.cancel()
         finally:
             self.nursery = None
             await conn.aclose()
             log.info("%s: client disconnected", self.label)
+
+    async def _keepalive(self, conn: Connection, scope: trio.CancelScope) -> None:
+        """PING the main channel at once (the first round trip measures latency) and then
+        every ``ping_interval``; a client that leaves two unanswered is dropped."""
+        interval = self.core.config.ping_interval
+        try:
+            while True:
+                if conn.machine.pings_outstanding >= 2:
+                    log.warning("%s: no answer to PING for %.0f s; dropping", conn.label, interval)
+                    scope.cancel()
+                    return
+                conn.machine.ping(time.monotonic_ns())
+                await conn.flush()
+                await trio.sleep(interval)
+        except ClientGone as exc:
+            log.info("%s", exc)
+            scope.cancel()
 
     async def _serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
         """Run a connection's reader until it ends; log why in one line."""
@@ -285,7 +304,16 @@ class ClientSession:
             except ClientGone as exc:
                 log.info("%s", exc)
 
-    def disconnect(self) -> None:
+    async def disconnect(self) -> None:
+        """Tell the client (DISCONNECTING on main) and close all its channels."""
+        if self.main is not None and self.nursery is not None:
+            self.main.machine.disconnecting(time.time_ns() // 1000)
+            with trio.move_on_after(1):
+                try:
+                    await self.main.flush()
+                except ClientGone:
+                    pass
+            log.info("%s: disconnected by the server", self.label)
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()
 

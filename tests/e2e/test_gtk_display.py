@@ -87,3 +87,23 @@ async def test_two_clients_see_the_same() -> None:
             with trio.fail_after(5):
                 while server.client_count != 1:
                     await trio.sleep(0.02)
+
+
+async def test_disconnect_all_closes_every_channel_and_pings_measure_latency() -> None:
+    async with running_server(64, 64) as server:
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            session = next(iter(server._core.sessions.values()))
+            with trio.fail_after(5):
+                while session.main is None or session.main.round_trip is None:
+                    await trio.sleep(0.01)
+            assert 0 < session.main.round_trip < 1.0
+            await server.disconnect_all()
+            for channel in ("main", "display", "inputs", "cursor"):
+                await client.wait_for(
+                    "channel-event",
+                    lambda e, c=channel: e["channel"] == c and e["name"] in ("closed", "error-io"),
+                )
+            with trio.fail_after(5):
+                while server.client_count:
+                    await trio.sleep(0.01)
