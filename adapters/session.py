@@ -6,6 +6,7 @@ other channel of the client closes with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -309,10 +310,8 @@ class ClientSession:
         if self.main is not None and self.nursery is not None:
             self.main.machine.disconnecting(time.time_ns() // 1000)
             with trio.move_on_after(1):
-                try:
+                with contextlib.suppress(ClientGone):
                     await self.main.flush()
-                except ClientGone:
-                    pass
             log.info("%s: disconnected by the server", self.label)
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()
