@@ -8,6 +8,8 @@ import trio
 from gtk_client import open_gtk_client
 from serving import running_server, wait_same
 
+import spice
+
 
 def pattern(h: int, w: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -107,3 +109,36 @@ async def test_disconnect_all_closes_every_channel_and_pings_measure_latency() -
             with trio.fail_after(5):
                 while server.client_count:
                     await trio.sleep(0.01)
+
+
+async def test_ipv6_loopback() -> None:
+    server = spice.Server(addr="::1", port=0, disable_ticketing=True)
+    server.add_display(64, 48)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        assert server.addresses[0][0] == "::1"
+        async with open_gtk_client("::1", server.port_bound) as client:
+            created = await client.wait_for("primary-create")
+            assert (created["width"], created["height"]) == (64, 48)
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_accepted_socket_handed_in_is_served() -> None:
+    """Like spice_server_add_client: the application accepts, the server serves."""
+    async with running_server(80, 60) as server:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+
+        async def accept_and_hand_over() -> None:
+            for _ in range(4):  # main, display, inputs, cursor
+                stream = await listeners[0].accept()
+                server.add_client(stream, "handed-in")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(accept_and_hand_over)
+            async with open_gtk_client("127.0.0.1", port) as client:
+                await client.wait_for("mark")
+                await server.displays[0].fill(0, 0, 80, 60, 0xABCDEF)
+                await wait_same(client, server.displays[0])
+            nursery.cancel_scope.cancel()
+        await listeners[0].aclose()
