@@ -190,10 +190,9 @@ class DisplayWorker:
             self._each_pipe(lambda p: p.copy_bits(cmd.src_x, cmd.src_y, box))
         elif isinstance(cmd, ResizeCmd):
             if (cmd.width, cmd.height) != (surface.width, surface.height):
-                new = Surface(cmd.width, cmd.height)
-                keep = new.box.intersect(surface.box)
-                new.pixels[: keep.h, : keep.w] = surface.pixels[: keep.h, : keep.w]
-                self.surface = new
+                self.surface = await trio.to_thread.run_sync(
+                    _resized, surface, cmd.width, cmd.height
+                )
                 self._each_pipe(lambda p: p.new_primary(cmd.width, cmd.height, replace=True))
         elif isinstance(cmd, CursorSetCmd):
             self.cursor = CursorState(cmd.shape, cmd.x, cmd.y, cmd.visible)
@@ -215,6 +214,14 @@ class DisplayWorker:
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         for client in self.cursor_clients:
             client.push(cmd)
+
+
+def _resized(surface: Surface, width: int, height: int) -> Surface:
+    """A new surface keeping the old content where the two overlap."""
+    new = Surface(width, height)
+    keep = new.box.intersect(surface.box)
+    new.pixels[: keep.h, : keep.w] = surface.pixels[: keep.h, : keep.w]
+    return new
 
 
 def as_bgrx(array: np.ndarray) -> Pixels:
