@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 #: Pixel counts above which a copy runs in a worker thread rather than on the event loop.
 THREAD_PIXELS = 64 * 1024
 COMMAND_QUEUE = 16
+#: Pixel bytes that may wait in the command queue (about four full-HD frames); a producer
+#: beyond that waits, so a fast application cannot queue hundreds of megabytes.
+QUEUE_BYTES = 32 * 1024 * 1024
 CURSOR_QUEUE = 8
 
 
@@ -110,6 +113,14 @@ class DisplayClient:
         self.pipe = DisplayPipe()
         self.wake = Wakeup()
         self.image_ids = itertools.count(1)
+        self._scratch: Pixels | None = None
+
+    def scratch(self, nbytes: int) -> Pixels:
+        """This client's reusable pixel buffer, at least ``nbytes`` long. The writer builds and
+        sends one op at a time, so the buffer is free again when the next op is built."""
+        if self._scratch is None or self._scratch.size < nbytes:
+            self._scratch = np.empty(nbytes, dtype=np.uint8)
+        return self._scratch
 
 
 class CursorClient:
@@ -139,6 +150,8 @@ class DisplayWorker:
         self.surface = Surface(width, height)
         self.cursor = CursorState(x=width // 2, y=height // 2)
         self.commands, self._receive = trio.open_memory_channel[Command](COMMAND_QUEUE)
+        self._queued_bytes = 0
+        self._drained = trio.Event()
         self.clients: set[DisplayClient] = set()
         self.cursor_clients: set[CursorClient] = set()
 
@@ -158,11 +171,32 @@ class DisplayWorker:
     def detach_cursor(self, client: CursorClient) -> None:
         self.cursor_clients.discard(client)
 
+    async def submit(self, cmd: Command) -> None:
+        """Queue a command, waiting while the queue is full by count or by pixel bytes."""
+        size = cmd.pixels.nbytes if isinstance(cmd, UpdateCmd) else 0
+        while self._queued_bytes and self._queued_bytes + size > QUEUE_BYTES:
+            await self._drained.wait()
+        self._queued_bytes += size
+        try:
+            await self.commands.send(cmd)
+        except BaseException:
+            self._release(size)
+            raise
+
+    def _release(self, size: int) -> None:
+        if size:
+            self._queued_bytes -= size
+            self._drained.set()
+            self._drained = trio.Event()
+
     # -- the task ----------------------------------------------------------------------------
     async def run(self) -> None:
         async with self._receive:
             async for cmd in self._receive:
-                await self.apply(cmd)
+                try:
+                    await self.apply(cmd)
+                finally:
+                    self._release(cmd.pixels.nbytes if isinstance(cmd, UpdateCmd) else 0)
 
     async def apply(self, cmd: Command) -> None:
         surface = self.surface

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import secrets
 import time
+from functools import partial
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -245,10 +246,15 @@ class ClientSession:
                     continue
                 surface = worker.surface
                 try:
-                    if isinstance(op, Damage) and op.box.area > 16 * 1024:
-                        parts = await trio.to_thread.run_sync(
-                            _encode, op, surface, machine.monitors_config, client.image_ids
+                    if isinstance(op, Damage):
+                        scratch = client.scratch(surface.clip(op.box).area * 4)
+                        encode = partial(
+                            _encode, op, surface, machine.monitors_config, client.image_ids, scratch
                         )
+                        if op.box.area > 16 * 1024:
+                            parts = await trio.to_thread.run_sync(encode)
+                        else:
+                            parts = encode()
                     else:
                         parts = _encode(op, surface, machine.monitors_config, client.image_ids)
                 finally:
@@ -318,11 +324,13 @@ class ClientSession:
 
 
 def _encode(
-    op: Any, surface: Any, monitors_config: bool, image_ids: Any
+    op: Any, surface: Any, monitors_config: bool, image_ids: Any, scratch: Any = None
 ) -> list[tuple[int, list[Any]]]:
     """Build and encode the messages for one pipe op (reads pixels: may run in a thread)."""
     out = []
-    for msg in messages_for(op, surface, monitors_config=monitors_config, image_ids=image_ids):
+    for msg in messages_for(
+        op, surface, monitors_config=monitors_config, image_ids=image_ids, scratch=scratch
+    ):
         parts = msg.encode_parts() if hasattr(msg, "encode_parts") else [msg.encode()]
         out.append((msg.MSG_TYPE, parts))
     return out

@@ -21,7 +21,7 @@ import attrs
 from domain.geometry import Box
 from domain.messages import display as dm
 from domain.messages.codec import ServerMessage
-from domain.surface import Surface
+from domain.surface import Pixels, Surface
 
 PRIMARY_SURFACE_ID = 0
 #: Pipe length past which pending drawing collapses (reference display pipe: 50 items).
@@ -173,10 +173,18 @@ class DisplayPipe:
 
 
 def messages_for(
-    op: PipeOp, surface: Surface | None, *, monitors_config: bool, image_ids: Iterator[int]
+    op: PipeOp,
+    surface: Surface | None,
+    *,
+    monitors_config: bool,
+    image_ids: Iterator[int],
+    scratch: Pixels | None = None,
 ) -> list[ServerMessage]:
     """The display messages that carry ``op`` to a client. Damage reads the surface's current
-    pixels (a copy of the area), so run it off the event loop when the area is large."""
+    pixels (a copy of the area), so run it off the event loop when the area is large.
+
+    With ``scratch`` (a flat uint8 buffer of at least 4 * area bytes), the pixels are copied
+    into it and the messages refer to it: they must be written before ``scratch`` is reused."""
     sid = PRIMARY_SURFACE_ID
     if isinstance(op, CreatePrimary):
         return [dm.SurfaceCreate(sid, op.width, op.height)]
@@ -200,12 +208,18 @@ def messages_for(
     area = surface.clip(op.box)
     if area.empty:
         return []
+    offset = 0
     for band in area.bands(max(1, MAX_IMAGE_BYTES // (area.w * 4))):
+        if scratch is not None:
+            data: bytes | memoryview = surface.read_into(band, scratch[offset:])
+            offset += band.area * 4
+        else:
+            data = surface.read(band)
         image = dm.BitmapImage(
             id=next(image_ids),
             width=band.w,
             height=band.h,
-            data=surface.read(band),
+            data=data,
             stride=band.w * 4,
         )
         out.append(dm.DrawCopy(sid, _rect(band), image))

@@ -66,3 +66,12 @@ class Surface:
     def read(self, box: Box) -> bytes:
         """The rows of ``box`` as tightly packed BGRX bytes (stride 4 * w)."""
         return self.pixels[box.y : box.bottom, box.x : box.right].tobytes()
+
+    def read_into(self, box: Box, out: Pixels) -> memoryview:
+        """Copy ``box`` into the front of ``out`` (a flat uint8 buffer of at least 4 * area
+        bytes) and return a view of those bytes. ``np.copyto`` releases the GIL and reusing
+        ``out`` avoids faulting in fresh pages for every frame."""
+        size = box.w * box.h * 4
+        view = out[:size].reshape(box.h, box.w, 4)
+        np.copyto(view, self.pixels[box.y : box.bottom, box.x : box.right])
+        return memoryview(out[:size].data)

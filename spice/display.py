@@ -95,7 +95,7 @@ class Display:
         return self._worker.surface.pixels.copy()
 
     async def _send(self, cmd: Command) -> None:
-        await self._worker.commands.send(cmd)
+        await self._worker.submit(cmd)
 
     async def update(
         self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None
