@@ -10,6 +10,8 @@ import trio
 
 log = logging.getLogger(__name__)
 
+#: Called with each accepted connection and its peer's name; the listener closes the stream
+#: when the handler returns.
 Handler = Callable[[trio.SocketStream, str], Awaitable[None]]
 
 KEEPALIVE_IDLE = 600
@@ -60,7 +62,7 @@ async def serve(
     listeners: list[trio.SocketListener],
     handler: Handler,
     *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async def on_accept(stream: trio.SocketStream) -> None:
         tune(stream)

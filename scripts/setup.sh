@@ -12,6 +12,8 @@ if [ "$want_tests" = 1 ]; then
   apt_packages=(spice-client-gtk gir1.2-spiceclientglib-2.0 python3-gi python3-numpy python3-pil
                 spice-html5 chromium tshark)
   missing=()
+  # Node.js and npm come with this kind of machine; Debian's packages are the fallback.
+  command -v npm >/dev/null || apt_packages+=(nodejs npm)
   for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
@@ -33,7 +35,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_tests" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
-  if [ -f package.json ] && command -v npm >/dev/null; then
+  if [ -f package.json ]; then
     if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi
   fi
 else

@@ -3,23 +3,111 @@
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import uuid as uuid_mod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import trio
 
 from adapters import tcp
 from adapters.config import ServerConfig
 from adapters.core import SpiceCore
+from adapters.front_door import FrontDoor, TransportLimits
+from adapters.html5_page import find_client_module, render_page
+from adapters.http_static import Site
+from adapters.tls import server_context
 from domain.enums import ChannelType
 from domain.input_events import InputEvent
 from domain.ticket import TicketPolicy
+from spice.certs import CertificateFiles
 from spice.display import Display
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+#: Channel names as QEMU's -spice tls-channel= / plaintext-channel= take them.
+CHANNEL_NAMES: dict[str, ChannelType] = {
+    "main": ChannelType.MAIN,
+    "display": ChannelType.DISPLAY,
+    "inputs": ChannelType.INPUTS,
+    "cursor": ChannelType.CURSOR,
+    "playback": ChannelType.PLAYBACK,
+    "record": ChannelType.RECORD,
+    "smartcard": ChannelType.SMARTCARD,
+    "usbredir": ChannelType.USBREDIR,
+    "port": ChannelType.PORT,
+    "webdav": ChannelType.WEBDAV,
+}
+_ALL_CHANNELS = frozenset(CHANNEL_NAMES.values())
+
+#: Where spice-html5 is looked for when none is named: Debian's package, then an npm install
+#: (``npm install`` in the project, or in the current directory).
+HTML5_DIRS = (
+    Path("/usr/share/spice-html5"),
+    Path(__file__).resolve().parent.parent / "node_modules" / "@spice-project" / "spice-html5",
+    Path("node_modules") / "@spice-project" / "spice-html5",
+)
+
+
+def find_html5_dir(candidates: Iterable[Path] = HTML5_DIRS) -> Path | None:
+    """The first directory that holds spice-html5's ``main.js`` (at its top or under src/)."""
+    for candidate in candidates:
+        if find_client_module(candidate) is not None:
+            return candidate
+    return None
+
+
+ChannelSpec = ChannelType | str
+
+
+def channel_security(
+    tls_channels: Iterable[ChannelSpec] = (), plaintext_channels: Iterable[ChannelSpec] = ()
+) -> tuple[frozenset[ChannelType], frozenset[ChannelType]]:
+    """QEMU's rules: the channels named in ``tls_channels`` must use TLS, those in
+    ``plaintext_channels`` must not; ``default`` in one list means every channel not named in
+    the other. Names or :class:`ChannelType` values; a channel in both lists is an error."""
+
+    def named(items: Iterable[ChannelSpec]) -> tuple[set[ChannelType], bool]:
+        kinds: set[ChannelType] = set()
+        default = False
+        for item in items:
+            if isinstance(item, ChannelType):
+                kinds.add(item)
+            elif item == "default":
+                default = True
+            elif item in CHANNEL_NAMES:
+                kinds.add(CHANNEL_NAMES[item])
+            else:
+                choices = ", ".join([*CHANNEL_NAMES, "default"])
+                raise ValueError(f"unknown channel {item!r} (one of {choices})")
+        return kinds, default
+
+    secure, secure_default = named(tls_channels)
+    plain, plain_default = named(plaintext_channels)
+    if secure_default and plain_default:
+        raise ValueError("'default' cannot be both a TLS and a plaintext channel")
+    both = secure & plain
+    if both:
+        raise ValueError(
+            f"{', '.join(sorted(k.name.lower() for k in both))} named both TLS and plaintext"
+        )
+    if secure_default:
+        secure = set(_ALL_CHANNELS - plain)
+    if plain_default:
+        plain = set(_ALL_CHANNELS - secure)
+    return frozenset(secure), frozenset(plain)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]" if ":" in host else host
 
 
 class Server:
@@ -32,6 +120,19 @@ class Server:
     ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
     ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
+
+    Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
+    ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
+    carrying SPICE; ``port=None`` opens no plain port). ``tls_port`` with a certificate
+    (``x509_dir`` holding ca-cert.pem, server-cert.pem and server-key.pem, or the three
+    ``x509_*_file`` paths) takes the same over TLS (``https://``/``wss://`` for browsers).
+    ``tls_channels`` / ``plaintext_channels`` name the channels ("main", "display", ...,
+    "default") that must / must not use TLS. ``ws_port`` is an extra port for browsers only.
+    ``html5_dir`` is a spice-html5 directory to serve, with a page at ``/`` that connects
+    back (:func:`find_html5_dir` finds an installed one); None serves no files.
+    ``handshake_timeout`` bounds each stage before the link (TLS handshake, first bytes, HTTP
+    request head, WebSocket handshake); ``max_http_header`` and ``max_ws_message`` bound the
+    sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
     """
 
     def __init__(
@@ -49,13 +150,50 @@ class Server:
         client_mouse: bool = True,
         link_timeout: float = 30.0,
         send_timeout: float = 30.0,
-        secure_channels: frozenset[ChannelType] = frozenset(),
-        plaintext_channels: frozenset[ChannelType] = frozenset(),
+        secure_channels: Iterable[ChannelSpec] = (),
+        plaintext_channels: Iterable[ChannelSpec] = (),
+        tls_channels: Iterable[ChannelSpec] = (),
+        tls_port: int | None = None,
+        x509_dir: str | os.PathLike[str] | None = None,
+        x509_cert_file: str | os.PathLike[str] | None = None,
+        x509_key_file: str | os.PathLike[str] | None = None,
+        x509_cacert_file: str | os.PathLike[str] | None = None,
+        websocket: bool = True,
+        ws_port: int | None = None,
+        html5_dir: str | os.PathLike[str] | None = None,
+        handshake_timeout: float = 10.0,
+        max_http_header: int = 16384,
+        max_ws_message: int = 1 << 20,
+        ws_allowed_origins: Iterable[str] = (),
     ) -> None:
         self.addr = addr
         self.port = port
+        self.tls_port = tls_port
+        self.ws_port = ws_port
         self.ipv4_only = ipv4_only
         self.ipv6_only = ipv6_only
+        if port is None and tls_port is None and ws_port is None:
+            raise ValueError("give at least one of port, tls_port and ws_port")
+        secure, plain = channel_security([*secure_channels, *tls_channels], plaintext_channels)
+        self._tls_context = self._make_tls_context(
+            tls_port, x509_dir, x509_cert_file, x509_key_file, x509_cacert_file
+        )
+        if secure and tls_port is None:
+            raise ValueError("TLS-only channels need a tls_port")
+        self.websocket = websocket
+        self.html5_dir = Path(html5_dir) if html5_dir is not None else None
+        if self.html5_dir is not None and not self.html5_dir.is_dir():
+            raise ValueError(f"html5_dir {self.html5_dir} is not a directory")
+        self._html5_module = find_client_module(self.html5_dir)
+        if self.html5_dir is not None and self._html5_module is None:
+            log.warning("%s holds no spice-html5 main.js; the page will say so", self.html5_dir)
+        self._limits = TransportLimits(
+            # No stage before the link may take longer than the link stage itself.
+            handshake_timeout=min(handshake_timeout, link_timeout),
+            max_header_bytes=max_http_header,
+            max_message_bytes=max_ws_message,
+        )
+        self._allowed_origins = frozenset(ws_allowed_origins)
         config = ServerConfig(
             ticket=TicketPolicy(
                 password=password, expires_at=password_expires, ticketing=not disable_ticketing
@@ -65,13 +203,45 @@ class Server:
             client_mouse=client_mouse,
             link_timeout=link_timeout,
             send_timeout=send_timeout,
-            secure_channels=secure_channels,
-            plaintext_channels=plaintext_channels,
+            secure_channels=secure,
+            plaintext_channels=plain,
         )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []
-        #: (host, port) pairs actually bound, once serving.
+        #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
         self.addresses: list[tuple[str, int]] = []
+        self.tls_addresses: list[tuple[str, int]] = []
+        self.ws_addresses: list[tuple[str, int]] = []
+
+    @staticmethod
+    def _make_tls_context(
+        tls_port: int | None,
+        x509_dir: str | os.PathLike[str] | None,
+        cert: str | os.PathLike[str] | None,
+        key: str | os.PathLike[str] | None,
+        cacert: str | os.PathLike[str] | None,
+    ) -> ssl.SSLContext | None:
+        if tls_port is None:
+            if x509_dir or cert or key:
+                raise ValueError("certificate options given without a tls_port")
+            return None
+        if x509_dir is not None:
+            files = CertificateFiles.in_dir(x509_dir)
+            cert = cert or files.server_cert
+            key = key or files.server_key
+            if cacert is None and files.ca_cert.exists():
+                cacert = files.ca_cert
+        if cert is None or key is None:
+            raise ValueError("a tls_port needs x509_dir or both x509_cert_file and x509_key_file")
+        for path in (cert, key, cacert):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"certificate file {os.fspath(path)} does not exist")
+        try:
+            return server_context(cert, key, cacert)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"cannot use the certificate {os.fspath(cert)} with key {os.fspath(key)}: {exc}"
+            ) from exc
 
     # -- configuration --------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> Display:
@@ -82,26 +252,106 @@ class Server:
     def set_password(self, password: str | None, expires: float | None = None) -> None:
         """Change the ticket for new connections (like spice_server_set_ticket)."""
         cfg = self._core.config
-        cfg.ticket = TicketPolicy(password=password, expires_at=expires, ticketing=cfg.ticket.ticketing)
+        cfg.ticket = TicketPolicy(
+            password=password, expires_at=expires, ticketing=cfg.ticket.ticketing
+        )
 
     # -- serving ---------------------------------------------------------------------------
-    async def serve(self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and serve until cancelled. ``await nursery.start(server.serve)`` returns once
-        the sockets are bound (see :attr:`addresses`)."""
-        listeners = await tcp.open_listeners(
-            self.addr, self.port, ipv4_only=self.ipv4_only, ipv6_only=self.ipv6_only
+    def _page(self) -> bytes:
+        cfg = self._core.config
+        return render_page(
+            title=cfg.name or "trio-spice",
+            module=self._html5_module,
+            password=cfg.ticket.ticketing,
         )
+
+    def _front_doors(self) -> tuple[FrontDoor, FrontDoor | None, FrontDoor]:
+        site = Site(self.html5_dir, self._page if self.html5_dir is not None else None)
+        origins = self._allowed_origins or None
+
+        def door(
+            *, tls: ssl.SSLContext | None = None, spice: bool = True, web: bool = True
+        ) -> FrontDoor:
+            return FrontDoor(
+                self._core.handle_connection,
+                site=site,
+                limits=self._limits,
+                tls=tls,
+                spice=spice,
+                http=web,
+                websocket=web,
+                allowed_origins=origins,
+            )
+
+        plain = door(web=self.websocket)
+        tls = door(tls=self._tls_context) if self._tls_context is not None else None
+        return plain, tls, door(spice=False)
+
+    async def _listen(self, port: int | None) -> list[trio.SocketListener]:
+        if port is None:
+            return []
+        return await tcp.open_listeners(
+            self.addr, port, ipv4_only=self.ipv4_only, ipv6_only=self.ipv6_only
+        )
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen and serve until cancelled. ``await nursery.start(server.serve)`` returns once
+        the sockets are bound (see :attr:`addresses`, :attr:`tls_addresses`,
+        :attr:`ws_addresses` and :attr:`urls`)."""
+        opened: list[trio.SocketListener] = []
+        try:
+            listeners = await self._listen(self.port)
+            opened += listeners
+            tls_listeners = await self._listen(self.tls_port)
+            opened += tls_listeners
+            ws_listeners = await self._listen(self.ws_port)
+            opened += ws_listeners
+        except BaseException:
+            for listener in opened:
+                await listener.aclose()
+            raise
         self.addresses = tcp.bound_addresses(listeners)
+        self.tls_addresses = tcp.bound_addresses(tls_listeners)
+        self.ws_addresses = tcp.bound_addresses(ws_listeners)
+        plain, tls, browsers = self._front_doors()
         async with trio.open_nursery() as nursery:
             await nursery.start(self._core.run)
-            await nursery.start(tcp.serve, listeners, self._core.handle_connection)
-            for host, port in self.addresses:
-                log.info("listening on %s:%d", host, port)
+            for group, door, what in (
+                (listeners, plain, "SPICE" + (" and browsers" if self.websocket else "")),
+                (tls_listeners, tls, "SPICE over TLS and browsers (https)"),
+                (ws_listeners, browsers, "browsers"),
+            ):
+                if group and door is not None:
+                    await nursery.start(tcp.serve, group, door.handle)
+                    for host, port in tcp.bound_addresses(group):
+                        log.info("listening on %s:%d for %s", host, port, what)
             task_status.started(self)
 
     @property
     def port_bound(self) -> int:
         return self.addresses[0][1]
+
+    @property
+    def tls_port_bound(self) -> int:
+        return self.tls_addresses[0][1]
+
+    @property
+    def ws_port_bound(self) -> int:
+        return self.ws_addresses[0][1]
+
+    @property
+    def urls(self) -> list[str]:
+        """Where a browser opens the HTML5 client (once serving; empty without html5_dir)."""
+        if self.html5_dir is None:
+            return []
+        urls = []
+        if self.websocket:
+            urls += [f"http://{_url_host(h)}:{p}/" for h, p in self.addresses]
+        urls += [f"https://{_url_host(h)}:{p}/" for h, p in self.tls_addresses]
+        urls += [f"http://{_url_host(h)}:{p}/" for h, p in self.ws_addresses]
+        return list(dict.fromkeys(urls))
 
     def add_client(self, stream: trio.abc.Stream, peer: str = "socket") -> None:
         """Serve a connection accepted elsewhere (spice_server_add_client)."""
@@ -117,8 +367,9 @@ class Server:
         await self._core.wait_sessions_changed()
         return self.client_count
 
-    def disconnect_all(self) -> None:
-        self._core.disconnect_all()
+    async def disconnect_all(self) -> None:
+        """Send DISCONNECTING to every client and close all their channels."""
+        await self._core.disconnect_all()
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         """Tell clients the keyboard LEDs: SCROLL_LOCK 1, NUM_LOCK 2, CAPS_LOCK 4."""
@@ -126,7 +377,9 @@ class Server:
 
     # -- input ------------------------------------------------------------------------------
     @asynccontextmanager
-    async def input_events(self, queue: int = 256) -> AsyncIterator[trio.MemoryReceiveChannel[InputEvent]]:
+    async def input_events(
+        self, queue: int = 256
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[InputEvent]]:
         """``async with server.input_events() as events: async for event in events: ...``.
         The queue is bounded; a consumer that falls behind slows the clients' input down."""
         receive = self._core.subscribe_input(queue)

@@ -1,12 +1,12 @@
-"""End-to-end tests drive real SPICE clients; they need Debian's spice-gtk GI bindings."""
+"""End-to-end tests drive real SPICE clients (Debian's spice-gtk through GI, spice-html5 in
+Debian's Chromium); their helper modules live here, next to the tests."""
 
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(__file__))
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,12 @@ gir1.2-spiceclientglib-2.0), never inside the project virtualenv. It opens a
 ``SpiceClientGLib.Session`` to ``--host``/``--port`` (optionally ``--tls-port``,
 ``--ca-file``, ``--password``), connects every main, display, inputs and cursor channel the
 server announces, and drives a GLib main loop while speaking JSON lines: every signal of
-interest becomes one JSON object on stdout (key ``"event"``), and commands arrive as one JSON
-object per line on stdin (key ``"cmd"``, optional ``"id"`` echoed back in the reply). Every
-command is answered by its result event (``ok``, ``screenshot``, ``flushed``, ``bye``) or by
-an ``error`` event; exceptions raised in GLib callbacks are reported as ``error`` events too.
+interest becomes one JSON object on stdout (key ``"event"``, plus ``"t"``: the probe's own
+``time.monotonic()`` at emission; ``started`` is emitted just before the session connects),
+and commands arrive as one JSON object per line on stdin (key ``"cmd"``, optional ``"id"``
+echoed back in the reply). Every command is answered by its result event (``ok``,
+``screenshot``, ``flushed``, ``bye``) or by an ``error`` event; exceptions raised in GLib
+callbacks are reported as ``error`` events too.
 A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
 connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
 exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
@@ -24,6 +26,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,8 +68,13 @@ class Primary:
 
 
 def emit(event: str, **fields: Any) -> None:
-    """Write one JSON event line to stdout and flush it; exit quietly if the reader is gone."""
-    line = json.dumps({"event": event, **fields}, default=repr) + "\n"
+    """Write one JSON event line to stdout and flush it; exit quietly if the reader is gone.
+
+    Every event carries ``"t"``: this process's ``time.monotonic()`` when it was emitted, so
+    intervals between events (e.g. ``started`` -> first ``primary-create``) can be measured
+    without the pipe's or the reader's scheduling delays.
+    """
+    line = json.dumps({"event": event, **fields, "t": time.monotonic()}, default=repr) + "\n"
     try:
         sys.stdout.write(line)
         sys.stdout.flush()

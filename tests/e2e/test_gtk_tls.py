@@ -42,18 +42,25 @@ async def test_spice_gtk_over_tls(server_factory, x509_dir: str, plain_port_too:
     await display.update(0, 0, pattern(240, 320, 5))
     ca_file = Path(x509_dir) / "ca-cert.pem"
     port = server.port_bound if plain_port_too else None
-    async with server.input_events() as events, open_gtk_client(
-        "127.0.0.1", port, tls_port=server.tls_port_bound, ca_file=ca_file
-    ) as client:
+    async with (
+        server.input_events() as events,
+        open_gtk_client(
+            "127.0.0.1", port, tls_port=server.tls_port_bound, ca_file=ca_file
+        ) as client,
+    ):
         await client.wait_for("mark", timeout=15)
         await wait_same(client, display)
         await display.fill(10, 10, 50, 40, 0xAA5500)
         await wait_same(client, display)
 
-        await client.wait_for("channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened")
+        await client.wait_for(
+            "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+        )
         await client.command({"cmd": "key_press_and_release", "scancode": 0x1E})
         await client.command({"cmd": "position", "x": 30, "y": 20, "buttons": 0})
-        await client.command({"cmd": "button_press", "button": MouseButton.LEFT, "buttons": MouseButtonMask.LEFT})
+        await client.command(
+            {"cmd": "button_press", "button": MouseButton.LEFT, "buttons": MouseButtonMask.LEFT}
+        )
         await client.command({"cmd": "button_release", "button": MouseButton.LEFT, "buttons": 0})
         await client.flush()
         got = await collect(events, 5)

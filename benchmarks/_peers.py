@@ -1,0 +1,237 @@
+"""Starting and stopping the SPICE servers the benchmarks compare, and small statistics helpers.
+
+Every server is a child process started with :class:`subprocess.Popen` and stopped by its own
+pid (terminate, then kill after a grace period) from a ``finally`` block, so nothing outlives a
+benchmark that fails half-way. Servers listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+E2E = ROOT / "tests" / "e2e"
+if str(E2E) not in sys.path:
+    sys.path.insert(0, str(E2E))
+
+HOST = "127.0.0.1"
+
+
+# ----------------------------------------------------------------------------- processes
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
+    """Terminate one process we started (by its pid), kill it if it lingers, and reap it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # as the servers do: connections in TIME-WAIT from an earlier run don't block a listen
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc/net/tcp (no connection is
+    made, so the server under test never sees a probe connection)."""
+    want = f"0100007F:{port:04X}"
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(line.split()[1] == want and line.split()[3] == "0A" for line in lines)
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not listening(port):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not listen on {HOST}:{port} within {timeout} s")
+        time.sleep(0.05)
+
+
+def require_free(port: int) -> None:
+    if not port_free(port):
+        raise RuntimeError(f"port {HOST}:{port} is busy; choose another with the --port options")
+
+
+# ----------------------------------------------------------------------------- peers
+@contextlib.contextmanager
+def ours(
+    port: int, size: tuple[int, int] = (1024, 768), logdir: Path | None = None
+) -> Iterator[str]:
+    """``python -m spice`` (the demo display) on ``port``; yields a description."""
+    require_free(port)
+    logfile = (logdir or Path(tempfile.gettempdir())) / f"trio-spice-{port}.log"
+    argv = [
+        sys.executable, "-m", "spice", "--addr", HOST, "--port", str(port),
+        "--disable-ticketing", "--size", f"{size[0]}x{size[1]}",
+    ]
+    proc = None
+    with open(logfile, "wb") as log:
+        try:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log)
+            wait_listening(port, proc, 20, "trio-spice")
+            yield f"trio-spice demo (python -m spice), {size[0]}x{size[1]}"
+        finally:
+            stop(proc)
+
+
+XORG_CONF = """\
+Section "Device"
+    Identifier "XSPICE"
+    Driver "spiceqxl"
+    Option "SpicePort" "{port}"
+    Option "SpiceAddr" "127.0.0.1"
+    Option "SpiceDisableTicketing" "True"
+    Option "NumHeads" "1"
+    Option "FrameBufferSize" "16"
+    Option "SurfaceBufferSize" "128"
+    Option "CommandBufferSize" "128"
+EndSection
+Section "InputDevice"
+    Identifier "XSPICE POINTER"
+    Driver     "xspice pointer"
+EndSection
+Section "InputDevice"
+    Identifier "XSPICE KEYBOARD"
+    Driver     "xspice keyboard"
+EndSection
+Section "Monitor"
+    Identifier "Configured Monitor"
+EndSection
+Section "Screen"
+    Identifier "XSPICE Screen"
+    Monitor    "Configured Monitor"
+    Device     "XSPICE"
+    DefaultDepth 24
+EndSection
+Section "ServerLayout"
+    Identifier  "XSPICE"
+    Screen      "XSPICE Screen"
+    InputDevice "XSPICE KEYBOARD"
+    InputDevice "XSPICE POINTER"
+EndSection
+Section "ServerFlags"
+    Option "AutoAddDevices" "False"
+EndSection
+"""
+
+
+def free_x_display(start: int = 71) -> int:
+    for n in range(start, start + 40):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    raise RuntimeError("no free X display number")
+
+
+@contextlib.contextmanager
+def xspice(port: int, client: Sequence[str] = ("xclock", "-update", "1")) -> Iterator[str]:
+    """Xorg with the spiceqxl driver (Xspice: libspice-server) on ``port``, plus one X client.
+
+    The driver reads its buffer sizes as 0 unless they are set, and without ``NumHeads`` it
+    finds no output and crashes in xf86InitViewport; the ``Xspice`` wrapper script hangs on
+    SIGTERM, so Xorg is run directly.
+    """
+    if shutil.which("Xorg") is None:
+        raise RuntimeError("Xorg not found (apt-get install xserver-xspice)")
+    require_free(port)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-xspice-"))
+    conf = tmp / "xorg.conf"
+    conf.write_text(XORG_CONF.format(port=port))
+    number = free_x_display()
+    xorg = xclient = None
+    try:
+        with open(tmp / "xorg.stdout", "wb") as log:
+            xorg = subprocess.Popen(
+                ["Xorg", "-config", str(conf), "-noreset", "-nolisten", "tcp",
+                 "-logfile", str(tmp / "xorg.log"), f":{number}"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )
+        wait_listening(port, xorg, 20, "Xorg (spiceqxl)")
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if xorg.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Xorg :{number} has no socket; see {tmp}/xorg.log")
+            time.sleep(0.05)
+        if client:
+            env = dict(os.environ, DISPLAY=f":{number}")
+            xclient = subprocess.Popen(list(client), env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # let it map its window and draw
+        yield f"Xspice (Xorg spiceqxl, libspice-server) :{number} running {' '.join(client)}"
+    finally:
+        stop(xclient)
+        stop(xorg)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def qemu(port: int) -> Iterator[str]:
+    """QEMU (TCG) with a qxl VGA and SPICE on ``port``; no guest disk: the firmware's screen
+    ("No bootable device") is the content."""
+    if shutil.which("qemu-system-x86_64") is None:
+        raise RuntimeError("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+    require_free(port)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-qemu-"))
+    proc = None
+    try:
+        with open(tmp / "qemu.log", "wb") as log:
+            proc = subprocess.Popen(
+                ["qemu-system-x86_64", "-nodefaults", "-vga", "qxl", "-m", "128",
+                 "-machine", "accel=tcg", "-display", "none", "-monitor", "none",
+                 "-serial", "none", "-spice", f"port={port},addr={HOST},disable-ticketing=on"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )
+        wait_listening(port, proc, 20, "qemu")
+        time.sleep(2.0)  # let the firmware run to its final screen
+        yield "QEMU qxl (libspice-server), firmware screen"
+    finally:
+        stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- statistics
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f}"
