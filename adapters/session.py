@@ -10,13 +10,13 @@ import contextlib
 import logging
 import secrets
 import time
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from adapters.connection import ClientGone, Connection
+from adapters.connection import ClientGone, Connection, Wakeup
 from adapters.display_worker import (
     CursorClient,
     CursorHideCmd,
@@ -117,6 +117,16 @@ class ClientSession:
             self.nursery = None
             await conn.aclose()
             log.info("%s: client disconnected", self.label)
+
+    async def _await_acks(self, conn: Connection, wake: Wakeup) -> None:
+        """Wait for the client to acknowledge what it was sent; one that owes acks for longer
+        than the send timeout while we have more to send is dropped like one that stopped
+        reading (its socket may still drain, so no write would ever time out)."""
+        with trio.move_on_after(self.core.config.send_timeout):
+            while not conn.machine.may_send:
+                await wake.wait()
+            return
+        raise ClientGone(f"{conn.label}: no ACK for {conn.machine.unacked} messages")
 
     async def _keepalive(self, conn: Connection, scope: trio.CancelScope) -> None:
         """PING the main channel at once (the first round trip measures latency) and then
@@ -240,7 +250,10 @@ class ClientSession:
                 )
                 raise ClientGone(label)
             while True:
-                op = client.pipe.pop() if machine.may_send else None
+                if not machine.may_send and len(client.pipe):
+                    await self._await_acks(conn, client.wake)
+                    continue
+                op = client.pipe.pop()
                 if op is None:
                     await client.wake.wait()
                     continue
@@ -281,7 +294,10 @@ class ClientSession:
 
         async def writer() -> None:
             while True:
-                if not client.queue or not machine.may_send:
+                if client.queue and not machine.may_send:
+                    await self._await_acks(conn, client.wake)
+                    continue
+                if not client.queue:
                     await client.wake.wait()
                     continue
                 cmd = client.queue.popleft()

@@ -170,9 +170,10 @@ class Demo:
 
 async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
     demo = Demo(display)
-    await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
-    await demo.draw_full()
-    async with trio.open_nursery() as nursery, server.input_events() as events:
+    # Subscribe before drawing, so that nothing typed while the first frame is drawn is lost.
+    async with server.input_events() as events, trio.open_nursery() as nursery:
+        await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
+        await demo.draw_full()
 
         async def animate() -> None:
             last_second = -1

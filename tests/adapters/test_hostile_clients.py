@@ -11,6 +11,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -526,9 +527,47 @@ async def test_client_that_stops_reading_is_dropped(good_client, caplog) -> None
         # The good client received frames while the other one was stalled, and after the drop.
         assert copies_at_drop - copies_before >= 5
         assert good.count(rc.MSG_DISPLAY_DRAW_COPY) > copies_at_drop
-        await assert_one_line(caplog, f"{sid} display:0", "stopped reading")
+        # Whichever comes first: a write blocked for the send timeout, or acks owed that long.
+        await wait_for_line(caplog, f"{sid} display:0", logging.DEBUG)
+        (line,) = lines_about(caplog, f"{sid} display:0", logging.DEBUG)
+        assert "stopped reading" in line or "no ACK" in line, line
         # The hostile display connection was closed (after what the kernel had buffered).
         await rc.read_until_closed(hostile_display.wire)
+    await good.check_alive()
+
+
+async def test_client_that_reads_but_never_acks_is_dropped(good_client, caplog) -> None:
+    """A display client that keeps reading but never sends ACK: once it owes acks for the
+    send timeout while the server has more to send, it is dropped (its socket would never
+    block, so only the ack window can tell)."""
+    server, good = await good_client(send_timeout=1.0)
+    display = server.displays[0]
+    worker = server._core.displays[0]
+    session = await rc.open_session(HOST, server.port_bound)
+    try:
+        linked = await session.open_channel(rc.DISPLAY)
+        hostile = linked.channel
+        hostile.auto_ack = False
+        await hostile.send_msg(rc.MSGC_DISPLAY_INIT, struct.pack("<BqBi", 1, 1 << 20, 1, 0))
+        sid = f"{session.session_id:08x}"
+        await wait_until(lambda: len(worker.clients) == 2)
+
+        async def drain() -> None:
+            with contextlib.suppress(rc.Closed):
+                while True:
+                    await hostile.recv_msg()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drain)
+            started = time.monotonic()
+            while len(worker.clients) == 2:
+                assert time.monotonic() - started < 5, "the client that never acks was kept"
+                await display.fill(0, 0, 8, 8, int(time.monotonic() * 1000) & 0xFFFFFF)
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        await assert_one_line(caplog, f"{sid} display:0", "no ACK")
+    finally:
+        await session.aclose()
     await good.check_alive()
 
 
