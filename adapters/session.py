@@ -57,7 +57,6 @@ class ClientSession:
         self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
         self.main: Connection | None = None
         self.inputs: list[Connection] = []
-        self.connections: set[Connection] = set()
 
     @property
     def label(self) -> str:
@@ -102,17 +101,11 @@ class ClientSession:
                         inputs.machine.mouse_mode = self.mouse_mode
                 machine.send_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
 
+        def opened(nursery: trio.Nursery) -> None:
+            self.nursery = nursery
+
         try:
-            try:
-                await conn.flush()
-            except ClientGone as exc:
-                log.info("%s", exc)
-                return
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                nursery.start_soon(self._keepalive, conn, nursery.cancel_scope)
-                await self._serve(conn, on_event)
-                nursery.cancel_scope.cancel()
+            await self._run_pair(conn, on_event, partial(self._keepalive, conn), opened=opened)
         finally:
             self.nursery = None
             await conn.aclose()
@@ -128,22 +121,16 @@ class ClientSession:
             return
         raise ClientGone(f"{conn.label}: no ACK for {conn.machine.unacked} messages")
 
-    async def _keepalive(self, conn: Connection, scope: trio.CancelScope) -> None:
+    async def _keepalive(self, conn: Connection) -> None:
         """PING the main channel at once (the first round trip measures latency) and then
         every ``ping_interval``; a client that leaves two unanswered is dropped."""
         interval = self.core.config.ping_interval
-        try:
-            while True:
-                if conn.machine.pings_outstanding >= 2:
-                    log.warning("%s: no answer to PING for %.0f s; dropping", conn.label, interval)
-                    scope.cancel()
-                    return
-                conn.machine.ping(time.monotonic_ns())
-                await conn.flush()
-                await trio.sleep(interval)
-        except ClientGone as exc:
-            log.info("%s", exc)
-            scope.cancel()
+        while True:
+            if conn.machine.pings_outstanding >= 2:
+                raise ClientGone(f"{conn.label}: no answer to PING for {interval:.0f} s")
+            conn.machine.ping(time.monotonic_ns())
+            await conn.flush()
+            await trio.sleep(interval)
 
     async def _serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
         """Run a connection's reader until it ends; log why in one line."""
@@ -161,8 +148,11 @@ class ClientSession:
         conn: Connection,
         on_event: Callable[[Any], Awaitable[None]],
         writer: Callable[[], Awaitable[None]],
+        *,
+        opened: Callable[[trio.Nursery], None] | None = None,
     ) -> None:
-        """A reader and a writer task on one connection; either ending ends both."""
+        """A reader and a writer task on one connection; either ending ends both. ``opened``
+        is told the nursery (the main channel's is the session's)."""
         try:
             await conn.flush()
         except ClientGone as exc:
@@ -178,6 +168,8 @@ class ClientSession:
                 finally:
                     nursery.cancel_scope.cancel()
 
+            if opened is not None:
+                opened(nursery)
             nursery.start_soon(guarded_writer)
             await self._serve(conn, on_event)
             nursery.cancel_scope.cancel()

@@ -36,12 +36,23 @@ class TicketKey:
         return self._key.public_key().encrypt(password + b"\0", _OAEP)
 
     def decrypt(self, ciphertext: bytes) -> bytes | None:
-        """The password (without its NUL), or None if the ciphertext does not decrypt."""
-        try:
-            plain = self._key.decrypt(ciphertext, _OAEP)
-        except ValueError:
-            return None
-        return plain.split(b"\0", 1)[0]
+        """The password (without its NUL), or None if the ciphertext does not decrypt.
+
+        spice-html5 turns the RSA result into bytes through a hex string, which drops leading
+        zero bytes, and then writes it left-aligned into the 128-byte field: about one
+        ticket in 256 arrives shifted, with zeros at the end. Such a ticket is tried again
+        realigned; OAEP's integrity check makes a wrong realignment fail, never pass.
+        """
+        for shift in range(4):
+            if shift and ciphertext[-shift:] != bytes(shift):
+                break
+            candidate = bytes(shift) + ciphertext[: len(ciphertext) - shift]
+            try:
+                plain = self._key.decrypt(candidate, _OAEP)
+            except ValueError:
+                continue
+            return plain.split(b"\0", 1)[0]
+        return None
 
 
 @attrs.frozen

@@ -9,28 +9,17 @@ spice-html5 draws nothing else.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
 
 from domain.enums import CursorFlags, CursorType, MsgCursor
-from domain.messages.codec import registry
+from domain.messages.codec import registry, uint_check
 
 #: Largest cursor side we send (the reference server's and spice-gtk's practical limit).
 MAX_CURSOR_SIDE = 512
 
 _HEADER = struct.Struct("<QBHHHH")  # unique, type, width, height, hot_spot_x, hot_spot_y
-
-
-def _uint(bits: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
-    limit = 1 << bits
-
-    def check(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-        if not 0 <= value < limit:
-            raise ValueError(f"{attribute.name}={value!r} does not fit in uint{bits}")
-
-    return check
 
 
 def _i16(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -43,7 +32,7 @@ def _side(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         raise ValueError(f"cursor {attribute.name} {value!r} not in 0..{MAX_CURSOR_SIDE}")
 
 
-_U16, _U64 = _uint(16), _uint(64)
+_U16, _U64 = uint_check(16), uint_check(64)
 
 
 @attrs.frozen

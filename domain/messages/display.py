@@ -17,7 +17,7 @@ Values are checked when a message is built (``ValueError``): a message that exis
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, Self, TypeAlias
 
 import attrs
@@ -35,7 +35,7 @@ from domain.enums import (
     SurfaceFmt,
 )
 from domain.errors import MessageDecodeError
-from domain.messages.codec import registry, unpack_exact
+from domain.messages.codec import int_check, registry, uint_check, unpack_exact
 
 #: What image payloads may be given as. Anything not ``bytes`` is kept as a flat ``memoryview``
 #: of the caller's buffer, which must not change until the message has been written.
@@ -54,28 +54,8 @@ _WAIT = struct.Struct("<BBQ")
 _RES_TYPE_PIXMAP = 1
 
 
-def _uint(bits: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
-    limit = 1 << bits
-
-    def check(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-        if not 0 <= value < limit:
-            raise ValueError(f"{attribute.name}={value!r} does not fit in uint{bits}")
-
-    return check
-
-
-def _int(bits: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
-    limit = 1 << (bits - 1)
-
-    def check(_inst: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-        if not -limit <= value < limit:
-            raise ValueError(f"{attribute.name}={value!r} does not fit in int{bits}")
-
-    return check
-
-
-_U8, _U16, _U32, _U64 = _uint(8), _uint(16), _uint(32), _uint(64)
-_I32 = _int(32)
+_U8, _U16, _U32, _U64 = uint_check(8), uint_check(16), uint_check(32), uint_check(64)
+_I32 = int_check(32)
 
 
 def _flat_buffer(data: BytesLike) -> BytesLike:
