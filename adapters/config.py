@@ -25,6 +25,8 @@ class ServerConfig:
     ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.
     display_init_timeout: float = 30.0
+    #: Whether the server also listens for TLS (then plain keyboard input earns a warning).
+    tls_available: bool = False
     #: Channel types that must use TLS / must not (QEMU's tls-channel / plaintext-channel).
     secure_channels: frozenset[ChannelType] = frozenset()
     plaintext_channels: frozenset[ChannelType] = frozenset()

@@ -21,7 +21,7 @@ from adapters.config import ServerConfig
 from adapters.display_worker import DisplayWorker
 from adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from adapters.session import ClientSession, new_session_id
-from domain.enums import ChannelType, LinkError
+from domain.enums import ChannelType, LinkError, NotifySeverity
 from domain.input_events import InputEvent
 from domain.link import LinkRequest
 from domain.ticket import TicketKey
@@ -165,6 +165,10 @@ class SpiceCore:
     async def disconnect_all(self) -> None:
         for session in list(self.sessions.values()):
             await session.disconnect()
+
+    async def notify(self, message: str, severity: NotifySeverity) -> None:
+        for session in list(self.sessions.values()):
+            await session.notify(message, severity)
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         self.keyboard_leds = modifiers

@@ -37,6 +37,8 @@ SERVER_CHANNEL_CAPS: dict[int, CapabilitySet] = {
 class Linked:
     request: LinkRequest
     trailing: bytes
+    #: Whether the connection came over TLS.
+    secure: bool = False
 
     @property
     def mini_header(self) -> bool:
@@ -110,7 +112,7 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                             what,
                         )
                         return None
-                    return Linked(request, link.trailing_data())
+                    return Linked(request, link.trailing_data(), policy.secure)
     except RemoteProtocolError as exc:
         code = exc.link_error.name if exc.link_error is not None else "no answer"
         log.warning("%s: bad link: %s (%s), closing", peer, exc, code)

@@ -31,9 +31,10 @@ from domain.channels.display import DisplayChannel
 from domain.channels.inputs import InputsChannel
 from domain.channels.main import MainChannel
 from domain.display_pipe import Damage, messages_for
-from domain.enums import ChannelType, MouseMode
+from domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from domain.errors import ProtocolError
 from domain.messages import main as mm
+from domain.messages.base import Notify
 
 if TYPE_CHECKING:
     from adapters.core import SpiceCore
@@ -206,6 +207,9 @@ class ClientSession:
         machine.receive_data(linked.trailing)
         machine.start(self.core.keyboard_leds)
         self.inputs.append(conn)
+        if not linked.secure and self.core.config.tls_available:
+            # As reds does: tell the user their keystrokes travel in the clear.
+            await self.notify("keyboard channel is insecure", NotifySeverity.WARN)
         try:
             await conn.flush()
             await self._serve(conn, self.core.deliver_input)
@@ -310,6 +314,18 @@ class ClientSession:
             worker.detach_cursor(client)
 
     # -- server-wide actions -----------------------------------------------------------------
+    async def notify(self, message: str, severity: NotifySeverity) -> None:
+        """A NOTIFY on this client's main channel."""
+        if self.main is None:
+            return
+        self.main.machine.send(
+            Notify(time.time_ns() // 1000, severity, NotifyVisibility.MEDIUM, message)
+        )
+        try:
+            await self.main.flush()
+        except ClientGone as exc:
+            log.info("%s", exc)
+
     async def set_keyboard_leds(self, modifiers: int) -> None:
         for conn in list(self.inputs):
             assert isinstance(conn.machine, InputsChannel)

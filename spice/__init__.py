@@ -33,14 +33,14 @@ from spice.server import Server
 from spice.threaded import ServerThread
 
 __all__ = [
-    "Server",
     "Display",
-    "ServerThread",
     "InputEvent",
     "KeyEvent",
     "KeyboardModifiersEvent",
+    "MouseButtonEvent",
     "MouseMotionEvent",
     "MousePositionEvent",
-    "MouseButtonEvent",
     "MouseWheelEvent",
+    "Server",
+    "ServerThread",
 ]

@@ -63,9 +63,8 @@ def to_bgrx(image: Any, width: int | None = None, height: int | None = None) -> 
 def _owned_bgrx(image: Any, width: int | None, height: int | None) -> Pixels:
     """``to_bgrx`` that never returns a view of the caller's buffer."""
     pixels = to_bgrx(image, width, height)
-    if isinstance(image, np.ndarray) and np.shares_memory(pixels, image):
-        pixels = pixels.copy()
-    elif isinstance(image, (bytes, bytearray, memoryview)) and not isinstance(image, bytes):
+    mutable = isinstance(image, (np.ndarray, bytearray, memoryview))
+    if mutable and np.shares_memory(pixels, np.asarray(image)):
         pixels = pixels.copy()
     return pixels
 

@@ -19,7 +19,7 @@ from adapters.front_door import FrontDoor, TransportLimits
 from adapters.html5_page import find_client_module, render_page
 from adapters.http_static import Site
 from adapters.tls import server_context
-from domain.enums import ChannelType
+from domain.enums import ChannelType, NotifySeverity
 from domain.input_events import InputEvent
 from domain.ticket import TicketPolicy
 from spice.certs import CertificateFiles
@@ -205,6 +205,7 @@ class Server:
             send_timeout=send_timeout,
             secure_channels=secure,
             plaintext_channels=plain,
+            tls_available=tls_port is not None,
         )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []
@@ -366,6 +367,11 @@ class Server:
         """Wait until a client connects or disconnects; returns the new count."""
         await self._core.wait_sessions_changed()
         return self.client_count
+
+    async def notify(self, message: str, *, severity: str = "info") -> None:
+        """Send a NOTIFY to every client's main channel (clients log it).
+        ``severity``: info, warn or error."""
+        await self._core.notify(message, NotifySeverity[severity.upper()])
 
     async def disconnect_all(self) -> None:
         """Send DISCONNECTING to every client and close all their channels."""
