@@ -91,14 +91,23 @@ def ours(
     require_free(port)
     logfile = (logdir or Path(tempfile.gettempdir())) / f"trio-spice-{port}.log"
     argv = [
-        sys.executable, "-m", "spice", "--addr", HOST, "--port", str(port),
-        "--disable-ticketing", "--size", f"{size[0]}x{size[1]}",
+        sys.executable,
+        "-m",
+        "spice",
+        "--addr",
+        HOST,
+        "--port",
+        str(port),
+        "--disable-ticketing",
+        "--size",
+        f"{size[0]}x{size[1]}",
     ]
     proc = None
     with open(logfile, "wb") as log:
         try:
-            proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log)
+            proc = subprocess.Popen(
+                argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
             wait_listening(port, proc, 20, "trio-spice")
             yield f"trio-spice demo (python -m spice), {size[0]}x{size[1]}"
         finally:
@@ -172,9 +181,20 @@ def xspice(port: int, client: Sequence[str] = ("xclock", "-update", "1")) -> Ite
     try:
         with open(tmp / "xorg.stdout", "wb") as log:
             xorg = subprocess.Popen(
-                ["Xorg", "-config", str(conf), "-noreset", "-nolisten", "tcp",
-                 "-logfile", str(tmp / "xorg.log"), f":{number}"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                [
+                    "Xorg",
+                    "-config",
+                    str(conf),
+                    "-noreset",
+                    "-nolisten",
+                    "tcp",
+                    "-logfile",
+                    str(tmp / "xorg.log"),
+                    f":{number}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
         wait_listening(port, xorg, 20, "Xorg (spiceqxl)")
         deadline = time.monotonic() + 10
@@ -184,8 +204,13 @@ def xspice(port: int, client: Sequence[str] = ("xclock", "-update", "1")) -> Ite
             time.sleep(0.05)
         if client:
             env = dict(os.environ, DISPLAY=f":{number}")
-            xclient = subprocess.Popen(list(client), env=env, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            xclient = subprocess.Popen(
+                list(client),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1.0)  # let it map its window and draw
         yield f"Xspice (Xorg spiceqxl, libspice-server) :{number} running {' '.join(client)}"
     finally:
@@ -206,10 +231,27 @@ def qemu(port: int) -> Iterator[str]:
     try:
         with open(tmp / "qemu.log", "wb") as log:
             proc = subprocess.Popen(
-                ["qemu-system-x86_64", "-nodefaults", "-vga", "qxl", "-m", "128",
-                 "-machine", "accel=tcg", "-display", "none", "-monitor", "none",
-                 "-serial", "none", "-spice", f"port={port},addr={HOST},disable-ticketing=on"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                [
+                    "qemu-system-x86_64",
+                    "-nodefaults",
+                    "-vga",
+                    "qxl",
+                    "-m",
+                    "128",
+                    "-machine",
+                    "accel=tcg",
+                    "-display",
+                    "none",
+                    "-monitor",
+                    "none",
+                    "-serial",
+                    "none",
+                    "-spice",
+                    f"port={port},addr={HOST},disable-ticketing=on",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
         wait_listening(port, proc, 20, "qemu")
         time.sleep(2.0)  # let the firmware run to its final screen

@@ -46,10 +46,18 @@ TARGET_RATIO = 1.5
 
 #: (name, label, event, predicate): each metric is the first event matching after connect.
 METRICS: list[tuple[str, str, str, Callable[[dict[str, Any]], bool] | None]] = [
-    ("main_open", "main channel opened", "channel-event",
-     lambda e: e.get("channel") == "main" and e.get("name") == "opened"),
-    ("display_open", "display channel opened", "channel-event",
-     lambda e: e.get("channel") == "display" and e.get("name") == "opened"),
+    (
+        "main_open",
+        "main channel opened",
+        "channel-event",
+        lambda e: e.get("channel") == "main" and e.get("name") == "opened",
+    ),
+    (
+        "display_open",
+        "display channel opened",
+        "channel-event",
+        lambda e: e.get("channel") == "display" and e.get("name") == "opened",
+    ),
     ("primary", "first primary surface", "primary-create", None),
     ("invalidate", "first invalidate (pixels)", "invalidate", None),
     ("mark", "first mark", "mark", None),
@@ -69,8 +77,9 @@ async def one_run(port: int, timeout: float) -> dict[str, Any]:
         return out
 
 
-async def measure(ports: dict[str, int], runs: int, warmup: int, timeout: float,
-                  pause: float) -> dict[str, Any]:
+async def measure(
+    ports: dict[str, int], runs: int, warmup: int, timeout: float, pause: float
+) -> dict[str, Any]:
     names = list(ports)
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     failures: dict[str, list[str]] = {name: [] for name in names}
@@ -88,8 +97,11 @@ async def measure(ports: dict[str, int], runs: int, warmup: int, timeout: float,
                 sizes[name] = result.pop("size", None)
                 if index >= warmup:
                     samples[name].append(result)
-                    print(f"  run {index - warmup + 1:2d}/{runs} {name:7s} primary "
-                          f"{fmt_ms(result['primary'])} ms", file=sys.stderr)
+                    print(
+                        f"  run {index - warmup + 1:2d}/{runs} {name:7s} primary "
+                        f"{fmt_ms(result['primary'])} ms",
+                        file=sys.stderr,
+                    )
             await trio.sleep(pause)  # let the server notice the disconnect
     return {"samples": samples, "failures": failures, "sizes": sizes}
 
@@ -151,22 +163,27 @@ def print_table(summary: dict[str, Any]) -> None:
         print(line)
     for n in names:
         p = peers[n]
-        print(f"  {n}: {p['description']}; primary {p['primary_size']}; "
-              f"{p['ok_runs']} ok, {len(p['failures'])} failed")
+        print(
+            f"  {n}: {p['description']}; primary {p['primary_size']}; "
+            f"{p['ok_runs']} ok, {len(p['failures'])} failed"
+        )
     for r in refs:
         ratio = summary["ratio_ours_over"][r]["primary"]
         if ratio is not None:
             verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
-            print(f"  first primary: ours/{r} = {ratio:.2f}x -> {verdict} the "
-                  f"{TARGET_RATIO}x target")
+            print(
+                f"  first primary: ours/{r} = {ratio:.2f}x -> {verdict} the {TARGET_RATIO}x target"
+            )
     print()
 
 
 @contextlib.contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C, so the finally blocks stop every server we started."""
+
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
@@ -202,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             descriptions[name] = stack.enter_context(starters[name]())
             print(f"started {name}: {descriptions[name]} on {HOST}:{ports[name]}", file=sys.stderr)
         t0 = time.monotonic()
-        result = trio.run(measure, {n: ports[n] for n in names}, args.runs, args.warmup,
-                          args.timeout, args.pause)
+        result = trio.run(
+            measure, {n: ports[n] for n in names}, args.runs, args.warmup, args.timeout, args.pause
+        )
         print(f"measured in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     summary = summarize(result, descriptions, args.runs)
     print_table(summary)

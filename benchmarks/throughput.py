@@ -122,16 +122,22 @@ class StepTimer(trio.abc.Instrument):
 
     def _record(self, start: float, cpu0: float, pcpu0: float, wall: float, what: str) -> None:
         if wall > self.threshold:
-            self.long.append((start, wall, time.thread_time() - cpu0,
-                              time.process_time() - pcpu0, what))
+            self.long.append(
+                (start, wall, time.thread_time() - cpu0, time.process_time() - pcpu0, what)
+            )
 
     def _gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_t, self._gc_cpu = time.monotonic(), time.thread_time()
             self._gc_pcpu = time.process_time()
         else:
-            self._record(self._gc_t, self._gc_cpu, self._gc_pcpu, time.monotonic() - self._gc_t,
-                         f"<gc gen{info['generation']}>")
+            self._record(
+                self._gc_t,
+                self._gc_cpu,
+                self._gc_pcpu,
+                time.monotonic() - self._gc_t,
+                f"<gc gen{info['generation']}>",
+            )
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self._mark()
@@ -151,15 +157,18 @@ class StepTimer(trio.abc.Instrument):
 STEPS: StepTimer | None = None
 
 
-def longest(steps: StepTimer | None, lo: float, hi: float, origin: float,
-            limit: int = 10) -> list[tuple[float, float, float, float, str]]:
+def longest(
+    steps: StepTimer | None, lo: float, hi: float, origin: float, limit: int = 10
+) -> list[tuple[float, float, float, float, str]]:
     """The longest records in [lo, hi]: (s after ``origin``, wall, loop cpu, process cpu, what)."""
     if steps is None:
         return []
     inside = [s for s in steps.long if lo <= s[0] <= hi]
     inside.sort(key=lambda s: -s[1])
-    return [(round(t - origin, 3), round(wall, 4), round(cpu, 4), round(pcpu, 4), what)
-            for t, wall, cpu, pcpu, what in inside[:limit]]
+    return [
+        (round(t - origin, 3), round(wall, 4), round(cpu, 4), round(pcpu, 4), what)
+        for t, wall, cpu, pcpu, what in inside[:limit]
+    ]
 
 
 def say(obj: dict[str, Any]) -> None:
@@ -173,15 +182,25 @@ def server_state(server: Any, connections: list[Any]) -> dict[str, Any]:
         workers = server._core.displays
         return {
             "display_clients": [
-                {"pipe": [type(op).__name__ for op in client.pipe][:8],
-                 "pipe_len": len(client.pipe),
-                 "inflight": type(client.pipe._inflight).__name__,
-                 "collapses": client.pipe.collapses}
-                for worker in workers for client in worker.clients],
+                {
+                    "pipe": [type(op).__name__ for op in client.pipe][:8],
+                    "pipe_len": len(client.pipe),
+                    "inflight": type(client.pipe._inflight).__name__,
+                    "collapses": client.pipe.collapses,
+                }
+                for worker in workers
+                for client in worker.clients
+            ],
             "display_connections": [
-                {"label": c.label, "bytes_sent": c.bytes_sent,
-                 "unacked": c.machine.unacked, "may_send": c.machine.may_send}
-                for c in connections if "display" in c.label],
+                {
+                    "label": c.label,
+                    "bytes_sent": c.bytes_sent,
+                    "unacked": c.machine.unacked,
+                    "may_send": c.machine.may_send,
+                }
+                for c in connections
+                if "display" in c.label
+            ],
             "queued_commands": [w._receive.statistics().current_buffer_used for w in workers],
         }
     except Exception as exc:  # diagnostics only
@@ -233,8 +252,9 @@ async def serve(port: int, seconds: float, warmup: float, nframes: int, rate: fl
             await display.update(0, 0, frames[pushed % nframes])
             pushed += 1
             if rate > 0:  # paced producer: the next frame is due at t_push + pushed / rate
-                await trio.sleep_until(trio.current_time() + (t_push + pushed / rate
-                                                              - time.monotonic()))
+                await trio.sleep_until(
+                    trio.current_time() + (t_push + pushed / rate - time.monotonic())
+                )
         t_end = time.monotonic()
         bytes_at_end = display_bytes()
         state = server_state(server, connections)
@@ -243,32 +263,36 @@ async def serve(port: int, seconds: float, warmup: float, nframes: int, rate: fl
 
     lateness = list(zip(woke, late_by, strict=True))
     window = [late for when, late in lateness if t_start <= when <= t_end]
-    say({
-        "t_start": t_start,
-        "t_end": t_end,
-        "pushed": pushed - (pushed_at_start or 0),
-        "pushed_total": pushed,
-        "bytes": bytes_at_end - (bytes_at_start or 0),
-        "lateness_max": max(window, default=None),
-        "lateness_p99": percentile(window, 99),
-        "lateness_p50": percentile(window, 50),
-        "lateness_max_incl_warmup": max((late for _, late in lateness), default=None),
-        "lateness_samples": len(window),
-        "over_20ms": sum(1 for late in window if late > TARGET_BLOCK),
-        "server_state_at_end": state,
-        # the five worst wake-ups as (seconds after pushing began, how late)
-        # --steps: the longest loop-holding task steps, (s after pushing began, s, task)
-        "long_steps_window": longest(STEPS, t_start, t_end, t_push),
-        "long_steps_warmup": longest(STEPS, t_push, t_start, t_push),
-        "worst_wakeups": sorted(((round(when - t_push, 3), late) for when, late in lateness),
-                                key=lambda x: -x[1])[:5],
-    })
+    say(
+        {
+            "t_start": t_start,
+            "t_end": t_end,
+            "pushed": pushed - (pushed_at_start or 0),
+            "pushed_total": pushed,
+            "bytes": bytes_at_end - (bytes_at_start or 0),
+            "lateness_max": max(window, default=None),
+            "lateness_p99": percentile(window, 99),
+            "lateness_p50": percentile(window, 50),
+            "lateness_max_incl_warmup": max((late for _, late in lateness), default=None),
+            "lateness_samples": len(window),
+            "over_20ms": sum(1 for late in window if late > TARGET_BLOCK),
+            "server_state_at_end": state,
+            # the five worst wake-ups as (seconds after pushing began, how late)
+            # --steps: the longest loop-holding task steps, (s after pushing began, s, task)
+            "long_steps_window": longest(STEPS, t_start, t_end, t_push),
+            "long_steps_warmup": longest(STEPS, t_push, t_start, t_push),
+            "worst_wakeups": sorted(
+                ((round(when - t_push, 3), late) for when, late in lateness), key=lambda x: -x[1]
+            )[:5],
+        }
+    )
 
 
 def server_main(args: argparse.Namespace) -> int:
     logging_setup = os.environ.get("BENCH_LOG")
     if logging_setup:
         import logging
+
         logging.basicConfig(level=logging.INFO, filename=logging_setup)
     global STEPS
     instruments = []
@@ -277,11 +301,19 @@ def server_main(args: argparse.Namespace) -> int:
         instruments.append(STEPS)
 
     def runner() -> None:
-        trio.run(serve, args.port, args.seconds, args.warmup, args.frames, args.rate,
-                 instruments=instruments)
+        trio.run(
+            serve,
+            args.port,
+            args.seconds,
+            args.warmup,
+            args.frames,
+            args.rate,
+            instruments=instruments,
+        )
 
     if args.profile_out:
         import cProfile
+
         profiler = cProfile.Profile()
         profiler.enable()
         try:
@@ -299,9 +331,22 @@ async def one_round(args: argparse.Namespace, round_index: int, tmp: Path) -> di
     from gtk_client import open_gtk_client  # tests/e2e, on sys.path via _peers
 
     _peers.require_free(args.port)
-    argv = [sys.executable, str(Path(__file__).resolve()), "--role", "server",
-            "--port", str(args.port), "--seconds", str(args.seconds),
-            "--warmup", str(args.warmup), "--frames", str(args.frames), "--rate", str(args.rate)]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--role",
+        "server",
+        "--port",
+        str(args.port),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--frames",
+        str(args.frames),
+        "--rate",
+        str(args.rate),
+    ]
     profile_out = None
     if args.profile:
         profile_out = tmp / f"server-{round_index}.prof"
@@ -311,9 +356,14 @@ async def one_round(args: argparse.Namespace, round_index: int, tmp: Path) -> di
     env = dict(os.environ, BENCH_LOG=str(tmp / f"server-{round_index}.log"))
     stderr_fd = os.open(tmp / f"server-{round_index}.stderr", os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        proc = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE,
-                                                stdout=subprocess.PIPE, stderr=stderr_fd,
-                                                env=env, cwd=_peers.ROOT)
+        proc = await trio.lowlevel.open_process(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr_fd,
+            env=env,
+            cwd=_peers.ROOT,
+        )
     finally:
         os.close(stderr_fd)
     try:
@@ -330,17 +380,31 @@ async def one_round(args: argparse.Namespace, round_index: int, tmp: Path) -> di
                 line = await read_line(proc.stdout)  # type: ignore[arg-type]
             result = json.loads(line)
             await trio.sleep(0.5)  # frames sent before t_end still arriving
-            full = [e for e in client.events if e.get("event") == "invalidate"
-                    and (e["x"], e["y"], e["w"], e["h"]) == (0, 0, WIDTH, HEIGHT)]
-            partial = [e for e in client.events if e.get("event") == "invalidate"
-                       and (e["w"], e["h"]) != (WIDTH, HEIGHT)
-                       and result["t_start"] <= e["t"] <= result["t_end"]]
+            full = [
+                e
+                for e in client.events
+                if e.get("event") == "invalidate"
+                and (e["x"], e["y"], e["w"], e["h"]) == (0, 0, WIDTH, HEIGHT)
+            ]
+            partial = [
+                e
+                for e in client.events
+                if e.get("event") == "invalidate"
+                and (e["w"], e["h"]) != (WIDTH, HEIGHT)
+                and result["t_start"] <= e["t"] <= result["t_end"]
+            ]
             in_window = [e for e in full if result["t_start"] <= e["t"] <= result["t_end"]]
             # anything odd the client reported before the window ended (a channel closing,
             # errors; the server exits after the window): kept for diagnosis
-            odd = [e for e in client.events if e.get("t", 0) <= result["t_end"] and (
-                   e.get("event") in ("error", "watchdog", "disconnected", "primary-destroy")
-                   or (e.get("event") == "channel-event" and e.get("name") != "opened"))]
+            odd = [
+                e
+                for e in client.events
+                if e.get("t", 0) <= result["t_end"]
+                and (
+                    e.get("event") in ("error", "watchdog", "disconnected", "primary-destroy")
+                    or (e.get("event") == "channel-event" and e.get("name") != "opened")
+                )
+            ]
             gaps = np.diff([e["t"] for e in in_window]) if len(in_window) > 1 else np.array([])
         with trio.move_on_after(10):
             await proc.wait()
@@ -387,22 +451,30 @@ async def client_main(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any
     rounds = []
     for index in range(args.repeat):
         result = await one_round(args, index, tmp)
-        print(f"  round {index + 1}/{args.repeat}: {result['delivered_fps']:.1f} fps delivered, "
-              f"{result['pushed_fps']:.1f} accepted, loop max late "
-              f"{result['lateness_max_s'] * 1000:.1f} ms", file=sys.stderr)
+        print(
+            f"  round {index + 1}/{args.repeat}: {result['delivered_fps']:.1f} fps delivered, "
+            f"{result['pushed_fps']:.1f} accepted, loop max late "
+            f"{result['lateness_max_s'] * 1000:.1f} ms",
+            file=sys.stderr,
+        )
         rounds.append(result)
         await trio.sleep(0.5)
     return rounds
 
 
 def print_steps(rounds: list[dict[str, Any]], limit: int = 6) -> None:
-    print("longest loop-holding spans in the server: s after pushing began, wall ms "
-          "(loop-thread CPU ms / process CPU ms), task or <event>:")
+    print(
+        "longest loop-holding spans in the server: s after pushing began, wall ms "
+        "(loop-thread CPU ms / process CPU ms), task or <event>:"
+    )
     for i, r in enumerate(rounds):
         for part in ("warmup", "window"):
             steps = r[f"long_steps_{part}"][:limit]
-            text = ", ".join(f"{t:.2f}s {wall * 1000:.1f}ms ({cpu * 1000:.1f}/{pcpu * 1000:.1f}) "
-                             f"{name.rsplit('.', 1)[-1]}" for t, wall, cpu, pcpu, name in steps)
+            text = ", ".join(
+                f"{t:.2f}s {wall * 1000:.1f}ms ({cpu * 1000:.1f}/{pcpu * 1000:.1f}) "
+                f"{name.rsplit('.', 1)[-1]}"
+                for t, wall, cpu, pcpu, name in steps
+            )
             print(f"  round {i + 1} {part}: {text or '-'}")
     print()
 
@@ -423,11 +495,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="pushing before the window")
     parser.add_argument("--frames", type=int, default=8, help="distinct precomputed frames")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (fresh server each)")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="push at most this many frames/s (default 0: as fast as accepted)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="push at most this many frames/s (default 0: as fast as accepted)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the server loop")
-    parser.add_argument("--steps", action="store_true",
-                        help="time every Trio task step in the server; report the longest")
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="time every Trio task step in the server; report the longest",
+    )
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the JSON result to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, profiles)")
@@ -447,9 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         stalled = [i for i, r in enumerate(rounds) if r["delivered"] == 0]
         for i in stalled:
             args.keep = True
-            print(f"WARNING: round {i + 1} delivered no frame; client events "
-                  f"{rounds[i]['client_odd_events']}; server state "
-                  f"{rounds[i]['server_state_at_end']}; log {rounds[i]['server_log']}")
+            print(
+                f"WARNING: round {i + 1} delivered no frame; client events "
+                f"{rounds[i]['client_odd_events']}; server state "
+                f"{rounds[i]['server_state_at_end']}; log {rounds[i]['server_log']}"
+            )
         if args.steps:
             print_steps(rounds)
         if args.profile:
@@ -465,12 +546,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"logs and profiles kept in {tmp}", file=sys.stderr)
         else:
             import shutil
+
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def summarize(rounds: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
-    keys = ["pushed_fps", "delivered_fps", "bytes_per_frame", "mb_per_s", "lateness_max_s",
-            "lateness_p99_s", "lateness_p50_s", "lateness_max_incl_warmup_s", "max_gap_s"]
+    keys = [
+        "pushed_fps",
+        "delivered_fps",
+        "bytes_per_frame",
+        "mb_per_s",
+        "lateness_max_s",
+        "lateness_p99_s",
+        "lateness_p50_s",
+        "lateness_max_incl_warmup_s",
+        "max_gap_s",
+    ]
     med = {k: median([r[k] for r in rounds if r[k] is not None]) for k in keys}
     worst = {
         "delivered_fps": min(r["delivered_fps"] for r in rounds),
@@ -501,36 +592,48 @@ def summarize(rounds: list[dict[str, Any]], args: argparse.Namespace) -> dict[st
 
 def print_table(s: dict[str, Any]) -> None:
     print()
-    print(f"throughput: {WIDTH}x{HEIGHT} BITMAP updates to spice-gtk over loopback, "
-          f"{len(s['rounds'])} rounds x {s['window_s']:.0f} s")
-    head = f"{'round':>6s}{'accepted fps':>14s}{'delivered fps':>15s}{'bytes/frame':>14s}" \
-           f"{'MB/s':>8s}{'loop max ms':>13s}{'loop p99 ms':>13s}{'max gap ms':>12s}" \
-           f"{'max incl warmup':>17s}"
+    print(
+        f"throughput: {WIDTH}x{HEIGHT} BITMAP updates to spice-gtk over loopback, "
+        f"{len(s['rounds'])} rounds x {s['window_s']:.0f} s"
+    )
+    head = (
+        f"{'round':>6s}{'accepted fps':>14s}{'delivered fps':>15s}{'bytes/frame':>14s}"
+        f"{'MB/s':>8s}{'loop max ms':>13s}{'loop p99 ms':>13s}{'max gap ms':>12s}"
+        f"{'max incl warmup':>17s}"
+    )
     print(head)
     print("-" * len(head))
 
     def row(name: str, r: dict[str, Any]) -> str:
         bpf = r["bytes_per_frame"]
         gap = r["max_gap_s"]
-        return (f"{name:>6s}{r['pushed_fps']:14.1f}{r['delivered_fps']:15.1f}"
-                f"{'-' if bpf is None else f'{bpf:,.0f}':>14s}{r['mb_per_s']:8.0f}"
-                f"{r['lateness_max_s'] * 1000:13.1f}{r['lateness_p99_s'] * 1000:13.2f}"
-                f"{'-' if gap is None else f'{gap * 1000:.0f}':>12s}"
-                f"{r['lateness_max_incl_warmup_s'] * 1000:17.1f}")
+        return (
+            f"{name:>6s}{r['pushed_fps']:14.1f}{r['delivered_fps']:15.1f}"
+            f"{'-' if bpf is None else f'{bpf:,.0f}':>14s}{r['mb_per_s']:8.0f}"
+            f"{r['lateness_max_s'] * 1000:13.1f}{r['lateness_p99_s'] * 1000:13.2f}"
+            f"{'-' if gap is None else f'{gap * 1000:.0f}':>12s}"
+            f"{r['lateness_max_incl_warmup_s'] * 1000:17.1f}"
+        )
 
     for i, r in enumerate(s["rounds"]):
         print(row(str(i + 1), r))
     print(row("median", s["median"]))
     m, w = s["median"], s["worst"]
-    print(f"  raw frame {s['raw_frame_bytes']:,} bytes; bytes/frame / raw = "
-          f"{(m['bytes_per_frame'] or 0) / s['raw_frame_bytes']:.4f}")
-    print(f"  producer: {s['producer_rate']}; delivered {m['delivered_fps']:.1f} fps median "
-          f"(target >= {TARGET_FPS:.0f}): {'meets' if s['meets']['fps'] else 'MISSES'}")
-    print(f"  worst loop block: {w['lateness_max_s'] * 1000:.1f} ms in the window "
-          f"({'meets' if s['meets']['loop_in_window'] else 'MISSES'}), "
-          f"{w['lateness_max_incl_warmup_s'] * 1000:.1f} ms counting the warm-up "
-          f"({'meets' if s['meets']['loop'] else 'MISSES'}) the {TARGET_BLOCK * 1000:.0f} ms "
-          f"target")
+    print(
+        f"  raw frame {s['raw_frame_bytes']:,} bytes; bytes/frame / raw = "
+        f"{(m['bytes_per_frame'] or 0) / s['raw_frame_bytes']:.4f}"
+    )
+    print(
+        f"  producer: {s['producer_rate']}; delivered {m['delivered_fps']:.1f} fps median "
+        f"(target >= {TARGET_FPS:.0f}): {'meets' if s['meets']['fps'] else 'MISSES'}"
+    )
+    print(
+        f"  worst loop block: {w['lateness_max_s'] * 1000:.1f} ms in the window "
+        f"({'meets' if s['meets']['loop_in_window'] else 'MISSES'}), "
+        f"{w['lateness_max_incl_warmup_s'] * 1000:.1f} ms counting the warm-up "
+        f"({'meets' if s['meets']['loop'] else 'MISSES'}) the {TARGET_BLOCK * 1000:.0f} ms "
+        f"target"
+    )
     print()
 
 

@@ -36,7 +36,16 @@ def free_port() -> int:
 async def test_demo_prints_where_to_connect_and_exits_on_disconnect() -> None:
     port = free_port()
     proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "spice", "--port", str(port), "--exit-on-disconnect", "--size", "320x200"],
+        [
+            sys.executable,
+            "-m",
+            "spice",
+            "--port",
+            str(port),
+            "--exit-on-disconnect",
+            "--size",
+            "320x200",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
