@@ -63,6 +63,9 @@ class Demo:
         self.pointer = (self.w // 2, self.h // 2)
         self.ball = [self.w / 3, self.h / 2, 5.0, 3.5]
         self.ball_r = 18
+        # Each picture is composed from ``self.bg`` and pushed under this lock, so a ball step
+        # composed before a trail was drawn cannot land after it and erase it.
+        self.lock = trio.Lock()
 
     def background(self) -> Image.Image:
         ramp = np.linspace(0, 1, self.h)[:, None]
@@ -78,18 +81,28 @@ class Demo:
         return img
 
     async def draw_full(self) -> None:
-        self.bg = self.background()
-        await self.display.update(0, 0, self.bg)
-        await self.draw_text()
-        await self.draw_clock()
+        async with self.lock:
+            self.bg = self.background()
+            await self.display.update(0, 0, self.bg)
+            await self._draw_text()
+            await self._draw_clock()
 
     async def draw_clock(self) -> None:
+        async with self.lock:
+            await self._draw_clock()
+
+    async def _draw_clock(self) -> None:
         img = Image.new("RGB", (120, 28), (230, 230, 235))
         now = datetime.datetime.now().strftime("%H:%M:%S")
         ImageDraw.Draw(img).text((10, 5), now, fill=(20, 20, 20), font=self.font)
+        self.bg.paste(img, (self.w - 120, 0))
         await self.display.update(self.w - 120, 0, img)
 
     async def draw_text(self) -> None:
+        async with self.lock:
+            await self._draw_text()
+
+    async def _draw_text(self) -> None:
         box_w = min(self.w - 40, 620) - 40 - 24
         img = Image.new("RGB", (box_w, 70), (245, 245, 240))
         lines = self.typed[-120:] + "_"
@@ -100,9 +113,14 @@ class Demo:
             fill=(0, 0, 0),
             font=self.font,
         )
+        self.bg.paste(img, (52, 114))
         await self.display.update(52, 114, img)
 
     async def step_ball(self) -> None:
+        async with self.lock:
+            await self._step_ball()
+
+    async def _step_ball(self) -> None:
         x, y, vx, vy = self.ball
         r = self.ball_r
         old = (int(x) - r, int(y) - r)
@@ -159,13 +177,11 @@ class Demo:
         right, bottom = min(max(a[0], b[0]) + 5, self.w), min(max(a[1], b[1]) + 5, self.h)
         if right <= left or bottom <= top:
             return
-        patch = Image.fromarray(
-            self.display.framebuffer[top:bottom, left:right, [2, 1, 0]].copy(), "RGB"
-        )
-        d = ImageDraw.Draw(patch)
-        d.line([(a[0] - left, a[1] - top), (b[0] - left, b[1] - top)], fill=(255, 80, 80), width=4)
-        await self.display.update(left, top, patch)
-        self.bg.paste(patch, (left, top))
+        async with self.lock:
+            # The trail goes into the background, so the ball passing over it keeps it.
+            d = ImageDraw.Draw(self.bg)
+            d.line([a, b], fill=(255, 80, 80), width=4)
+            await self.display.update(left, top, self.bg.crop((left, top, right, bottom)))
 
 
 async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
