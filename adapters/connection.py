@@ -83,16 +83,10 @@ class Connection:
                 raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
 
     async def read_loop(self, on_event: Callable[[Any], Awaitable[None]]) -> None:
-        """Read until EOF; decode; hand each event to ``on_event``; flush automatic answers.
-        Protocol errors propagate (the caller logs and closes)."""
+        """Decode what the machine already holds (bytes that came with the ticket), then read
+        until EOF; hand each event to ``on_event`` and flush automatic answers. Protocol errors
+        propagate (the caller logs and closes)."""
         while True:
-            try:
-                data = await self.stream.receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
-            if not data:
-                raise ClientGone(f"{self.label}: closed by peer")
-            self.machine.receive_data(data)
             while (event := self.machine.next_event()) is not NEED_DATA:
                 if isinstance(event, Pong):
                     # Our PINGs carry time.monotonic_ns() as their timestamp.
@@ -101,6 +95,13 @@ class Connection:
                 await on_event(event)
             self.received.set()
             await self.flush()
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
+            if not data:
+                raise ClientGone(f"{self.label}: closed by peer")
+            self.machine.receive_data(data)
 
     async def aclose(self) -> None:
         with trio.move_on_after(1) as scope:
