@@ -21,6 +21,9 @@ class ServerConfig:
     link_timeout: float = 30.0
     #: Seconds one write may block before the client is dropped.
     send_timeout: float = 30.0
+    #: Image compression, as QEMU's image-compression: "auto" (LZ4 for clients that decode
+    #: it, when it is smaller), "lz4" (the same) or "off" (always uncompressed BITMAP).
+    image_compression: str = "auto"
     #: Seconds between PINGs on the main channel; two unanswered drop the client.
     ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
+from typing import Any
 
 import attrs
 import numpy as np
@@ -114,6 +115,8 @@ class DisplayClient:
         self.wake = Wakeup()
         self.image_ids = itertools.count(1)
         self._scratch: Pixels | None = None
+        #: The client's display connection (for its statistics), once linked.
+        self.connection: Any = None
 
     def scratch(self, nbytes: int) -> Pixels:
         """This client's reusable pixel buffer, at least ``nbytes`` long. The writer builds and

@@ -228,6 +228,7 @@ class ClientSession:
         )
         conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
         conn.received = client.wake
+        client.connection = conn
         machine.receive_data(linked.trailing)
 
         async def on_event(event: Any) -> None:
@@ -257,8 +258,15 @@ class ClientSession:
                 try:
                     if isinstance(op, Damage):
                         scratch = client.scratch(surface.clip(op.box).area * 4)
+                        lz4 = machine.lz4 and self.core.config.image_compression != "off"
                         encode = partial(
-                            _encode, op, surface, machine.monitors_config, client.image_ids, scratch
+                            _encode,
+                            op,
+                            surface,
+                            machine.monitors_config,
+                            client.image_ids,
+                            scratch,
+                            lz4,
                         )
                         if op.box.area > 16 * 1024:
                             parts = await trio.to_thread.run_sync(encode)
@@ -348,12 +356,17 @@ class ClientSession:
 
 
 def _encode(
-    op: Any, surface: Any, monitors_config: bool, image_ids: Any, scratch: Any = None
+    op: Any,
+    surface: Any,
+    monitors_config: bool,
+    image_ids: Any,
+    scratch: Any = None,
+    lz4: bool = False,
 ) -> list[tuple[int, list[Any]]]:
     """Build and encode the messages for one pipe op (reads pixels: may run in a thread)."""
     out = []
     for msg in messages_for(
-        op, surface, monitors_config=monitors_config, image_ids=image_ids, scratch=scratch
+        op, surface, monitors_config=monitors_config, image_ids=image_ids, scratch=scratch, lz4=lz4
     ):
         parts = msg.encode_parts() if hasattr(msg, "encode_parts") else [msg.encode()]
         out.append((msg.MSG_TYPE, parts))

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import attrs
 
+from domain.codecs.lz4_image import encode_lz4_bgrx
+from domain.enums import ImageType
 from domain.geometry import Box
 from domain.messages import display as dm
 from domain.messages.codec import ServerMessage
@@ -179,12 +181,15 @@ def messages_for(
     monitors_config: bool,
     image_ids: Iterator[int],
     scratch: Pixels | None = None,
+    lz4: bool = False,
 ) -> list[ServerMessage]:
     """The display messages that carry ``op`` to a client. Damage reads the surface's current
     pixels (a copy of the area), so run it off the event loop when the area is large.
 
     With ``scratch`` (a flat uint8 buffer of at least 4 * area bytes), the pixels are copied
-    into it and the messages refer to it: they must be written before ``scratch`` is reused."""
+    into it and the messages refer to it: they must be written before ``scratch`` is reused.
+    With ``lz4`` (the client announced LZ4_COMPRESSION), each band goes as an LZ4 image when
+    that is smaller than the bitmap."""
     sid = PRIMARY_SURFACE_ID
     if isinstance(op, CreatePrimary):
         return [dm.SurfaceCreate(sid, op.width, op.height)]
@@ -215,13 +220,17 @@ def messages_for(
             offset += band.area * 4
         else:
             data = surface.read(band)
-        image = dm.BitmapImage(
+        image: dm.Image = dm.BitmapImage(
             id=next(image_ids),
             width=band.w,
             height=band.h,
             data=data,
             stride=band.w * 4,
         )
+        if lz4:
+            payload = encode_lz4_bgrx(data, band.w, band.h)
+            if len(payload) < len(data):
+                image = dm.CompressedImage(ImageType.LZ4, image.id, band.w, band.h, payload)
         out.append(dm.DrawCopy(sid, _rect(band), image))
     return out
 

@@ -333,6 +333,19 @@ class BitmapFlags(enum.IntFlag):
     TOP_DOWN = 4
 
 
+class ImageCompression(enum.IntEnum):
+    """What a client asks for in PREFERRED_COMPRESSION."""
+
+    INVALID = 0
+    OFF = 1
+    AUTO_GLZ = 2
+    AUTO_LZ = 3
+    QUIC = 4
+    GLZ = 5
+    LZ = 6
+    LZ4 = 7
+
+
 class CursorType(enum.IntEnum):
     ALPHA = 0
     MONO = 1

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="display size (default 1024x768)",
     )
     p.add_argument(
+        "--image-compression",
+        choices=("auto", "lz4", "off"),
+        default="auto",
+        help="LZ4 images for clients that decode them (auto, lz4) or plain bitmaps (off)",
+    )
+    p.add_argument(
         "--server-mouse", action="store_true", help="offer only server (relative) mouse mode"
     )
     tls = p.add_argument_group("TLS (as QEMU's -spice tls-port=, x509-*=, tls-channel=)")
@@ -215,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             ipv4_only=args.ipv4_only,
             ipv6_only=args.ipv6_only,
             client_mouse=not args.server_mouse,
+            image_compression=args.image_compression,
             tls_port=args.tls_port,
             x509_dir=args.x509_dir,
             x509_cert_file=args.x509_cert_file,

@@ -120,6 +120,8 @@ class Server:
     ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
     ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
+    ``image_compression`` (QEMU's option): "auto" or "lz4" send images as LZ4 to clients that
+    decode it (spice-gtk) when that is smaller; "off" always sends uncompressed bitmaps.
 
     Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
     ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
@@ -150,6 +152,7 @@ class Server:
         client_mouse: bool = True,
         link_timeout: float = 30.0,
         send_timeout: float = 30.0,
+        image_compression: str = "auto",
         secure_channels: Iterable[ChannelSpec] = (),
         plaintext_channels: Iterable[ChannelSpec] = (),
         tls_channels: Iterable[ChannelSpec] = (),
@@ -206,7 +209,12 @@ class Server:
             secure_channels=secure,
             plaintext_channels=plain,
             tls_available=tls_port is not None,
+            image_compression=image_compression,
         )
+        if image_compression not in ("auto", "lz4", "off"):
+            raise ValueError(
+                f"image_compression must be auto, lz4 or off, not {image_compression!r}"
+            )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.

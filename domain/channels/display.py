@@ -11,7 +11,7 @@ from typing import Any
 
 from domain.caps import CapabilitySet
 from domain.channel import ACK_WINDOW, ChannelConnection
-from domain.enums import DisplayCap
+from domain.enums import DisplayCap, ImageCompression
 from domain.messages import display as m
 
 
@@ -33,6 +33,15 @@ class DisplayChannel(ChannelConnection):
         return (
             DisplayCap.MONITORS_CONFIG in self.server_caps
             and DisplayCap.MONITORS_CONFIG in self.client_caps
+        )
+
+    @property
+    def lz4(self) -> bool:
+        """Whether images may go as LZ4: the client decodes it and did not ask for no
+        compression (PREFERRED_COMPRESSION OFF)."""
+        return (
+            DisplayCap.LZ4_COMPRESSION in self.client_caps
+            and self.preferred_compression != ImageCompression.OFF
         )
 
     def _handle(self, msg: Any) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.codecs.lz4_image import decode_lz4_bgrx
 from domain.display_pipe import (
     CopyBits,
     CreatePrimary,
@@ -20,6 +21,7 @@ from domain.display_pipe import (
     MonitorsConfig,
     messages_for,
 )
+from domain.enums import ImageType
 from domain.geometry import Box
 from domain.messages import display as dm
 from domain.surface import Surface, color_to_bgrx
@@ -45,8 +47,13 @@ class FakeClient:
         elif isinstance(msg, dm.DrawCopy):
             assert self.pixels is not None
             box, img = msg.box, msg.image
-            assert isinstance(img, dm.BitmapImage)
-            data = np.frombuffer(bytes(img.data), dtype=np.uint8).reshape(img.height, img.width, 4)
+            if isinstance(img, dm.CompressedImage):
+                assert img.type == ImageType.LZ4
+                raw = decode_lz4_bgrx(bytes(img.payload), img.width, img.height)
+            else:
+                assert isinstance(img, dm.BitmapImage)
+                raw = bytes(img.data)
+            data = np.frombuffer(raw, dtype=np.uint8).reshape(img.height, img.width, 4)
             self.pixels[box.top : box.bottom, box.left : box.right] = data
         elif isinstance(msg, dm.DrawFill):
             assert self.pixels is not None
@@ -61,12 +68,20 @@ class FakeClient:
 
 
 def send_one(
-    pipe: DisplayPipe, surface: Surface, client: FakeClient, ids: itertools.count[int]
+    pipe: DisplayPipe,
+    surface: Surface,
+    client: FakeClient,
+    ids: itertools.count[int],
+    lz4: bool = False,
 ) -> bool:
     op = pipe.pop()
     if op is None:
         return False
-    for msg in messages_for(op, surface, monitors_config=True, image_ids=ids):
+    scratch = np.empty(W * H * 4, dtype=np.uint8)
+    messages = messages_for(
+        op, surface, monitors_config=True, image_ids=ids, scratch=scratch, lz4=lz4
+    )
+    for msg in messages:
         client.apply(msg)
     pipe.done()
     return True
@@ -91,8 +106,8 @@ actions = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(actions, st.integers(2, 60))
-def test_client_converges_to_the_surface(steps: list[tuple], limit: int) -> None:
+@given(actions, st.integers(2, 60), st.booleans())
+def test_client_converges_to_the_surface(steps: list[tuple], limit: int, lz4: bool) -> None:
     surface = Surface(W, H)
     pipe = DisplayPipe(limit=limit)
     client = FakeClient()
@@ -116,9 +131,9 @@ def test_client_converges_to_the_surface(steps: list[tuple], limit: int) -> None
                 pipe.copy_bits(dest.x - dx, dest.y - dy, done)
         else:
             for _ in range(step[1]):
-                send_one(pipe, surface, client, ids)
+                send_one(pipe, surface, client, ids, lz4)
         assert len(pipe) <= limit + 5
-    while send_one(pipe, surface, client, ids):
+    while send_one(pipe, surface, client, ids, lz4):
         pass
     assert client.marked
     assert client.pixels is not None

@@ -1,0 +1,1 @@
+"""Image encoders: pure functions from pixels to the payloads of SPICE image types."""
