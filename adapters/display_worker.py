@@ -155,6 +155,10 @@ class DisplayWorker:
         self.commands, self._receive = trio.open_memory_channel[Command](COMMAND_QUEUE)
         self._queued_bytes = 0
         self._drained = trio.Event()
+        #: Held while pixels move within the surface (COPY_BITS) until the move is recorded in
+        #: every pipe, and by a writer while it reads pixels: a read must not see a move that
+        #: its pipe does not know about yet, or the client would get the move twice.
+        self.surface_lock = trio.Lock()
         self.clients: set[DisplayClient] = set()
         self.cursor_clients: set[CursorClient] = set()
 
@@ -218,13 +222,14 @@ class DisplayWorker:
                 surface.fill(box, cmd.color)
             self._each_pipe(lambda p: p.fill(box, cmd.color))
         elif isinstance(cmd, CopyBitsCmd):
-            if cmd.box.area > THREAD_PIXELS:
-                box = await trio.to_thread.run_sync(
-                    surface.copy_bits, cmd.src_x, cmd.src_y, cmd.box
-                )
-            else:
-                box = surface.copy_bits(cmd.src_x, cmd.src_y, cmd.box)
-            self._each_pipe(lambda p: p.copy_bits(cmd.src_x, cmd.src_y, box))
+            async with self.surface_lock:
+                if cmd.box.area > THREAD_PIXELS:
+                    box = await trio.to_thread.run_sync(
+                        surface.copy_bits, cmd.src_x, cmd.src_y, cmd.box
+                    )
+                else:
+                    box = surface.copy_bits(cmd.src_x, cmd.src_y, cmd.box)
+                self._each_pipe(lambda p: p.copy_bits(cmd.src_x, cmd.src_y, box))
         elif isinstance(cmd, ResizeCmd):
             if (cmd.width, cmd.height) != (surface.width, surface.height):
                 self.surface = await trio.to_thread.run_sync(

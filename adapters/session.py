@@ -268,10 +268,11 @@ class ClientSession:
                             scratch,
                             lz4,
                         )
-                        if op.box.area > 16 * 1024:
-                            parts = await trio.to_thread.run_sync(encode)
-                        else:
-                            parts = encode()
+                        async with worker.surface_lock:
+                            if op.box.area > 16 * 1024:
+                                parts = await trio.to_thread.run_sync(encode)
+                            else:
+                                parts = encode()
                     else:
                         parts = _encode(op, surface, machine.monitors_config, client.image_ids)
                 finally:
