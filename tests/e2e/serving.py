@@ -51,3 +51,15 @@ async def wait_same(client: Any, display: spice.Display, timeout: float = 10.0) 
         diff = f"{int(np.count_nonzero(wrong))} pixels differ"
 
     raise AssertionError(f"client never showed the framebuffer: {diff}\n{client.describe(30)}")
+
+
+async def collect_input(events: Any, count: int, timeout: float = 10.0) -> list[Any]:
+    """The next ``count`` input events the application receives, leaving out lock-state
+    syncs (spice-gtk sends those when it sees fit); fewer if ``timeout`` passes first."""
+    got: list[Any] = []
+    with trio.move_on_after(timeout):
+        while len(got) < count:
+            event = await events.receive()
+            if not isinstance(event, spice.KeyboardModifiersEvent):
+                got.append(event)
+    return got

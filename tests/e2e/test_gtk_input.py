@@ -4,27 +4,14 @@ mouse modes; keyboard LEDs and the cursor reach the client."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import numpy as np
 import trio
 from gtk_client import open_gtk_client
-from serving import running_server
+from serving import collect_input, running_server
 
 import spice
 from domain.enums import MouseButton, MouseButtonMask
-
-
-async def collect(events: Any, count: int, timeout: float = 10.0) -> list[Any]:
-    """The next ``count`` input events, leaving out lock-state syncs (spice-gtk sends those
-    when it sees fit)."""
-    got: list[Any] = []
-    with trio.move_on_after(timeout):
-        while len(got) < count:
-            event = await events.receive()
-            if not isinstance(event, spice.KeyboardModifiersEvent):
-                got.append(event)
-    return got
 
 
 async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:
@@ -70,7 +57,7 @@ async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:
             )
             await client.flush()
 
-            got = await collect(events, 15)
+            got = await collect_input(events, 15)
             assert got == [
                 spice.KeyEvent(0x1E, True),
                 spice.KeyEvent(0x1E, False),
@@ -140,7 +127,7 @@ async def test_server_mouse_mode_relative_motion_and_cursor_move() -> None:
                 {"cmd": "button_release", "button": MouseButton.MIDDLE, "buttons": 0}
             )
             await client.flush()
-            got = await collect(events, 4)
+            got = await collect_input(events, 4)
             assert got == [
                 spice.MouseMotionEvent(5, -3, 0),
                 spice.MouseButtonEvent(MouseButton.MIDDLE, True, MouseButtonMask.MIDDLE),

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import trio
 from gtk_client import open_gtk_client
-from serving import wait_same
+from serving import collect_input, wait_same
 
 import spice
 from domain.enums import MouseButton, MouseButtonMask
@@ -23,16 +22,6 @@ def pattern(h: int, w: int, seed: int) -> np.ndarray:
     img = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
     img[..., 3] = 0
     return img
-
-
-async def collect(events, count: int, timeout: float = 10.0) -> list[object]:
-    got: list[object] = []
-    with trio.move_on_after(timeout):
-        while len(got) < count:
-            event = await events.receive()
-            if not isinstance(event, spice.KeyboardModifiersEvent):
-                got.append(event)
-    return got
 
 
 @pytest.mark.parametrize("plain_port_too", [False, True], ids=["tls-port-only", "need-secured"])
@@ -63,7 +52,7 @@ async def test_spice_gtk_over_tls(server_factory, x509_dir: str, plain_port_too:
         )
         await client.command({"cmd": "button_release", "button": MouseButton.LEFT, "buttons": 0})
         await client.flush()
-        got = await collect(events, 5)
+        got = await collect_input(events, 5)
         assert got[:2] == [spice.KeyEvent(0x1E, True), spice.KeyEvent(0x1E, False)], got
         assert spice.MouseButtonEvent(MouseButton.LEFT, True, MouseButtonMask.LEFT) in got, got
         assert spice.MouseButtonEvent(MouseButton.LEFT, False, 0) in got, got
