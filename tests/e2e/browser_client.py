@@ -22,12 +22,14 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import pytest
 import trio
+from supervised import supervised
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("browser_probe.mjs")
@@ -198,29 +200,9 @@ async def open_browser(
         finally:
             os.close(fd)
         browser = Browser(process, stderr_path)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(browser._read_events)
-                try:
-                    await browser.wait_for(lambda e: e.get("event") == "ready", 30)
-                    yield browser
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await _shutdown(process)
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) != 1:
-                raise
-            only = group.exceptions[0]
-            raise only from only.__cause__
-        finally:
-            with trio.CancelScope(shield=True):
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
-                for stream in (process.stdin, process.stdout):
-                    if stream is not None:
-                        await stream.aclose()
+        async with supervised(process, browser._read_events, partial(_shutdown, process)):
+            await browser.wait_for(lambda e: e.get("event") == "ready", 30)
+            yield browser
 
 
 async def _shutdown(process: trio.Process, grace: float = 10.0) -> None:

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import trio
+from supervised import supervised
 
 PROBE = Path(__file__).with_name("gtk_probe.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -288,27 +289,5 @@ async def open_gtk_client(
         finally:
             os.close(stderr_fd)
         client = GtkClient(process, workdir)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(client._read_events)
-                try:
-                    yield client
-                finally:
-                    with trio.CancelScope(shield=True):
-                        await client._shutdown()
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # Trio nurseries always wrap; the reader task never raises, so a lone exception is
-            # the body's own (AssertionError, Cancelled, ...): hand it back unwrapped.
-            if len(group.exceptions) != 1:
-                raise
-            only = group.exceptions[0]
-            raise only from only.__cause__
-        finally:
-            with trio.CancelScope(shield=True):
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
-                for stream in (process.stdin, process.stdout):
-                    if stream is not None:
-                        await stream.aclose()
+        async with supervised(process, client._read_events, client._shutdown):
+            yield client
