@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -248,9 +249,9 @@ class DisplayWorker:
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
 
-    def _each_pipe(self, record: object) -> None:
+    def _each_pipe(self, record: Callable[[DisplayPipe], None]) -> None:
         for client in self.clients:
-            record(client.pipe)  # type: ignore[operator]
+            record(client.pipe)
             client.wake.set()
 
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
