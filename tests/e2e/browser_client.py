@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pytest
 import trio
-from supervised import supervised
+from supervised import quit_politely, supervised
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("browser_probe.mjs")
@@ -200,20 +200,10 @@ async def open_browser(
         finally:
             os.close(fd)
         browser = Browser(process, stderr_path)
-        async with supervised(process, browser._read_events, partial(_shutdown, process)):
+        async with supervised(process, browser._read_events, partial(quit_politely, process, 10.0)):
             await browser.wait_for(lambda e: e.get("event") == "ready", 30)
             yield browser
 
-
-async def _shutdown(process: trio.Process, grace: float = 10.0) -> None:
-    if process.returncode is None and process.stdin is not None:
-        try:
-            await process.stdin.send_all(b'{"cmd": "quit"}\n')
-            await process.stdin.aclose()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-    with trio.move_on_after(grace):
-        await process.wait()
     if process.returncode is None:
         process.terminate()
         with trio.move_on_after(3):

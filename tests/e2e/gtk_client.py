@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import trio
-from supervised import supervised
+from supervised import quit_politely, supervised
 
 PROBE = Path(__file__).with_name("gtk_probe.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -208,18 +208,7 @@ class GtkClient:
             self._notify()
 
     async def _shutdown(self, grace: float = 5.0) -> None:
-        process = self.process
-        if process.returncode is None and process.stdin is not None:
-            try:
-                await process.stdin.send_all(b'{"cmd": "quit"}\n')
-                await process.stdin.aclose()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        with trio.move_on_after(grace):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+        await quit_politely(self.process, grace)
 
 
 def probe_command(

@@ -3,8 +3,9 @@ events, a polite shutdown, and a process that is always reaped, whatever the tes
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import trio
 
@@ -40,3 +41,28 @@ async def supervised(
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     await stream.aclose()
+
+
+async def stop_process(
+    process: trio.Process, sig: int = signal.SIGTERM, grace: float = 5.0
+) -> None:
+    """Send ``sig``, give the process ``grace`` seconds, then kill it; always reaped."""
+    if process.returncode is None:
+        process.send_signal(sig)
+        with trio.move_on_after(grace):
+            await process.wait()
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
+
+
+async def quit_politely(process: trio.Process, grace: float) -> None:
+    """Ask a JSON-line probe to quit (and close its stdin), wait ``grace`` seconds, then
+    terminate and finally kill it."""
+    if process.returncode is None and process.stdin is not None:
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await process.stdin.send_all(b'{"cmd": "quit"}\n')
+            await process.stdin.aclose()
+    with trio.move_on_after(grace):
+        await process.wait()
+    await stop_process(process, signal.SIGTERM, 3)

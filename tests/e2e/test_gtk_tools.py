@@ -15,6 +15,7 @@ import trio
 from gtk_client import open_gtk_client
 from PIL import Image
 from serving import running_server, wait_same
+from supervised import stop_process
 
 
 def free_port() -> int:
@@ -60,12 +61,7 @@ async def test_spicy_screenshot_of_the_demo_is_not_blank(tmp_path: Path) -> None
         assert image[5, 300].min() > 200
         assert image[300, 600, 2] > image[300, 600, 0]
     finally:
-        server.send_signal(signal.SIGINT)
-        with trio.move_on_after(5):
-            await server.wait()
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
+        await stop_process(server, signal.SIGINT, 5)
 
 
 async def test_tshark_dissects_a_whole_session_without_malformed_packets(tmp_path: Path) -> None:
@@ -106,12 +102,7 @@ async def test_tshark_dissects_a_whole_session_without_malformed_packets(tmp_pat
                 await client.wait_for("inputs-modifiers", lambda e: e["modifiers"] == 2)
             await trio.sleep(0.5)
         finally:
-            tshark.send_signal(signal.SIGINT)
-            with trio.move_on_after(10):
-                await tshark.wait()
-            if tshark.returncode is None:
-                tshark.kill()
-                await tshark.wait()
+            await stop_process(tshark, signal.SIGINT, 10)
 
     def fields(*args: str) -> list[str]:
         out = subprocess.run(
