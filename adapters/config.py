@@ -6,6 +6,7 @@ import uuid as uuid_mod
 
 import attrs
 
+from domain.codecs.select import DEFAULT_MODE
 from domain.enums import ChannelType
 from domain.ticket import TicketPolicy
 
@@ -21,9 +22,11 @@ class ServerConfig:
     link_timeout: float = 30.0
     #: Seconds one write may block before the client is dropped.
     send_timeout: float = 30.0
-    #: Image compression, as QEMU's image-compression: "auto" (LZ4 for clients that decode
-    #: it, when it is smaller), "lz4" (the same) or "off" (always uncompressed BITMAP).
-    image_compression: str = "auto"
+    #: Image compression, as QEMU's image-compression: auto_glz, auto_lz, quic, glz, lz, lz4
+    #: or off (see :mod:`domain.codecs.select`; GLZ is encoded as LZ).
+    image_compression: str = DEFAULT_MODE
+    #: JPEG for photographic areas: "auto" (when the client's link is slow), "never", "always".
+    jpeg_wan_compression: str = "auto"
     #: Seconds between PINGs on the main channel; two unanswered drop the client.
     ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.

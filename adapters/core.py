@@ -21,6 +21,7 @@ from adapters.config import ServerConfig
 from adapters.display_worker import DisplayWorker
 from adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from adapters.session import ClientSession, new_session_id
+from domain.codecs.select import warm_up as warm_up_codecs
 from domain.enums import ChannelType, LinkError, NotifySeverity
 from domain.input_events import InputEvent
 from domain.link import LinkRequest
@@ -44,6 +45,8 @@ class SpiceCore:
         self._nursery: trio.Nursery | None = None
         self._sessions_changed = trio.Event()
         self._epoch = time.monotonic()
+        #: Set once the compiled codecs are loaded; until then images go as LZ4 or BITMAP.
+        self.codecs_warm = trio.Event()
 
     # -- displays ----------------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> DisplayWorker:
@@ -70,6 +73,7 @@ class SpiceCore:
             self._nursery = nursery
             for worker in self.displays:
                 nursery.start_soon(worker.run)
+            nursery.start_soon(self._warm_codecs)
             task_status.started()
             try:
                 await trio.sleep(math.inf)
@@ -77,6 +81,19 @@ class SpiceCore:
                 self._nursery = None
                 for send in self._subscribers:
                     send.close()
+
+    async def _warm_codecs(self) -> None:
+        """Load the numba codecs in a thread (compiling them takes tens of seconds the first
+        time on a machine; numba's cache makes later starts take milliseconds); clients are
+        served meanwhile, with LZ4 or BITMAP images."""
+        if not self.codecs_warm.is_set():
+            started = time.monotonic()
+            await trio.to_thread.run_sync(warm_up_codecs)
+            self.codecs_warm.set()
+            log.info("image codecs ready in %.1f s", time.monotonic() - started)
+        for session in self.sessions.values():
+            for machine in session.displays:
+                machine.codecs_warm = True
 
     def add_client(self, stream: trio.abc.Stream, peer: str, *, secure: bool = False) -> None:
         """Serve an already-accepted connection (like spice_server_add_client)."""

@@ -3,27 +3,34 @@ RedWorker thread, as a Trio task).
 
 The application's commands arrive on a bounded memory channel, so a producer faster than the
 worker waits instead of growing a queue. The worker applies each command to the surface (large
-pixel copies in a thread: numpy releases the GIL) and records it in every attached client's
-:class:`~domain.display_pipe.DisplayPipe`, then wakes that client's writer.
+pixel work in a thread: numpy releases the GIL) and records what changed in every attached
+client's display machine (:class:`~domain.channels.display.DisplayChannel`), then wakes that
+client's writer.
+
+The worker also builds the images its clients' jobs ask for (:meth:`DisplayWorker.images_for`):
+an image is named by (area, generation, codec policy), looked up in one encode cache shared by
+all viewers, and encoded at most once, in a worker thread, however many viewers want it at the
+same time. The surface lock is held only to read generations and copy the pixels of a miss,
+never while encoding.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import attrs
-import numpy as np
 import trio
 
 from adapters.connection import Wakeup
-from domain.display_pipe import DisplayPipe
+from domain.channels.display import DisplayChannel, DrawJob
+from domain.codecs.select import EncodedImage, encode
+from domain.display.encode_cache import EncodeCache, EncodeKey
+from domain.display.surface import Pixels, Surface
 from domain.geometry import Box
 from domain.messages.cursor import CursorShape
-from domain.surface import Pixels, Surface
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,10 @@ COMMAND_QUEUE = 16
 #: beyond that waits, so a fast application cannot queue hundreds of megabytes.
 QUEUE_BYTES = 32 * 1024 * 1024
 CURSOR_QUEUE = 8
+#: Images up to this many pixels are encoded on the event loop: a thread hop costs more.
+INLINE_ENCODE_PIXELS = 4096
+#: Encoder threads per display: this project's machines have two cores.
+ENCODE_THREADS = 2
 
 
 @attrs.frozen
@@ -109,22 +120,22 @@ class CursorState:
 
 
 class DisplayClient:
-    """One client's display connection as the worker sees it."""
+    """One client's display connection as the worker sees it: its machine, and how to wake
+    its writer."""
 
-    def __init__(self) -> None:
-        self.pipe = DisplayPipe()
+    def __init__(self, machine: DisplayChannel) -> None:
+        self.machine = machine
         self.wake = Wakeup()
-        self.image_ids = itertools.count(1)
-        self._scratch: Pixels | None = None
         #: The client's display connection (for its statistics), once linked.
         self.connection: Any = None
 
-    def scratch(self, nbytes: int) -> Pixels:
-        """This client's reusable pixel buffer, at least ``nbytes`` long. The writer builds and
-        sends one op at a time, so the buffer is free again when the next op is built."""
-        if self._scratch is None or self._scratch.size < nbytes:
-            self._scratch = np.empty(nbytes, dtype=np.uint8)
-        return self._scratch
+
+@attrs.define
+class _Pending:
+    """An encode in progress that other viewers wait for."""
+
+    done: trio.Event = attrs.Factory(trio.Event)
+    image: EncodedImage | None = None
 
 
 class CursorClient:
@@ -162,11 +173,16 @@ class DisplayWorker:
         self.surface_lock = trio.Lock()
         self.clients: set[DisplayClient] = set()
         self.cursor_clients: set[CursorClient] = set()
+        self.encode_cache = EncodeCache()
+        self._encoding: dict[EncodeKey, _Pending] = {}
+        self._encoders = trio.CapacityLimiter(ENCODE_THREADS)
+        #: How many images were encoded (not taken from the cache), for tests and benchmarks.
+        self.encodes = 0
 
     # -- clients ---------------------------------------------------------------------------
     def attach(self, client: DisplayClient) -> None:
         """A display connection got DISPLAY_INIT: send it the whole primary."""
-        client.pipe.new_primary(self.surface.width, self.surface.height, replace=False)
+        client.machine.new_primary(self.surface.width, self.surface.height, replace=False)
         self.clients.add(client)
         client.wake.set()
 
@@ -210,18 +226,26 @@ class DisplayWorker:
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
-            if h * w > THREAD_PIXELS:
-                box = await trio.to_thread.run_sync(surface.put, cmd.x, cmd.y, cmd.pixels)
-            else:
-                box = surface.put(cmd.x, cmd.y, cmd.pixels)
-            self._each_pipe(lambda p: p.damage(box))
+            async with self.surface_lock:
+                if h * w > THREAD_PIXELS:
+                    boxes = await trio.to_thread.run_sync(surface.put, cmd.x, cmd.y, cmd.pixels)
+                else:
+                    boxes = surface.put(cmd.x, cmd.y, cmd.pixels)
+            if boxes:
+
+                def damage(machine: DisplayChannel) -> None:
+                    for box in boxes:
+                        machine.damage(box)
+
+                self._each_client(damage)
         elif isinstance(cmd, FillCmd):
-            box = surface.clip(cmd.box)
-            if box.area > THREAD_PIXELS:
-                await trio.to_thread.run_sync(surface.fill, box, cmd.color)
-            else:
-                surface.fill(box, cmd.color)
-            self._each_pipe(lambda p: p.fill(box, cmd.color))
+            async with self.surface_lock:
+                if cmd.box.area > THREAD_PIXELS:
+                    box = await trio.to_thread.run_sync(surface.fill, cmd.box, cmd.color)
+                else:
+                    box = surface.fill(cmd.box, cmd.color)
+            if not box.empty:
+                self._each_client(lambda c: c.fill(box, cmd.color))
         elif isinstance(cmd, CopyBitsCmd):
             async with self.surface_lock:
                 if cmd.box.area > THREAD_PIXELS:
@@ -230,13 +254,16 @@ class DisplayWorker:
                     )
                 else:
                     box = surface.copy_bits(cmd.src_x, cmd.src_y, cmd.box)
-                self._each_pipe(lambda p: p.copy_bits(cmd.src_x, cmd.src_y, box))
+                # Recorded before the lock is released: a pixel read must not see a move
+                # that its client's pipe does not know about yet.
+                self._each_client(lambda c: c.copy_bits(cmd.src_x, cmd.src_y, box))
         elif isinstance(cmd, ResizeCmd):
             if (cmd.width, cmd.height) != (surface.width, surface.height):
-                self.surface = await trio.to_thread.run_sync(
-                    _resized, surface, cmd.width, cmd.height
-                )
-                self._each_pipe(lambda p: p.new_primary(cmd.width, cmd.height, replace=True))
+                async with self.surface_lock:
+                    self.surface = await trio.to_thread.run_sync(
+                        surface.resized, cmd.width, cmd.height
+                    )
+                    self._each_client(lambda c: c.new_primary(cmd.width, cmd.height, replace=True))
         elif isinstance(cmd, CursorSetCmd):
             self.cursor = CursorState(cmd.shape, cmd.x, cmd.y, cmd.visible)
             self._each_cursor(cmd)
@@ -249,26 +276,80 @@ class DisplayWorker:
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
 
-    def _each_pipe(self, record: Callable[[DisplayPipe], None]) -> None:
+    def _each_client(self, record: Callable[[DisplayChannel], object]) -> None:
         for client in self.clients:
-            record(client.pipe)
+            record(client.machine)
             client.wake.set()
+
+    # -- images ------------------------------------------------------------------------------
+    async def images_for(self, job: DrawJob) -> list[EncodedImage | None]:
+        """The encoded images of ``job``, in order; None where the area no longer lies on
+        the surface (it shrank since the job was made)."""
+        results: list[EncodedImage | None] = [None] * len(job.requests)
+        misses: list[tuple[int, EncodeKey, Pixels]] = []
+        waits: list[tuple[int, _Pending]] = []
+        async with self.surface_lock:
+            surface = self.surface
+            for i, request in enumerate(job.requests):
+                if not surface.box.contains(request.box):
+                    continue
+                key = EncodeKey(request.box, surface.generation(request.box), request.policy)
+                cached = self.encode_cache.get(key)
+                if cached is not None:
+                    results[i] = cached
+                    continue
+                pending = self._encoding.get(key)
+                if pending is not None:
+                    waits.append((i, pending))
+                    continue
+                self._encoding[key] = _Pending()
+                if request.box.area > THREAD_PIXELS:
+                    pixels = await trio.to_thread.run_sync(surface.snapshot, request.box)
+                else:
+                    pixels = surface.snapshot(request.box)
+                misses.append((i, key, pixels))
+        try:
+            async with trio.open_nursery() as nursery:
+                for i, key, pixels in misses:
+                    nursery.start_soon(self._encode_one, key, pixels, results, i)
+                for i, pending in waits:
+                    nursery.start_soon(self._await_other, pending, results, i)
+        finally:
+            for _, key, _ in misses:  # released even if this task was cancelled
+                leftover = self._encoding.pop(key, None)
+                if leftover is not None:
+                    leftover.done.set()
+        if any(results[i] is None for i, _ in waits):
+            raise EncodeAbandoned("an encode another viewer started did not finish")
+        return results
+
+    async def _encode_one(
+        self, key: EncodeKey, pixels: Pixels, results: list[EncodedImage | None], i: int
+    ) -> None:
+        if key.box.area <= INLINE_ENCODE_PIXELS:
+            image = encode(pixels, key.policy)
+        else:
+            image = await trio.to_thread.run_sync(
+                encode, pixels, key.policy, limiter=self._encoders
+            )
+        self.encodes += 1
+        self.encode_cache.put(key, image)
+        results[i] = image
+        pending = self._encoding.pop(key, None)
+        if pending is not None:
+            pending.image = image
+            pending.done.set()
+
+    @staticmethod
+    async def _await_other(pending: _Pending, results: list[EncodedImage | None], i: int) -> None:
+        await pending.done.wait()
+        results[i] = pending.image
 
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         for client in self.cursor_clients:
             client.push(cmd)
 
 
-def _resized(surface: Surface, width: int, height: int) -> Surface:
-    """A new surface keeping the old content where the two overlap."""
-    new = Surface(width, height)
-    keep = new.box.intersect(surface.box)
-    new.pixels[: keep.h, : keep.w] = surface.pixels[: keep.h, : keep.w]
-    return new
-
-
-def as_bgrx(array: np.ndarray) -> Pixels:
-    """Validate an (h, w, 4) uint8 BGRX array, making it C-contiguous."""
-    if array.ndim != 3 or array.shape[2] != 4 or array.dtype != np.uint8:
-        raise ValueError("pixels must be a uint8 array of shape (height, width, 4), bytes B,G,R,X")
-    return np.ascontiguousarray(array)
+class EncodeAbandoned(Exception):
+    """An image this job waited for was being encoded for a viewer that went away; the job's
+    areas go back into the pipe and are asked for again."""

@@ -23,14 +23,14 @@ from adapters.display_worker import (
     CursorMoveCmd,
     CursorSetCmd,
     DisplayClient,
+    EncodeAbandoned,
 )
 from adapters.link import Linked
 from domain.channel import ChannelClosed
 from domain.channels.cursor import CursorChannel
-from domain.channels.display import DisplayChannel
+from domain.channels.display import DisplayChannel, DisplayReady
 from domain.channels.inputs import InputsChannel
 from domain.channels.main import MainChannel
-from domain.display_pipe import Damage, messages_for
 from domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from domain.errors import ProtocolError
 from domain.messages import main as mm
@@ -58,6 +58,9 @@ class ClientSession:
         self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
         self.main: Connection | None = None
         self.inputs: list[Connection] = []
+        self.displays: list[DisplayChannel] = []
+        #: Whether the main channel's network test found a slow link (JPEG in "auto").
+        self.low_bandwidth = False
 
     @property
     def label(self) -> str:
@@ -220,71 +223,61 @@ class ClientSession:
 
     async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         worker = self.core.displays[linked.request.channel_id]
-        client = DisplayClient()
+        config = self.core.config
         machine = DisplayChannel(
             mini_header=linked.mini_header,
             client_caps=linked.request.channel_caps,
             server_caps=self.core.display_caps,
+            image_compression=config.image_compression,
+            jpeg_wan_compression=config.jpeg_wan_compression,
+            low_bandwidth=self.low_bandwidth,
+            codecs_warm=self.core.codecs_warm.is_set(),
         )
-        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        client = DisplayClient(machine)
+        conn = Connection(stream, machine, label=label, send_timeout=config.send_timeout)
         conn.received = client.wake
         client.connection = conn
+        self.displays.append(machine)
         machine.receive_data(linked.trailing)
 
         async def on_event(event: Any) -> None:
-            if machine.init is not None and client not in worker.clients:
+            if isinstance(event, DisplayReady):
                 worker.attach(client)
 
         async def writer() -> None:
-            with trio.move_on_after(self.core.config.display_init_timeout) as scope:
-                while machine.init is None:
+            with trio.move_on_after(config.display_init_timeout) as scope:
+                while not machine.ready:
                     await client.wake.wait()
             if scope.cancelled_caught:
                 log.warning(
-                    "%s: no DISPLAY_INIT within %.0f s; closing",
-                    label,
-                    self.core.config.display_init_timeout,
+                    "%s: no DISPLAY_INIT within %.0f s; closing", label, config.display_init_timeout
                 )
                 raise ClientGone(label)
             while True:
-                if not machine.may_send and len(client.pipe):
-                    await self._await_acks(conn, client.wake)
-                    continue
-                op = client.pipe.pop()
-                if op is None:
-                    await client.wake.wait()
-                    continue
-                surface = worker.surface
-                try:
-                    if isinstance(op, Damage):
-                        scratch = client.scratch(surface.clip(op.box).area * 4)
-                        lz4 = machine.lz4 and self.core.config.image_compression != "off"
-                        encode = partial(
-                            _encode,
-                            op,
-                            surface,
-                            machine.monitors_config,
-                            client.image_ids,
-                            scratch,
-                            lz4,
-                        )
-                        async with worker.surface_lock:
-                            if op.box.area > 16 * 1024:
-                                parts = await trio.to_thread.run_sync(encode)
-                            else:
-                                parts = encode()
+                job = machine.next_job()
+                await conn.flush()
+                if job is None:
+                    if machine.has_work and not machine.may_send:
+                        await self._await_acks(conn, client.wake)
                     else:
-                        parts = _encode(op, surface, machine.monitors_config, client.image_ids)
-                finally:
-                    client.pipe.done()
-                for msg_type, body in parts:
-                    machine.send_body(msg_type, *body)
+                        await client.wake.wait()
+                    continue
+                try:
+                    images = await worker.images_for(job)
+                except EncodeAbandoned:
+                    machine.abandon(job)
+                    continue
+                except BaseException:
+                    machine.abandon(job)
+                    raise
+                machine.commit(job, images)
                 await conn.flush()
 
         try:
             await self._run_pair(conn, on_event, writer)
         finally:
             worker.detach(client)
+            self.displays.remove(machine)
 
     async def _run_cursor(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         worker = self.core.displays[linked.request.channel_id]
@@ -354,21 +347,3 @@ class ClientSession:
             log.info("%s: disconnected by the server", self.label)
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()
-
-
-def _encode(
-    op: Any,
-    surface: Any,
-    monitors_config: bool,
-    image_ids: Any,
-    scratch: Any = None,
-    lz4: bool = False,
-) -> list[tuple[int, list[Any]]]:
-    """Build and encode the messages for one pipe op (reads pixels: may run in a thread)."""
-    out = []
-    for msg in messages_for(
-        op, surface, monitors_config=monitors_config, image_ids=image_ids, scratch=scratch, lz4=lz4
-    ):
-        parts = msg.encode_parts() if hasattr(msg, "encode_parts") else [msg.encode()]
-        out.append((msg.MSG_TYPE, parts))
-    return out

@@ -183,10 +183,10 @@ def server_state(server: Any, connections: list[Any]) -> dict[str, Any]:
         return {
             "display_clients": [
                 {
-                    "pipe": [type(op).__name__ for op in client.pipe][:8],
-                    "pipe_len": len(client.pipe),
-                    "inflight": type(client.pipe._inflight).__name__,
-                    "collapses": client.pipe.collapses,
+                    "pipe": [type(op).__name__ for op in client.machine.pipe][:8],
+                    "pipe_len": len(client.machine.pipe),
+                    "inflight": type(client.machine.pipe._inflight).__name__,
+                    "collapses": client.machine.pipe.collapses,
                 }
                 for worker in workers
                 for client in worker.clients

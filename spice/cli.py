@@ -15,6 +15,7 @@ from pathlib import Path
 
 import trio
 
+from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
@@ -69,9 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-compression",
-        choices=("auto", "lz4", "off"),
+        choices=("auto", *MODES),
+        default=DEFAULT_MODE,
+        help="image codec, as QEMU's image-compression: auto_glz/auto_lz pick QUIC for "
+        "photographic areas and LZ for the rest; quic, lz, lz4 force one; glz is taken as lz; "
+        "off sends plain bitmaps (default %(default)s)",
+    )
+    p.add_argument(
+        "--jpeg-wan-compression",
+        choices=JPEG_WAN,
         default="auto",
-        help="LZ4 images for clients that decode them (auto, lz4) or plain bitmaps (off)",
+        help="JPEG for photographic areas: auto (clients on a slow link), never, always "
+        "(default %(default)s)",
     )
     p.add_argument(
         "--server-mouse", action="store_true", help="offer only server (relative) mouse mode"
@@ -222,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             ipv6_only=args.ipv6_only,
             client_mouse=not args.server_mouse,
             image_compression=args.image_compression,
+            jpeg_wan_compression=args.jpeg_wan_compression,
             tls_port=args.tls_port,
             x509_dir=args.x509_dir,
             x509_cert_file=args.x509_cert_file,

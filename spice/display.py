@@ -18,55 +18,16 @@ from adapters.display_worker import (
     FillCmd,
     ResizeCmd,
     UpdateCmd,
-    as_bgrx,
 )
+from domain.display.pixels import cursor_bgra, owned_bgrx, to_bgrx
+from domain.display.surface import Pixels
 from domain.geometry import Box
 from domain.messages.cursor import CursorShape
-from domain.surface import Pixels
 
 #: Pixel counts above which conversions run in a thread.
 _THREAD_PIXELS = 64 * 1024
 
-
-def to_bgrx(image: Any, width: int | None = None, height: int | None = None) -> Pixels:
-    """Convert what the application has into an (h, w, 4) BGRX uint8 array.
-
-    Accepts a numpy array of shape (h, w, 4) in BGRX order or (h, w, 3) in RGB order, a PIL
-    image (any mode), or raw BGRX bytes together with ``width`` and ``height``.
-    """
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        if width is None or height is None:
-            raise ValueError("raw BGRX bytes need width and height")
-        buf = np.frombuffer(image, dtype=np.uint8)
-        if buf.size != width * height * 4:
-            raise ValueError(f"expected {width * height * 4} bytes of BGRX, got {buf.size}")
-        return buf.reshape(height, width, 4)
-    if isinstance(image, np.ndarray):
-        if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
-            h, w = image.shape[:2]
-            out = np.empty((h, w, 4), dtype=np.uint8)
-            out[..., 0] = image[..., 2]
-            out[..., 1] = image[..., 1]
-            out[..., 2] = image[..., 0]
-            out[..., 3] = 0
-            return out
-        return as_bgrx(image)
-    if hasattr(image, "convert") and hasattr(image, "tobytes"):  # a PIL image
-        rgbx = image.convert("RGBX") if image.mode != "RGBX" else image
-        arr = np.frombuffer(rgbx.tobytes(), dtype=np.uint8).reshape(rgbx.height, rgbx.width, 4)
-        out = arr[..., [2, 1, 0, 3]].copy()
-        out[..., 3] = 0
-        return out
-    raise TypeError(f"cannot draw a {type(image).__name__}")
-
-
-def _owned_bgrx(image: Any, width: int | None, height: int | None) -> Pixels:
-    """``to_bgrx`` that never returns a view of the caller's buffer."""
-    pixels = to_bgrx(image, width, height)
-    mutable = isinstance(image, (np.ndarray, bytearray, memoryview))
-    if mutable and np.shares_memory(pixels, np.asarray(image)):
-        pixels = pixels.copy()
-    return pixels
+_owned_bgrx = owned_bgrx
 
 
 class Display:
@@ -145,14 +106,7 @@ class Display:
     ) -> None:
         """Set the pointer shape from an (h, w, 4) uint8 array in B, G, R, A order (straight
         alpha) or a PIL image with alpha."""
-        if isinstance(image, np.ndarray):
-            bgra = np.ascontiguousarray(image, dtype=np.uint8)
-        else:
-            rgba = image.convert("RGBA")
-            arr = np.frombuffer(rgba.tobytes(), dtype=np.uint8).reshape(rgba.height, rgba.width, 4)
-            bgra = arr[..., [2, 1, 0, 3]].copy()
-        if bgra.ndim != 3 or bgra.shape[2] != 4:
-            raise ValueError("a cursor image is (h, w, 4) B, G, R, A")
+        bgra = cursor_bgra(image)
         h, w = bgra.shape[:2]
         self._cursor_serial = getattr(self, "_cursor_serial", 0) + 1
         shape = CursorShape(
@@ -180,3 +134,6 @@ class Display:
         done = trio.Event()
         await self._send(BarrierCmd(done))
         await done.wait()
+
+
+__all__ = ["Display", "to_bgrx"]

@@ -19,6 +19,7 @@ from adapters.front_door import FrontDoor, TransportLimits
 from adapters.html5_page import find_client_module, render_page
 from adapters.http_static import Site
 from adapters.tls import server_context
+from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from domain.enums import ChannelType, NotifySeverity
 from domain.input_events import InputEvent
 from domain.ticket import TicketPolicy
@@ -120,8 +121,12 @@ class Server:
     ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
     ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
-    ``image_compression`` (QEMU's option): "auto" or "lz4" send images as LZ4 to clients that
-    decode it (spice-gtk) when that is smaller; "off" always sends uncompressed bitmaps.
+    ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
+    photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
+    decode it, else LZ) force one codec; "glz" is taken as "lz" (no GLZ dictionary); "off"
+    sends uncompressed bitmaps; "auto" is "auto_glz". ``jpeg_wan_compression``: "auto" sends
+    photographic areas as JPEG to clients on a slow link (under 10 Mbit/s), "always" to every
+    client, "never" keeps every image lossless.
 
     Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
     ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
@@ -152,7 +157,8 @@ class Server:
         client_mouse: bool = True,
         link_timeout: float = 30.0,
         send_timeout: float = 30.0,
-        image_compression: str = "auto",
+        image_compression: str = "auto_glz",
+        jpeg_wan_compression: str = "auto",
         secure_channels: Iterable[ChannelSpec] = (),
         plaintext_channels: Iterable[ChannelSpec] = (),
         tls_channels: Iterable[ChannelSpec] = (),
@@ -197,6 +203,17 @@ class Server:
             max_message_bytes=max_ws_message,
         )
         self._allowed_origins = frozenset(ws_allowed_origins)
+        if image_compression == "auto":
+            image_compression = DEFAULT_MODE
+        if image_compression not in MODES:
+            raise ValueError(
+                f"image_compression must be one of {', '.join(MODES)}, not {image_compression!r}"
+            )
+        if jpeg_wan_compression not in JPEG_WAN:
+            raise ValueError(
+                f"jpeg_wan_compression must be one of {', '.join(JPEG_WAN)}, "
+                f"not {jpeg_wan_compression!r}"
+            )
         config = ServerConfig(
             ticket=TicketPolicy(
                 password=password, expires_at=password_expires, ticketing=not disable_ticketing
@@ -210,11 +227,8 @@ class Server:
             plaintext_channels=plain,
             tls_available=tls_port is not None,
             image_compression=image_compression,
+            jpeg_wan_compression=jpeg_wan_compression,
         )
-        if image_compression not in ("auto", "lz4", "off"):
-            raise ValueError(
-                f"image_compression must be auto, lz4 or off, not {image_compression!r}"
-            )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
@@ -302,6 +316,12 @@ class Server:
         return await tcp.open_listeners(
             self.addr, port, ipv4_only=self.ipv4_only, ipv6_only=self.ipv6_only
         )
+
+    async def codecs_ready(self) -> None:
+        """Wait until the compiled image codecs (LZ_RGB, QUIC) are loaded. A server serves at
+        once; until then its images go as LZ4 or BITMAP. Loading takes milliseconds, except
+        on a machine's first run, when numba compiles them (tens of seconds, in a thread)."""
+        await self._core.codecs_warm.wait()
 
     async def serve(
         self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED

@@ -39,6 +39,7 @@ def server_factory(nursery: trio.Nursery) -> ServerFactory:
         for width, height in displays:
             server.add_display(width, height)
         await nursery.start(server.serve)
+        await server.codecs_ready()
         return server
 
     return start

@@ -1,32 +1,119 @@
-"""The display channel, per client connection.
+"""The display channel of one client connection: one machine for everything that decides what
+the client is sent.
 
-The server sends SET_ACK at once and waits for the client's DISPLAY_INIT (which tells the image
-cache size) before any drawing. Drawing messages are built by :mod:`domain.display_pipe` from
-the surface; this machine frames them and keeps the ack window.
+Everything that affects what this client sees lives here: the DISPLAY_INIT gate (nothing is
+drawn before the client said how big its image cache is), the pipe of pending drawing
+(:mod:`domain.display.pipe`), the codec policy (server mode, client caps, the client's
+PREFERRED_COMPRESSION, whether lossy is allowed), the model of the client's image cache with
+its ids, and the ack window (from :class:`~domain.channel.ChannelConnection`).
+
+The adapter's loop around it is short: :meth:`next_job` frames every cheap operation (surface
+creation, fills, COPY_BITS, monitors, mark) and stops at the first one that needs pixels,
+returning a :class:`DrawJob` that names the areas and the policy; the adapter gets the encoded
+images (from the display's shared encode cache, or by encoding them in a thread), hands them
+to :meth:`commit`, and writes what :meth:`data_to_send` returns. Only one job is out at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import attrs
 
 from domain.caps import CapabilitySet
 from domain.channel import ACK_WINDOW, ChannelConnection
-from domain.enums import DisplayCap, ImageCompression
+from domain.codecs.select import JPEG_WAN, PREFERRED, CodecPolicy, EncodedImage
+from domain.display.image_cache import CacheAdd, CacheHit, ImageCache
+from domain.display.pipe import (
+    PIPE_LIMIT,
+    CopyBits,
+    CreatePrimary,
+    Damage,
+    DestroyPrimary,
+    DisplayPipe,
+    Fill,
+    Mark,
+    MonitorsConfig,
+    PipeOp,
+)
+from domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
+from domain.errors import LocalProtocolError, RemoteProtocolError
+from domain.geometry import Box
 from domain.messages import display as m
+
+PRIMARY_SURFACE_ID = 0
+#: Largest image in raw bytes; bigger areas go as horizontal bands. A whole 4K frame in one
+#: message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after the
+#: primary's creation as the picture, so a full HD frame stays one image.
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+#: INVAL_LIST holds at most this many ids (its count is a uint16).
+_INVAL_CHUNK = 0xFFFF
+
+
+@attrs.frozen
+class DisplayReady:
+    """The client sent DISPLAY_INIT: it may now be attached to the display and drawn to."""
+
+    init: m.DisplayInit
+
+
+@attrs.frozen
+class ImageRequest:
+    """One image the next DRAW_COPY needs: the surface area and how to encode it."""
+
+    box: Box
+    policy: CodecPolicy
+
+
+@attrs.frozen
+class DrawJob:
+    requests: tuple[ImageRequest, ...]
+
+
+@attrs.define
+class DisplayStats:
+    images: int = 0
+    image_bytes: int = 0
+    cache_hits: int = 0
+    by_type: dict[str, int] = attrs.Factory(dict)
 
 
 class DisplayChannel(ChannelConnection):
     CLIENT_MESSAGES = m.CLIENT_MESSAGES
 
     def __init__(
-        self, *, mini_header: bool, client_caps: CapabilitySet, server_caps: CapabilitySet
+        self,
+        *,
+        mini_header: bool,
+        client_caps: CapabilitySet,
+        server_caps: CapabilitySet,
+        image_compression: str = "auto_glz",
+        jpeg_wan_compression: str = "auto",
+        low_bandwidth: bool = False,
+        codecs_warm: bool = True,
+        pipe_limit: int = PIPE_LIMIT,
     ) -> None:
         super().__init__(mini_header=mini_header, ack_window=ACK_WINDOW)
+        if jpeg_wan_compression not in JPEG_WAN:
+            raise ValueError(f"jpeg_wan_compression must be one of {JPEG_WAN}")
         self.client_caps = client_caps
         self.server_caps = server_caps
         self.init: m.DisplayInit | None = None
         self.preferred_compression: int | None = None
+        self.image_compression = image_compression
+        self.jpeg_wan_compression = jpeg_wan_compression
+        self.low_bandwidth = low_bandwidth
+        #: Whether the compiled codecs are loaded (see :attr:`CodecPolicy.warm`).
+        self.codecs_warm = codecs_warm
+        CodecPolicy(mode=image_compression)  # validates the mode now, not at the first image
+        self.pipe = DisplayPipe(limit=pipe_limit)
+        self.cache: ImageCache | None = None
+        self.stats = DisplayStats()
+        self._job: DrawJob | None = None
+        self._size: tuple[int, int] | None = None
 
+    # -- what the client told us -------------------------------------------------------------
     @property
     def monitors_config(self) -> bool:
         """Whether MONITORS_CONFIG must follow each primary (spice-gtk waits for it then)."""
@@ -36,19 +123,174 @@ class DisplayChannel(ChannelConnection):
         )
 
     @property
-    def lz4(self) -> bool:
-        """Whether images may go as LZ4: the client decodes it and did not ask for no
-        compression (PREFERRED_COMPRESSION OFF)."""
-        return (
-            DisplayCap.LZ4_COMPRESSION in self.client_caps
-            and self.preferred_compression != ImageCompression.OFF
+    def ready(self) -> bool:
+        return self.init is not None
+
+    @property
+    def policy(self) -> CodecPolicy:
+        """How this client's images are encoded now."""
+        mode = self.image_compression
+        preferred = self.preferred_compression
+        if preferred is not None and preferred in PREFERRED:
+            mode = PREFERRED[ImageCompression(preferred)]
+        jpeg = self.jpeg_wan_compression == "always" or (
+            self.jpeg_wan_compression == "auto" and self.low_bandwidth
+        )
+        return CodecPolicy(
+            mode=mode,
+            lz4=DisplayCap.LZ4_COMPRESSION in self.client_caps,
+            jpeg=jpeg and mode != "off",
+            warm=self.codecs_warm,
         )
 
     def _handle(self, msg: Any) -> Any:
         if isinstance(msg, m.DisplayInit):
+            if self.init is not None:
+                return None  # a repeated INIT changes nothing (the reference ignores it too)
+            if msg.pixmap_cache_size < 0:
+                raise RemoteProtocolError(
+                    f"DISPLAY_INIT with a negative image cache size {msg.pixmap_cache_size}"
+                )
             self.init = msg
-            return msg
+            self.cache = ImageCache(msg.pixmap_cache_size)
+            return DisplayReady(msg)
         if isinstance(msg, m.PreferredCompression):
             self.preferred_compression = msg.image_compression
             return None
         return None
+
+    # -- what the display tells us (recorded in the pipe) ------------------------------------
+    def new_primary(self, width: int, height: int, *, replace: bool) -> None:
+        self.pipe.new_primary(width, height, replace=replace)
+
+    def damage(self, box: Box) -> None:
+        self.pipe.damage(box)
+
+    def fill(self, box: Box, color: int) -> None:
+        self.pipe.fill(box, color)
+
+    def copy_bits(self, src_x: int, src_y: int, box: Box) -> None:
+        self.pipe.copy_bits(src_x, src_y, box)
+
+    @property
+    def has_work(self) -> bool:
+        return self.ready and len(self.pipe) > 0
+
+    # -- sending -----------------------------------------------------------------------------
+    def next_job(self) -> DrawJob | None:
+        """Frame what needs no pixels, up to the next area that does; return that as a job
+        (None: nothing to do now, the pipe is empty or the ack window is full)."""
+        if self._job is not None:
+            raise LocalProtocolError("next_job while a job is out: commit it first")
+        while self.ready and self.may_send:
+            op = self.pipe.pop()
+            if op is None:
+                return None
+            if isinstance(op, Damage):
+                requests = self._requests(op.box)
+                if requests:
+                    self._job = DrawJob(requests)
+                    return self._job
+            else:
+                self._frame(op)
+            self.pipe.done()
+        return None
+
+    def _requests(self, box: Box) -> tuple[ImageRequest, ...]:
+        if self._size is None:
+            return ()
+        area = box.intersect(Box(0, 0, *self._size))
+        if area.empty:
+            return ()
+        policy = self.policy
+        rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))
+        return tuple(ImageRequest(band, policy) for band in area.bands(rows))
+
+    def commit(self, job: DrawJob, images: Sequence[EncodedImage | None]) -> None:
+        """Frame the DRAW_COPY messages of ``job`` with its encoded images, in order. An image
+        given as None (its area no longer exists: the surface shrank meanwhile) is skipped."""
+        if job is not self._job:
+            raise LocalProtocolError("commit of a job that is not the one out")
+        if len(images) != len(job.requests):
+            raise LocalProtocolError("one image per request")
+        self._job = None
+        self.pipe.done()
+        for request, image in zip(job.requests, images, strict=True):
+            if image is None:
+                continue
+            box = request.box
+            if (image.width, image.height) != (box.w, box.h):
+                raise LocalProtocolError(f"image {image.width}x{image.height} for {box}")
+            self.send(m.DrawCopy(PRIMARY_SURFACE_ID, _rect(box), self._image(image)))
+
+    def abandon(self, job: DrawJob) -> None:
+        """The job could not be built: put its area back as damage."""
+        if job is not self._job:
+            raise LocalProtocolError("abandon of a job that is not the one out")
+        self._job = None
+        self.pipe.done()
+        for request in job.requests:
+            self.pipe.damage(request.box)
+
+    def _image(self, image: EncodedImage) -> m.Image:
+        """The image as this client gets it: from its cache when it holds the content, else
+        the encoding itself (kept by the client when lossless and worth a slot)."""
+        stats = self.stats
+        assert self.cache is not None
+        placement = self.cache.place(
+            image.digest, image.width * image.height, cacheable=not image.lossy
+        )
+        if isinstance(placement, CacheHit):
+            stats.cache_hits += 1
+            return m.FromCacheImage(placement.id, image.width, image.height)
+        flags = 0
+        if isinstance(placement, CacheAdd):
+            flags = ImageFlags.CACHE_ME
+            for start in range(0, len(placement.evicted), _INVAL_CHUNK):
+                self.send(m.InvalList(placement.evicted[start : start + _INVAL_CHUNK]))
+        stats.images += 1
+        stats.image_bytes += len(image.payload)
+        name = image.type.name
+        stats.by_type[name] = stats.by_type.get(name, 0) + 1
+        if image.type == ImageType.BITMAP:
+            return m.BitmapImage(
+                id=placement.id,
+                width=image.width,
+                height=image.height,
+                data=image.payload,
+                stride=image.width * 4,
+                image_flags=flags,
+            )
+        return m.CompressedImage(
+            image.type, placement.id, image.width, image.height, image.payload, image_flags=flags
+        )
+
+    def _frame(self, op: PipeOp) -> None:
+        sid = PRIMARY_SURFACE_ID
+        if isinstance(op, CreatePrimary):
+            self._size = (op.width, op.height)
+            self.send(m.SurfaceCreate(sid, op.width, op.height))
+        elif isinstance(op, DestroyPrimary):
+            self._size = None
+            self.send(m.SurfaceDestroy(sid))
+        elif isinstance(op, Mark):
+            self.send(m.Mark())
+        elif isinstance(op, MonitorsConfig):
+            if self.monitors_config:
+                head = m.MonitorHead(0, sid, op.width, op.height, 0, 0)
+                self.send(m.MonitorsConfig((head,), 1))
+        elif self._size is not None:
+            area = op.box.intersect(Box(0, 0, *self._size))
+            if area.empty:
+                return
+            if isinstance(op, Fill):
+                self.send(m.DrawFill(sid, _rect(area), op.color))
+            elif isinstance(op, CopyBits):
+                if area == op.box:
+                    self.send(m.CopyBits(sid, _rect(op.box), op.src_x, op.src_y))
+                else:  # cannot happen while the worker clips moves; stay exact if it does
+                    self.pipe.damage(area)
+
+
+def _rect(box: Box) -> m.Rect:
+    return m.Rect(top=box.y, left=box.x, bottom=box.bottom, right=box.right)

@@ -12,12 +12,13 @@ import time
 import numpy as np
 import rawclient as rc
 import trio
+from display_peer import decode_image
 
-from domain.surface import Surface
+from domain.display.surface import Surface
 
 
 class MirrorClient:
-    """Applies SURFACE_CREATE, DRAW_COPY (BITMAP), DRAW_FILL and COPY_BITS to a local array,
+    """Applies SURFACE_CREATE, DRAW_COPY (any image the project decodes), DRAW_FILL and COPY_BITS to a local array,
     parsing the bodies by hand from the protocol layout."""
 
     def __init__(self) -> None:
@@ -31,12 +32,15 @@ class MirrorClient:
             _, top, left, bottom, right, clip, src = struct.unpack_from("<I4iBI", body)
             assert clip == 0
             _, img_type, _, w, h = struct.unpack_from("<QBBII", body, src)
-            assert img_type == 0, "BITMAP expected (this client has no LZ4)"
-            fmt, _, _, _, stride, _ = struct.unpack_from("<BBIIII", body, src + 18)
-            assert fmt == 8 and stride == 4 * w
-            start = src + 18 + 18
-            rows = np.frombuffer(body[start : start + stride * h], np.uint8).reshape(h, w, 4)
-            self.pixels[top:bottom, left:right] = rows
+            if img_type == 0:
+                fmt, _, _, _, stride, _ = struct.unpack_from("<BBIIII", body, src + 18)
+                assert fmt == 8 and stride == 4 * w
+                start = src + 18 + 18
+                rows = np.frombuffer(body[start : start + stride * h], np.uint8).reshape(h, w, 4)
+            else:
+                (size,) = struct.unpack_from("<I", body, src + 18)
+                rows = decode_image(img_type, w, h, body[src + 22 : src + 22 + size])
+            self.pixels[top:bottom, left:right, :3] = rows[..., :3]
         elif msg_type == rc.MSG_DISPLAY_DRAW_FILL:
             fill = rc.parse_draw_fill(body)
             c = fill.color

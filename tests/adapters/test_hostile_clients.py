@@ -30,7 +30,7 @@ import rawclient as rc
 import trio
 
 import spice
-from domain.display_pipe import PIPE_LIMIT
+from domain.display.pipe import PIPE_LIMIT
 
 HOST = "127.0.0.1"
 
@@ -504,7 +504,7 @@ async def test_client_that_stops_reading_is_dropped(good_client, caplog) -> None
                 frame[...] = frames % 251
                 await display.update(0, 0, frame)
                 frames += 1
-                longest_pipe = max(longest_pipe, *(len(c.pipe) for c in worker.clients))
+                longest_pipe = max(longest_pipe, *(len(c.machine.pipe) for c in worker.clients))
                 await trio.sleep(0.005)
             dropped_after = time.monotonic() - started
             copies_at_drop = good.count(rc.MSG_DISPLAY_DRAW_COPY)

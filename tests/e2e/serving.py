@@ -22,6 +22,7 @@ async def running_server(
     server.add_display(width, height)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
+        await server.codecs_ready()
         try:
             yield server
         finally:

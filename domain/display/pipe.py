@@ -18,20 +18,10 @@ from collections.abc import Iterator
 
 import attrs
 
-from domain.codecs.lz4_image import encode_lz4_bgrx
-from domain.enums import ImageType
 from domain.geometry import Box
-from domain.messages import display as dm
-from domain.messages.codec import ServerMessage
-from domain.surface import Pixels, Surface
 
-PRIMARY_SURFACE_ID = 0
 #: Pipe length past which pending drawing collapses (reference display pipe: 50 items).
 PIPE_LIMIT = 50
-#: Largest DRAW_COPY image in bytes; bigger areas go as horizontal bands. A whole 4K frame in
-#: one message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after
-#: the primary's creation as the picture, so a full HD frame stays one message.
-MAX_IMAGE_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen
@@ -172,68 +162,3 @@ class DisplayPipe:
 
     def done(self) -> None:
         self._inflight = None
-
-
-def messages_for(
-    op: PipeOp,
-    surface: Surface | None,
-    *,
-    monitors_config: bool,
-    image_ids: Iterator[int],
-    scratch: Pixels | None = None,
-    lz4: bool = False,
-) -> list[ServerMessage]:
-    """The display messages that carry ``op`` to a client. Damage reads the surface's current
-    pixels (a copy of the area), so run it off the event loop when the area is large.
-
-    With ``scratch`` (a flat uint8 buffer of at least 4 * area bytes), the pixels are copied
-    into it and the messages refer to it: they must be written before ``scratch`` is reused.
-    With ``lz4`` (the client announced LZ4_COMPRESSION), each band goes as an LZ4 image when
-    that is smaller than the bitmap."""
-    sid = PRIMARY_SURFACE_ID
-    if isinstance(op, CreatePrimary):
-        return [dm.SurfaceCreate(sid, op.width, op.height)]
-    if isinstance(op, DestroyPrimary):
-        return [dm.SurfaceDestroy(sid)]
-    if isinstance(op, Mark):
-        return [dm.Mark()]
-    if isinstance(op, MonitorsConfig):
-        if not monitors_config:
-            return []
-        head = dm.MonitorHead(0, sid, op.width, op.height, 0, 0)
-        return [dm.MonitorsConfig((head,), 1)]
-    if surface is None:
-        return []
-    if isinstance(op, Fill):
-        box = surface.clip(op.box)
-        return [] if box.empty else [dm.DrawFill(sid, _rect(box), op.color)]
-    if isinstance(op, CopyBits):
-        return [dm.CopyBits(sid, _rect(op.box), op.src_x, op.src_y)]
-    out: list[ServerMessage] = []
-    area = surface.clip(op.box)
-    if area.empty:
-        return []
-    offset = 0
-    for band in area.bands(max(1, MAX_IMAGE_BYTES // (area.w * 4))):
-        if scratch is not None:
-            data: bytes | memoryview = surface.read_into(band, scratch[offset:])
-            offset += band.area * 4
-        else:
-            data = surface.read(band)
-        image: dm.Image = dm.BitmapImage(
-            id=next(image_ids),
-            width=band.w,
-            height=band.h,
-            data=data,
-            stride=band.w * 4,
-        )
-        if lz4:
-            payload = encode_lz4_bgrx(data, band.w, band.h)
-            if len(payload) < len(data):
-                image = dm.CompressedImage(ImageType.LZ4, image.id, band.w, band.h, payload)
-        out.append(dm.DrawCopy(sid, _rect(band), image))
-    return out
-
-
-def _rect(box: Box) -> dm.Rect:
-    return dm.Rect(top=box.y, left=box.x, bottom=box.bottom, right=box.right)

@@ -1,0 +1,39 @@
+"""JPEG images (image type JPEG, 105): baseline JFIF from BGRX pixels, through libjpeg-turbo
+(simplejpeg, which releases the GIL while it encodes).
+
+Lossy: used only for photographic areas and only when the server's ``jpeg_wan_compression``
+allows it (see :mod:`domain.codecs.select`). The clients treat JPEG images as lossy in their
+cache, so they are never cached here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simplejpeg
+
+from domain.display.surface import Pixels
+
+#: libjpeg quality for still images: the C server's default is 85. At 4:2:0 chroma
+#: subsampling a 1080p photo is a few hundred kilobytes at a PSNR above 35 dB.
+DEFAULT_QUALITY = 85
+
+
+def encode_jpeg_bgrx(pixels: Pixels, quality: int = DEFAULT_QUALITY) -> bytes:
+    """A baseline JFIF file of ``pixels`` ((h, w, 4) BGRX, C-contiguous)."""
+    data: bytes = simplejpeg.encode_jpeg(
+        np.ascontiguousarray(pixels), quality=quality, colorspace="BGRX", colorsubsampling="420"
+    )
+    return data
+
+
+def decode_jpeg_bgrx(data: bytes) -> Pixels:
+    """Decode a JPEG to (h, w, 4) BGRX (for tests and quality checks)."""
+    out: Pixels = simplejpeg.decode_jpeg(data, colorspace="BGRX")
+    return out
+
+
+def psnr(a: Pixels, b: Pixels) -> float:
+    """Peak signal-to-noise ratio of two (h, w, 4) BGRX images over B, G and R, in dB."""
+    diff = a[..., :3].astype(np.float64) - b[..., :3].astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0 * 255.0 / mse))

@@ -1,0 +1,151 @@
+"""A display-channel client in the test's hands: it reads the server machine's bytes (mini
+headers), applies them the way spice-gtk's canvas does, keeps an image cache with spice-gtk's
+rules (CACHE_ME stores, FROM_CACHE of an unknown id is fatal: spice-gtk would hang, INVAL_LIST
+drops) and answers the ack window. Images are decoded with the project's own decoders."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from domain.codecs.jpeg import decode_jpeg_bgrx
+from domain.codecs.lz import decode_lz
+from domain.codecs.lz4_image import decode_lz4_bgrx
+from domain.display.surface import color_to_bgrx
+from domain.enums import ImageFlags, ImageType, MsgDisplay
+
+_MINI = struct.Struct("<HI")
+
+
+def client_message(msg_type: int, body: bytes = b"") -> bytes:
+    return _MINI.pack(msg_type, len(body)) + body
+
+
+def display_init(cache_pixels: int = 20 * 1024 * 1024) -> bytes:
+    return client_message(101, struct.pack("<BqBi", 1, cache_pixels, 0, 0))
+
+
+def decode_image(image_type: int, width: int, height: int, payload: bytes) -> np.ndarray:
+    if image_type == ImageType.LZ_RGB:
+        out = decode_lz(payload)
+    elif image_type == ImageType.QUIC:
+        from domain.codecs.quic import decode_quic
+
+        out = decode_quic(payload)
+    elif image_type == ImageType.LZ4:
+        raw = decode_lz4_bgrx(payload, width, height)
+        out = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+    elif image_type == ImageType.JPEG:
+        out = decode_jpeg_bgrx(payload)
+    else:
+        raise AssertionError(f"unexpected image type {image_type}")
+    assert out.shape[:2] == (height, width), (out.shape, width, height)
+    return out
+
+
+class DisplayPeer:
+    def __init__(self) -> None:
+        self.pixels: np.ndarray | None = None
+        self.marked = False
+        self.cache: dict[int, np.ndarray] = {}
+        self.cache_hits = 0
+        self.types: list[int] = []
+        self.ack_window = 0
+        self.ack_generation = 0
+        self._since_ack = 0
+        self._buffer = b""
+        self.replies: list[bytes] = []
+        self.messages = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= _MINI.size:
+            msg_type, size = _MINI.unpack_from(self._buffer)
+            if len(self._buffer) < _MINI.size + size:
+                return
+            body = self._buffer[_MINI.size : _MINI.size + size]
+            self._buffer = self._buffer[_MINI.size + size :]
+            self.apply(msg_type, body)
+
+    def take_replies(self) -> bytes:
+        out, self.replies = b"".join(self.replies), []
+        return out
+
+    def apply(self, msg_type: int, body: bytes) -> None:
+        self.messages += 1
+        if msg_type == 3:  # SET_ACK
+            self.ack_generation, self.ack_window = struct.unpack("<II", body)
+            self.replies.append(client_message(1, struct.pack("<I", self.ack_generation)))
+            return
+        if self.ack_window:
+            self._since_ack += 1
+            if self._since_ack == self.ack_window:
+                self._since_ack = 0
+                self.replies.append(client_message(2))
+        if msg_type == MsgDisplay.SURFACE_CREATE:
+            _, w, h, _, _ = struct.unpack("<5I", body)
+            self.pixels = np.zeros((h, w, 4), dtype=np.uint8)
+            self.marked = False
+        elif msg_type == MsgDisplay.SURFACE_DESTROY:
+            self.pixels = None
+        elif msg_type == MsgDisplay.MARK:
+            self.marked = True
+        elif msg_type == MsgDisplay.DRAW_FILL:
+            top, left, bottom, right = struct.unpack_from("<4i", body, 4)
+            assert body[20] == 0
+            assert body[21] == 1  # SOLID
+            (color,) = struct.unpack_from("<I", body, 22)
+            assert self.pixels is not None
+            self.pixels[top:bottom, left:right] = color_to_bgrx(color)
+        elif msg_type == MsgDisplay.COPY_BITS:
+            top, left, bottom, right = struct.unpack_from("<4i", body, 4)
+            sx, sy = struct.unpack_from("<ii", body, 21)
+            assert self.pixels is not None
+            h, w = bottom - top, right - left
+            block = self.pixels[sy : sy + h, sx : sx + w].copy()
+            self.pixels[top:bottom, left:right] = block
+        elif msg_type == MsgDisplay.INVAL_LIST:
+            (count,) = struct.unpack_from("<H", body)
+            for i in range(count):
+                kind, image_id = struct.unpack_from("<BQ", body, 2 + 9 * i)
+                assert kind == 1
+                assert image_id in self.cache, f"INVAL_LIST of {image_id}, not held"
+                del self.cache[image_id]
+        elif msg_type == MsgDisplay.DRAW_COPY:
+            self._draw_copy(body)
+        elif msg_type == MsgDisplay.MONITORS_CONFIG:
+            pass
+        else:
+            raise AssertionError(f"unexpected display message {msg_type}")
+
+    def _draw_copy(self, body: bytes) -> None:
+        top, left, bottom, right = struct.unpack_from("<4i", body, 4)
+        assert body[20] == 0
+        (src_bitmap,) = struct.unpack_from("<I", body, 21)
+        image_id, image_type, flags, width, height = struct.unpack_from("<QBBII", body, src_bitmap)
+        assert (width, height) == (right - left, bottom - top)
+        assert image_id < 1 << 31
+        at = src_bitmap + 18
+        self.types.append(image_type)
+        if image_type == ImageType.FROM_CACHE:
+            assert image_id in self.cache, f"FROM_CACHE {image_id}: spice-gtk would hang"
+            self.cache_hits += 1
+            data = self.cache[image_id]
+        elif image_type == ImageType.BITMAP:
+            fmt, _, x, y, stride, _ = struct.unpack_from("<BBIIII", body, at)
+            assert (fmt, x, y, stride) == (8, width, height, width * 4)
+            raw = body[at + 18 : at + 18 + stride * height]
+            data = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+        else:
+            (size,) = struct.unpack_from("<I", body, at)
+            payload = body[at + 4 : at + 4 + size]
+            assert len(payload) == size
+            data = decode_image(image_type, width, height, payload)
+        if flags & ImageFlags.CACHE_ME:
+            assert image_type != ImageType.FROM_CACHE
+            self.cache[image_id] = data.copy()
+        assert self.pixels is not None
+        view = self.pixels[top:bottom, left:right]
+        view[..., :3] = data[..., :3]
+        view[..., 3] = 0

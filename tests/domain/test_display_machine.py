@@ -1,0 +1,292 @@
+"""The display channel machine with its pipe, codecs, image cache and a shared encode cache,
+driven the way the adapter drives it, against a wire-level client (``display_peer``).
+
+For any interleaving of draws, fills, scrolls, resizes, viewers joining and viewers lagging:
+every viewer ends with the server's pixels exactly, no viewer is ever sent a FROM_CACHE it
+cannot resolve (spice-gtk would hang), the pipe stays bounded, and each (area, generation,
+policy) is encoded at most once however many viewers ask for it."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+from display_peer import DisplayPeer, client_message, display_init
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.caps import CapabilitySet
+from domain.channels.display import DisplayChannel, DisplayReady, DrawJob
+from domain.codecs.select import EncodedImage, encode
+from domain.display.encode_cache import EncodeCache, EncodeKey
+from domain.display.surface import Surface
+from domain.enums import DisplayCap, ImageType
+from domain.errors import RemoteProtocolError
+from domain.geometry import Box
+from domain.link import NEED_DATA
+
+W, H = 150, 90
+GTK_CAPS = CapabilitySet.of(
+    DisplayCap.SIZED_STREAM,
+    DisplayCap.MONITORS_CONFIG,
+    DisplayCap.COMPOSITE,
+    DisplayCap.A8_SURFACE,
+    DisplayCap.MULTI_CODEC,
+    DisplayCap.LZ4_COMPRESSION,
+)
+SERVER_CAPS = CapabilitySet.of(DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION)
+
+
+class Display:
+    """The worker's part, synchronously: the surface and the shared encode cache."""
+
+    def __init__(self, width: int = W, height: int = H) -> None:
+        self.surface = Surface(width, height)
+        self.cache = EncodeCache(limit=1 << 40)
+        self.encodes: collections.Counter[EncodeKey] = collections.Counter()
+        self.viewers: list[Viewer] = []
+
+    def images_for(self, job: DrawJob) -> list[EncodedImage | None]:
+        out: list[EncodedImage | None] = []
+        for request in job.requests:
+            if not self.surface.box.contains(request.box):
+                out.append(None)
+                continue
+            key = EncodeKey(request.box, self.surface.generation(request.box), request.policy)
+            image = self.cache.get(key)
+            if image is None:
+                image = encode(self.surface.snapshot(request.box), request.policy)
+                self.encodes[key] += 1
+                self.cache.put(key, image)
+            out.append(image)
+        return out
+
+    def join(self, mode: str, caps: CapabilitySet = GTK_CAPS, cache: int = 1 << 20) -> Viewer:
+        viewer = Viewer(self, mode, caps, cache)
+        self.viewers.append(viewer)
+        return viewer
+
+    def put(self, x: int, y: int, pixels: np.ndarray) -> None:
+        for box in self.surface.put(x, y, pixels):
+            for v in self.viewers:
+                v.machine.damage(box)
+
+    def fill(self, box: Box, color: int) -> None:
+        done = self.surface.fill(box, color)
+        if not done.empty:
+            for v in self.viewers:
+                v.machine.fill(done, color)
+
+    def scroll(self, dx: int, dy: int) -> None:
+        s = self.surface
+        dest = s.box.intersect(Box(dx, dy, s.width, s.height))
+        if dest.empty:
+            return
+        done = s.copy_bits(dest.x - dx, dest.y - dy, dest)
+        for v in self.viewers:
+            v.machine.copy_bits(dest.x - dx, dest.y - dy, done)
+
+    def resize(self, width: int, height: int) -> None:
+        if (width, height) == (self.surface.width, self.surface.height):
+            return
+        self.surface = self.surface.resized(width, height)
+        for v in self.viewers:
+            v.machine.new_primary(width, height, replace=True)
+
+
+class Viewer:
+    def __init__(self, display: Display, mode: str, caps: CapabilitySet, cache: int) -> None:
+        self.display = display
+        self.machine = DisplayChannel(
+            mini_header=True,
+            client_caps=caps,
+            server_caps=SERVER_CAPS,
+            image_compression=mode,
+            jpeg_wan_compression="never",
+            pipe_limit=20,
+        )
+        self.peer = DisplayPeer()
+        self.machine.receive_data(display_init(cache))
+        events = self._drain()
+        assert any(isinstance(e, DisplayReady) for e in events)
+        s = display.surface
+        self.machine.new_primary(s.width, s.height, replace=False)
+
+    def _drain(self) -> list[object]:
+        events = []
+        while (event := self.machine.next_event()) is not NEED_DATA:
+            events.append(event)
+        return events
+
+    def _exchange(self) -> None:
+        for part in self.machine.data_to_send():
+            self.peer.feed(bytes(part))
+        replies = self.peer.take_replies()
+        if replies:
+            self.machine.receive_data(replies)
+            self._drain()
+
+    def send(self, jobs: int) -> bool:
+        """Let the writer run for ``jobs`` images; False once there is nothing left."""
+        for _ in range(jobs):
+            job = self.machine.next_job()
+            self._exchange()
+            if job is None:
+                return False
+            self.machine.commit(job, self.display.images_for(job))
+            self._exchange()
+        return True
+
+
+def _patch(rng: np.random.Generator, h: int, w: int, kind: int) -> np.ndarray:
+    if kind == 0:  # flat with a few "glyphs"
+        patch = np.full((h, w, 4), rng.integers(0, 256, 4), dtype=np.uint8)
+        patch[::3, ::2] = rng.integers(0, 256, 4)
+    elif kind == 1:  # photographic-ish gradient with noise
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = (xx * 3 + yy * 2)[..., None] + np.array([0, 40, 80, 0])
+        patch = (base + rng.integers(0, 6, (h, w, 4))).astype(np.uint8)
+    else:
+        patch = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    patch[..., 3] = 0
+    return patch
+
+
+boxes = st.builds(
+    Box, st.integers(-10, W), st.integers(-10, H), st.integers(1, W), st.integers(1, H)
+)
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), boxes, st.integers(0, 2), st.integers(0, 2**32 - 1)),
+        st.tuples(st.just("fill"), boxes, st.integers(0, 0xFFFFFF)),
+        st.tuples(st.just("scroll"), st.integers(-20, 20), st.integers(-20, 20)),
+        st.tuples(st.just("send"), st.integers(0, 3), st.integers(1, 5)),
+        st.tuples(st.just("join"), st.sampled_from(["lz", "auto_lz", "lz4", "off", "quic"])),
+        st.tuples(st.just("resize"), st.integers(40, W + 30), st.integers(30, H + 20)),
+        st.tuples(st.just("repeat"), st.integers(0, 5)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(actions, st.sampled_from(["lz", "auto_lz", "lz4", "off", "quic"]))
+def test_every_viewer_ends_exact_and_each_generation_is_encoded_once(
+    steps: list[tuple], first_mode: str
+) -> None:
+    display = Display()
+    display.join(first_mode)
+    history: list[tuple[int, int, np.ndarray]] = []
+    for step in steps:
+        if step[0] == "put":
+            _, box, kind, seed = step
+            patch = _patch(np.random.default_rng(seed), box.h, box.w, kind)
+            history.append((box.x, box.y, patch))
+            display.put(box.x, box.y, patch)
+        elif step[0] == "repeat" and history:
+            x, y, patch = history[step[1] % len(history)]
+            display.put(x, y, patch)  # the same pictures again: cache hits, not new images
+        elif step[0] == "fill":
+            display.fill(step[1], step[2])
+        elif step[0] == "scroll":
+            display.scroll(step[1], step[2])
+        elif step[0] == "send":
+            viewer = display.viewers[step[1] % len(display.viewers)]
+            viewer.send(step[2])
+        elif step[0] == "join":
+            display.join(step[1])
+        elif step[0] == "resize":
+            display.resize(step[1], step[2])
+        for v in display.viewers:
+            assert len(v.machine.pipe) <= 20 + 5
+    for viewer in display.viewers:
+        while viewer.send(10):
+            pass
+        assert viewer.peer.marked
+        assert viewer.peer.pixels is not None
+        expected = display.surface.pixels.copy()
+        expected[..., 3] = 0
+        assert np.array_equal(viewer.peer.pixels, expected)
+    assert all(n == 1 for n in display.encodes.values())
+
+
+def test_viewers_in_step_share_every_encode() -> None:
+    rng = np.random.default_rng(1)
+    display = Display(640, 360)
+    viewers = [display.join("auto_lz") for _ in range(20)]
+    for v in viewers:
+        v.send(100)
+    for i in range(5):
+        display.put(10 * i, 20 * i, _patch(rng, 40, 200, i % 3))
+        for v in viewers:
+            v.send(100)
+    one_viewer = sum(display.encodes.values())
+    assert display.cache.hits >= 19 * one_viewer
+    assert all(n == 1 for n in display.encodes.values())
+
+
+def test_a_repeated_picture_comes_from_the_cache() -> None:
+    rng = np.random.default_rng(2)
+    display = Display(200, 100)
+    viewer = display.join("lz")
+    viewer.send(100)
+    a, b = _patch(rng, 32, 48, 2), _patch(rng, 32, 48, 2)
+    for _ in range(3):
+        display.put(10, 10, a)
+        viewer.send(100)
+        display.put(10, 10, b)
+        viewer.send(100)
+    assert viewer.peer.cache_hits == 4
+    assert viewer.machine.stats.cache_hits == 4
+    assert ImageType.FROM_CACHE in viewer.peer.types
+
+
+def test_unchanged_pixels_send_nothing() -> None:
+    rng = np.random.default_rng(3)
+    display = Display(300, 200)
+    viewer = display.join("lz")
+    frame = _patch(rng, 200, 300, 2)
+    display.put(0, 0, frame)
+    viewer.send(100)
+    before = viewer.peer.messages
+    display.put(0, 0, frame.copy())
+    viewer.send(100)
+    assert viewer.peer.messages == before
+
+
+def test_a_small_cache_evicts_with_inval_list_and_stays_in_step() -> None:
+    rng = np.random.default_rng(4)
+    display = Display(200, 100)
+    # Room for two 40x40 images (and not the first full-surface image).
+    viewer = display.join("lz", cache=2 * 1600 + 100)
+    pictures = [_patch(rng, 40, 40, 2) for _ in range(5)]
+    for round_ in range(3):
+        for p in pictures[: 3 + round_]:
+            display.put(0, 0, p)
+            viewer.send(100)
+    assert viewer.machine.cache is not None
+    assert viewer.machine.cache.used <= 2 * 1600 + 100
+    assert viewer.machine.cache.held_ids() == set(viewer.peer.cache)
+
+
+def test_absurd_cache_sizes() -> None:
+    machine = DisplayChannel(mini_header=True, client_caps=GTK_CAPS, server_caps=SERVER_CAPS)
+    machine.receive_data(display_init(-1))
+    with pytest.raises(RemoteProtocolError):
+        machine.next_event()
+    huge = DisplayChannel(mini_header=True, client_caps=GTK_CAPS, server_caps=SERVER_CAPS)
+    huge.receive_data(display_init(2**62))
+    assert isinstance(huge.next_event(), DisplayReady)
+    assert huge.cache is not None
+    assert huge.cache.capacity <= 256 * 1024 * 1024
+
+
+def test_preferred_compression_overrides_the_server_mode() -> None:
+    machine = DisplayChannel(
+        mini_header=True, client_caps=GTK_CAPS, server_caps=SERVER_CAPS, image_compression="lz"
+    )
+    machine.receive_data(display_init() + client_message(103, bytes([1])))  # OFF
+    while machine.next_event() is not NEED_DATA:
+        pass
+    assert machine.policy.mode == "off"
