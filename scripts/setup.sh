@@ -41,3 +41,6 @@ if [ "$want_tests" = 1 ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# Compile the numba image codecs once (tens of seconds) into numba's cache beside the sources,
+# so servers and tests start with them loaded in milliseconds.
+.venv/bin/python -c "from domain.codecs.select import warm_up; warm_up()"

@@ -114,7 +114,11 @@ class DisplayPeer:
                 del self.cache[image_id]
         elif msg_type == MsgDisplay.DRAW_COPY:
             self._draw_copy(body)
-        elif msg_type == MsgDisplay.MONITORS_CONFIG:
+        elif msg_type in (
+            MsgDisplay.MONITORS_CONFIG,
+            MsgDisplay.STREAM_CREATE,
+            MsgDisplay.STREAM_DESTROY,
+        ):
             pass
         else:
             raise AssertionError(f"unexpected display message {msg_type}")

@@ -47,6 +47,10 @@ PRIMARY_SURFACE_ID = 0
 #: message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after the
 #: primary's creation as the picture, so a full HD frame stays one image.
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
+#: The stream id used once to give spice-html5 its stream table (see ``_prime_jpeg``); the
+#: protocol allows ids below 64 and the reference server uses at most 50.
+_PRIMING_STREAM_ID = 63
+_MJPEG = 1
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
 
@@ -112,6 +116,7 @@ class DisplayChannel(ChannelConnection):
         self.stats = DisplayStats()
         self._job: DrawJob | None = None
         self._size: tuple[int, int] | None = None
+        self._jpeg_primed = False
 
     # -- what the client told us -------------------------------------------------------------
     @property
@@ -248,6 +253,8 @@ class DisplayChannel(ChannelConnection):
             flags = ImageFlags.CACHE_ME
             for start in range(0, len(placement.evicted), _INVAL_CHUNK):
                 self.send(m.InvalList(placement.evicted[start : start + _INVAL_CHUNK]))
+        if image.type == ImageType.JPEG:
+            self._prime_jpeg()
         stats.images += 1
         stats.image_bytes += len(image.payload)
         name = image.type.name
@@ -264,6 +271,20 @@ class DisplayChannel(ChannelConnection):
         return m.CompressedImage(
             image.type, placement.id, image.width, image.height, image.payload, image_flags=flags
         )
+
+    def _prime_jpeg(self) -> None:
+        """spice-html5 draws a JPEG image in the image's onload handler, which then reads its
+        stream table; that table exists only once a STREAM_CREATE has arrived, so without one
+        every JPEG image throws in the page. An empty stream created and destroyed at once
+        makes the table. Only for clients without the COMPOSITE cap (spice-gtk always has it
+        and needs nothing)."""
+        if self._jpeg_primed or DisplayCap.COMPOSITE in self.client_caps:
+            return
+        self._jpeg_primed = True
+        one = m.Rect(0, 0, 1, 1)
+        sid, stream = PRIMARY_SURFACE_ID, _PRIMING_STREAM_ID
+        self.send(m.StreamCreate(sid, stream, 1, _MJPEG, 0, 1, 1, 1, 1, one))
+        self.send(m.StreamDestroy(stream))
 
     def _frame(self, op: PipeOp) -> None:
         sid = PRIMARY_SURFACE_ID

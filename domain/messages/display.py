@@ -468,6 +468,53 @@ class InvalAllPalettes:
         return b""
 
 
+@attrs.frozen
+class StreamCreate:
+    """A video stream: a rectangle of a surface fed with encoded frames (STREAM_DATA).
+    ``flags`` TOP_DOWN (1) for ordinary top-row-first frames; ``codec_type`` MJPEG 1, VP8 2,
+    H264 3, VP9 4, H265 5."""
+
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_CREATE
+    surface_id: int = attrs.field(validator=_U32)
+    id: int = attrs.field(validator=_U32)
+    flags: int = attrs.field(validator=_U8)
+    codec_type: int = attrs.field(validator=_U8)
+    stamp: int = attrs.field(validator=_U64)
+    stream_width: int = attrs.field(validator=_U32)
+    stream_height: int = attrs.field(validator=_U32)
+    src_width: int = attrs.field(validator=_U32)
+    src_height: int = attrs.field(validator=_U32)
+    dest: Rect
+    clip: tuple[Rect, ...] = attrs.field(default=(), validator=_check_clip)
+
+    def encode(self) -> bytes:
+        return (
+            struct.pack(
+                "<IIBBQIIII",
+                self.surface_id,
+                self.id,
+                self.flags,
+                self.codec_type,
+                self.stamp,
+                self.stream_width,
+                self.stream_height,
+                self.src_width,
+                self.src_height,
+            )
+            + self.dest.encode()
+            + encode_clip(self.clip)
+        )
+
+
+@attrs.frozen
+class StreamDestroy:
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_DESTROY
+    id: int = attrs.field(validator=_U32)
+
+    def encode(self) -> bytes:
+        return struct.pack("<I", self.id)
+
+
 # -- client messages ---------------------------------------------------------------------
 
 
