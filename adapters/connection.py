@@ -65,6 +65,9 @@ class Connection:
         self.bytes_sent = 0
         #: Seconds of the last PING's round trip, once one was answered.
         self.round_trip: float | None = None
+        #: Round trips of the last few PINGs by id, and a wake-up when one is answered.
+        self.pongs: dict[int, float] = {}
+        self.pong_arrived = Wakeup()
 
     async def flush(self) -> None:
         """Write everything the machine has queued."""
@@ -91,6 +94,10 @@ class Connection:
                 if isinstance(event, Pong):
                     # Our PINGs carry time.monotonic_ns() as their timestamp.
                     self.round_trip = (time.monotonic_ns() - event.timestamp) / 1e9
+                    self.pongs[event.id] = self.round_trip
+                    while len(self.pongs) > 8:
+                        del self.pongs[next(iter(self.pongs))]
+                    self.pong_arrived.set()
                     continue
                 await on_event(event)
             self.received.set()

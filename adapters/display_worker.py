@@ -17,6 +17,7 @@ never while encoding.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,7 @@ import trio
 
 from adapters.connection import Wakeup
 from domain.channels.display import DisplayChannel, DrawJob
-from domain.codecs.select import EncodedImage, encode
+from domain.codecs.select import CodecPolicy, EncodedImage, encode
 from domain.display.encode_cache import EncodeCache, EncodeKey
 from domain.display.surface import Pixels, Surface
 from domain.geometry import Box
@@ -176,8 +177,10 @@ class DisplayWorker:
         self.encode_cache = EncodeCache()
         self._encoding: dict[EncodeKey, _Pending] = {}
         self._encoders = trio.CapacityLimiter(ENCODE_THREADS)
-        #: How many images were encoded (not taken from the cache), for tests and benchmarks.
+        #: How many images were encoded (not taken from the cache), and the CPU seconds the
+        #: encoding took (in whichever thread ran it), for tests and benchmarks.
         self.encodes = 0
+        self.encode_cpu = 0.0
 
     # -- clients ---------------------------------------------------------------------------
     def attach(self, client: DisplayClient) -> None:
@@ -223,6 +226,12 @@ class DisplayWorker:
                     self._release(cmd.pixels.nbytes if isinstance(cmd, UpdateCmd) else 0)
 
     async def apply(self, cmd: Command) -> None:
+        stamp = self.surface.stamp
+        await self._apply(cmd)
+        if self.surface.stamp != stamp:
+            self.encode_cache.prune(self.surface.generation)
+
+    async def _apply(self, cmd: Command) -> None:
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
@@ -327,12 +336,13 @@ class DisplayWorker:
         self, key: EncodeKey, pixels: Pixels, results: list[EncodedImage | None], i: int
     ) -> None:
         if key.box.area <= INLINE_ENCODE_PIXELS:
-            image = encode(pixels, key.policy)
+            image, cpu = _timed_encode(pixels, key.policy)
         else:
-            image = await trio.to_thread.run_sync(
-                encode, pixels, key.policy, limiter=self._encoders
+            image, cpu = await trio.to_thread.run_sync(
+                _timed_encode, pixels, key.policy, limiter=self._encoders
             )
         self.encodes += 1
+        self.encode_cpu += cpu
         self.encode_cache.put(key, image)
         results[i] = image
         pending = self._encoding.pop(key, None)
@@ -348,6 +358,12 @@ class DisplayWorker:
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         for client in self.cursor_clients:
             client.push(cmd)
+
+
+def _timed_encode(pixels: Pixels, policy: CodecPolicy) -> tuple[EncodedImage, float]:
+    started = time.thread_time()
+    image = encode(pixels, policy)
+    return image, time.thread_time() - started
 
 
 class EncodeAbandoned(Exception):

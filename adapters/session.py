@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Padding of the network test's second PING (the C server's NET_TEST_BYTES).
+NET_TEST_BYTES = 250 * 1024
+NET_TEST_TIMEOUT = 10.0
+#: Below this a link is slow, and "auto" JPEG applies (the C server's threshold).
+LOW_BANDWIDTH_BPS = 10_000_000
+
 
 def new_session_id(taken: set[int] | Any) -> int:
     while True:
@@ -61,6 +67,13 @@ class ClientSession:
         self.displays: list[DisplayChannel] = []
         #: Whether the main channel's network test found a slow link (JPEG in "auto").
         self.low_bandwidth = False
+        #: Bits per second measured by the network test, once it is done.
+        self.bandwidth: float | None = None
+
+    @property
+    def loopback(self) -> bool:
+        host = self.peer.rsplit(":", 1)[0].strip("[]")
+        return host in ("::1", "localhost") or host.startswith("127.")
 
     @property
     def label(self) -> str:
@@ -126,15 +139,45 @@ class ClientSession:
         raise ClientGone(f"{conn.label}: no ACK for {conn.machine.unacked} messages")
 
     async def _keepalive(self, conn: Connection) -> None:
-        """PING the main channel at once (the first round trip measures latency) and then
-        every ``ping_interval``; a client that leaves two unanswered is dropped."""
+        """Measure the link (the C server's network test: a PING and one with 250 KiB of
+        padding, back to back), then PING the main channel every ``ping_interval``; a client
+        that leaves two unanswered is dropped."""
         interval = self.core.config.ping_interval
+        self.nursery_start(self._net_test, conn)
+        await trio.sleep(interval)
         while True:
             if conn.machine.pings_outstanding >= 2:
                 raise ClientGone(f"{conn.label}: no answer to PING for {interval:.0f} s")
             conn.machine.ping(time.monotonic_ns())
             await conn.flush()
             await trio.sleep(interval)
+
+    def nursery_start(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        if self.nursery is not None:
+            self.nursery.start_soon(fn, *args)
+
+    async def _net_test(self, conn: Connection) -> None:
+        machine = conn.machine
+        now = time.monotonic_ns()
+        small = machine.ping(now)
+        big = machine.ping(now, padding=NET_TEST_BYTES)
+        await conn.flush()
+        with trio.move_on_after(NET_TEST_TIMEOUT):
+            while small not in conn.pongs or big not in conn.pongs:
+                await conn.pong_arrived.wait()
+            extra = max(conn.pongs[big] - conn.pongs[small], 1e-6)
+            self.bandwidth = NET_TEST_BYTES * 8 / extra
+            # A loopback peer is never on a slow link, whatever a busy machine measured.
+            self.low_bandwidth = self.bandwidth < LOW_BANDWIDTH_BPS and not self.loopback
+            for display in self.displays:
+                display.low_bandwidth = self.low_bandwidth
+            log.info(
+                "%s: network test: %.1f Mbit/s, round trip %.1f ms%s",
+                self.label,
+                self.bandwidth / 1e6,
+                conn.pongs[small] * 1000,
+                " (slow link: JPEG allowed)" if self.low_bandwidth else "",
+            )
 
     async def _serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
         """Run a connection's reader until it ends; log why in one line."""

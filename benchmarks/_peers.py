@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E = ROOT / "tests" / "e2e"
@@ -277,3 +278,134 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def fmt_ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f}"
+
+
+# ----------------------------------------------------------------------------- Xspice, sized
+class XspiceScreen:
+    """A running Xorg+spiceqxl started by :func:`xspice_screen`: its X display and process."""
+
+    def __init__(self, number: int, proc: subprocess.Popen[bytes], tmp: Path) -> None:
+        self.number = number
+        self.proc = proc
+        self.tmp = tmp
+
+    @property
+    def display(self) -> str:
+        return f":{self.number}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, DISPLAY=self.display)
+
+
+def xorg_conf(port: int, size: tuple[int, int], options: dict[str, str] | None = None) -> str:
+    """:data:`XORG_CONF` with extra spiceqxl ``Option`` lines (e.g. ``SpiceJpegWanCompression``)
+    and a ``Modes``/``Virtual`` for ``size`` in the Screen section."""
+    conf = XORG_CONF.format(port=port)
+    extra = "".join(f'    Option "{k}" "{v}"\n' for k, v in (options or {}).items())
+    conf = conf.replace('    Option "NumHeads" "1"\n', '    Option "NumHeads" "1"\n' + extra, 1)
+    width, height = size
+    display = (
+        '    SubSection "Display"\n'
+        f"        Virtual {width} {height}\n"
+        f'        Modes "{width}x{height}"\n'
+        "    EndSubSection\n"
+    )
+    return conf.replace("    DefaultDepth 24\n", "    DefaultDepth 24\n" + display, 1)
+
+
+@contextlib.contextmanager
+def xspice_screen(
+    port: int, size: tuple[int, int] = (1920, 1080), options: dict[str, str] | None = None
+) -> Iterator[XspiceScreen]:
+    """Like :func:`xspice` but with no X client, a chosen screen size and extra driver options;
+    yields an :class:`XspiceScreen` so the caller can start its own X clients (and stop them
+    before this block ends). The X display is set to ``size`` with xrandr if it came up
+    different."""
+    if shutil.which("Xorg") is None:
+        raise RuntimeError("Xorg not found (apt-get install xserver-xspice)")
+    require_free(port)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-xspice-"))
+    conf = tmp / "xorg.conf"
+    conf.write_text(xorg_conf(port, size, options))
+    number = free_x_display()
+    xorg = None
+    try:
+        with open(tmp / "xorg.stdout", "wb") as log:
+            xorg = subprocess.Popen(
+                ["Xorg", "-config", str(conf), "-noreset", "-nolisten", "tcp",
+                 "-logfile", str(tmp / "xorg.log"), f":{number}"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        wait_listening(port, xorg, 20, "Xorg (spiceqxl)")
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if xorg.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Xorg :{number} has no socket; see {tmp}/xorg.log")
+            time.sleep(0.05)
+        yield XspiceScreen(number, xorg, tmp)
+    finally:
+        stop(xorg)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- CPU
+class CpuMeter:
+    """On-CPU time of one process from ``/proc/PID/task/*/schedstat`` (nanoseconds, summed
+    over threads). A thread's last count is kept after it exits, so call :meth:`sample` often
+    (or run :meth:`poll_in_background`) while short-lived threads work. Threads can be picked
+    out by name (``comm``), e.g. Xspice's "SPICE Worker"."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.last: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self._stop: Any = None
+
+    def sample(self) -> None:
+        base = Path(f"/proc/{self.pid}/task")
+        try:
+            tids = os.listdir(base)
+        except OSError:
+            return
+        for tid in tids:
+            try:
+                ns = int((base / tid / "schedstat").read_text().split()[0])
+                if int(tid) not in self.names:
+                    self.names[int(tid)] = (base / tid / "comm").read_text().strip()
+            except (OSError, ValueError, IndexError):
+                continue
+            self.last[int(tid)] = max(ns, self.last.get(int(tid), 0))
+
+    def total(self, name: str | None = None) -> float:
+        """Seconds on CPU so far (all threads, or those whose comm starts with ``name``)."""
+        self.sample()
+        return (
+            sum(
+                ns
+                for tid, ns in self.last.items()
+                if name is None or self.names.get(tid, "").startswith(name)
+            )
+            / 1e9
+        )
+
+    @contextlib.contextmanager
+    def poll_in_background(self, interval: float = 0.01) -> Iterator[None]:
+        import threading
+
+        stop_event = threading.Event()
+
+        def run() -> None:
+            while not stop_event.wait(interval):
+                self.sample()
+
+        thread = threading.Thread(target=run, name=f"cpu-meter-{self.pid}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop_event.set()
+            thread.join()

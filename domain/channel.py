@@ -133,13 +133,15 @@ class ChannelConnection:
     def unacked(self) -> int:
         return self._unacked
 
-    def ping(self, now: int, padding: int = 0) -> None:
-        """Queue a PING stamped with ``now`` (any monotonic integer clock)."""
+    def ping(self, now: int, padding: int = 0) -> int:
+        """Queue a PING stamped with ``now`` (any monotonic integer clock), with ``padding``
+        bytes to measure bandwidth; returns its id."""
         if len(self._pings) > 16:
             raise LocalProtocolError("too many unanswered pings")
         self._next_ping_id += 1
         self._pings[self._next_ping_id] = now
         self.send(base.Ping(self._next_ping_id, now, padding))
+        return self._next_ping_id
 
     @property
     def pings_outstanding(self) -> int:

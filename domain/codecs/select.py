@@ -87,11 +87,13 @@ class EncodedImage:
 
 
 def content_digest(pixels: Pixels) -> bytes:
-    """A 128-bit digest of the pixels (BGR only: the pad byte is not content) and the shape.
-    hashlib releases the GIL on large buffers."""
+    """A 128-bit digest of the pixels and their shape (SHA-256, which runs on the CPU's SHA
+    instructions here, about 1.5 GB/s, and releases the GIL). The pad byte is part of it: the
+    same picture with other pad bytes is only a cache miss."""
     h, w = pixels.shape[:2]
-    flat = np.ascontiguousarray(pixels).view(np.uint32) & np.uint32(0x00FFFFFF)
-    return hashlib.blake2b(flat.tobytes(), digest_size=16, person=b"%dx%d" % (w, h)).digest()
+    digest = hashlib.sha256(b"%dx%d:" % (w, h))
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.digest()[:16]
 
 
 def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:

@@ -2,13 +2,17 @@
 
 A surface's (box, generation) names one content exactly (see :mod:`domain.display.surface`),
 so an image encoded for one viewer serves every other viewer that asks for the same box at the
-same generation with the same codec policy: twenty viewers in step cost one encode. The cache
-is bounded by payload bytes and forgets the least recently used entries first.
+same generation with the same codec policy: twenty viewers in step cost one encode. Viewers
+always ask for the current generation of an area, so an entry whose area has changed since
+can never be asked for again: :meth:`EncodeCache.prune` drops those after every change, and
+what stays is about one screen of current content. The cache is also bounded by payload bytes
+and then forgets the least recently used entries first.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import attrs
 
@@ -62,6 +66,13 @@ class EncodeCache:
             self._bytes -= len(dropped.payload)
         self._entries[key] = image
         self._bytes += size
+
+    def prune(self, generation: Callable[[Box], int]) -> None:
+        """Drop the entries whose area has changed since they were encoded (``generation``
+        gives an area's current generation)."""
+        stale = [key for key in self._entries if generation(key.box) != key.generation]
+        for key in stale:
+            self._bytes -= len(self._entries.pop(key).payload)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -290,3 +290,15 @@ def test_preferred_compression_overrides_the_server_mode() -> None:
     while machine.next_event() is not NEED_DATA:
         pass
     assert machine.policy.mode == "off"
+
+
+def test_the_encode_cache_keeps_only_current_content() -> None:
+    rng = np.random.default_rng(5)
+    display = Display(300, 200)
+    viewer = display.join("lz")
+    for i in range(30):
+        display.put(0, 0, _patch(rng, 200, 300, 2))
+        viewer.send(100)
+        display.cache.prune(display.surface.generation)
+        assert len(display.cache) <= 1, i
+    assert display.cache.bytes <= 300 * 200 * 4 + 100

@@ -9,8 +9,8 @@ interest becomes one JSON object on stdout (key ``"event"``, plus ``"t"``: the p
 ``time.monotonic()`` at emission; ``started`` is emitted just before the session connects),
 and commands arrive as one JSON object per line on stdin (key ``"cmd"``, optional ``"id"``
 echoed back in the reply). Every command is answered by its result event (``ok``,
-``screenshot``, ``flushed``, ``bye``) or by an ``error`` event; exceptions raised in GLib
-callbacks are reported as ``error`` events too.
+``screenshot``, ``flushed``, ``read-bytes``, ``bye``) or by an ``error`` event; exceptions
+raised in GLib callbacks are reported as ``error`` events too.
 A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
 connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
 exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
@@ -466,6 +466,18 @@ class Probe:
             **reply,
             opened=sorted(f"{kind}:{ident}" for kind, ident in self.opened),
             primaries={str(k): v.__dict__ for k, v in self.primaries.items()},
+        )
+
+    def cmd_read_bytes(self, _command: JsonDict, reply: JsonDict) -> None:
+        """Bytes each connected channel has read from its socket so far (spice-gtk's
+        ``SpiceChannel:total-read-bytes``, link stage included), keyed ``"TYPE:ID"``."""
+        emit(
+            "read-bytes",
+            **reply,
+            channels={
+                f"{kind}:{ident}": int(channel.get_property("total-read-bytes"))
+                for (kind, ident), channel in sorted(self.channels.items())
+            },
         )
 
     def cmd_quit(self, _command: JsonDict, reply: JsonDict) -> None:

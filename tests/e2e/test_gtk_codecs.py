@@ -4,16 +4,13 @@ picture comes from the client's image cache; pushing an unchanged frame sends no
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import trio
 from content import cache_hits, desktop_like, display_bytes, photo_like, sent_types
 from gtk_client import open_gtk_client
 from serving import running_server, wait_same
 
-import spice
 from domain.codecs.jpeg import psnr
-
 
 CASES = [
     ("off", desktop_like, "BITMAP"),
