@@ -224,6 +224,7 @@ async def serve(
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
+        await server.codecs_ready()
         say({"ready": server.port_bound})
         if (await read_line(stdin)).strip() != b"go":
             nursery.cancel_scope.cancel()
@@ -509,9 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--compression",
-        choices=("off", "auto"),
+        choices=("off", "auto", "auto_glz", "auto_lz", "quic", "glz", "lz", "lz4"),
         default="off",
-        help="the server's image_compression (default off: BITMAP, what the issue measures)",
+        help="the server's image_compression (default off: BITMAP, what the issue measures; "
+        "auto_glz runs the codec pipeline: the noise frames go as LZ_RGB)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the server loop")
     parser.add_argument(

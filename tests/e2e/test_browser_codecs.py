@@ -49,6 +49,8 @@ async def test_each_lossless_codec_is_pixel_exact_in_spice_html5(
 ) -> None:
     server = await server_factory(image_compression=mode, html5_dir=HTML5, displays=((480, 320),))
     display = server.displays[0]
+    # Not black: a canvas not yet drawn (transparent black) must not pass for the first frame.
+    await display.fill(0, 0, 480, 320, 0x203040)
     async with open_browser() as browser:
         await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
         await browser.wait_state("connected")
@@ -68,6 +70,7 @@ async def test_jpeg_in_spice_html5_is_close_to_the_source(server_factory) -> Non
     )
     display = server.displays[0]
     source = photo_like(320, 480, 5)
+    await display.fill(0, 0, 480, 320, 0x203040)
     async with open_browser() as browser:
         await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
         await browser.wait_state("connected")
