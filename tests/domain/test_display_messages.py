@@ -347,3 +347,31 @@ def test_draw_copy_layout(x: int, y: int, w: int, hgt: int, pad: int, nclip: int
     assert len(body) == fixed + 36 + stride * hgt
     assert int.from_bytes(body[20 + clip_size : 24 + clip_size], "little") == fixed
     assert body[fixed + 36 :] == data
+
+
+def test_stream_create_layout() -> None:
+    """spice.proto StreamCreate: surface_id, id, flags, codec_type, stamp (u64), stream and
+    source sizes, dest Rect, Clip: 50 bytes with clip NONE's one byte making 51."""
+    msg = m.StreamCreate(0, 63, 1, 1, 0x0102030405060708, 4, 3, 2, 1, m.Rect(10, 20, 30, 40))
+    assert msg.MSG_TYPE == MsgDisplay.STREAM_CREATE == 122
+    assert msg.encode() == bytes.fromhex(
+        "00000000"  # surface_id
+        "3f000000"  # id 63
+        "01"  # flags TOP_DOWN
+        "01"  # codec MJPEG
+        "0807060504030201"  # stamp
+        "04000000"
+        "03000000"
+        "02000000"
+        "01000000"  # stream w, h; src w, h
+        "0a000000"
+        "14000000"
+        "1e000000"
+        "28000000"  # dest top, left, bottom, right
+        "00"  # clip NONE
+    )
+
+
+def test_stream_destroy_layout() -> None:
+    assert m.StreamDestroy(7).MSG_TYPE == MsgDisplay.STREAM_DESTROY == 125
+    assert m.StreamDestroy(7).encode() == bytes.fromhex("07000000")

@@ -1,0 +1,104 @@
+"""Which codec an image gets: the C server's modes, the client's caps, lossy allowed or not,
+and the content (photographic or flat)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from domain.caps import CapabilitySet
+from domain.channels.display import DisplayChannel
+from domain.codecs.classify import is_photographic
+from domain.codecs.select import CodecPolicy, choose, encode
+from domain.enums import DisplayCap, ImageType
+
+
+def flat(h: int = 200, w: int = 300) -> np.ndarray:
+    img = np.full((h, w, 4), 230, np.uint8)
+    img[20:40, 10:200, :3] = 30  # a "text line"
+    img[..., 3] = 0
+    return img
+
+
+def photo(h: int = 200, w: int = 300, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 4), np.uint8)
+    for c in range(3):
+        base = 120 + 60 * np.sin(xx / (20 + 7 * c)) * np.cos(yy / (25 + 3 * c))
+        img[..., c] = np.clip(base + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    return img
+
+
+def test_the_classifier_tells_photos_from_flat_content() -> None:
+    assert is_photographic(photo())
+    assert not is_photographic(flat())
+    noise = np.random.default_rng(2).integers(0, 256, (200, 300, 4), np.uint8)
+    assert not is_photographic(noise)  # no gradual structure: a lossless codec's business
+    assert not is_photographic(photo(20, 20))  # too small to judge
+
+
+@pytest.mark.parametrize(
+    ("policy", "content", "expected"),
+    [
+        (CodecPolicy("off"), photo, ImageType.BITMAP),
+        (CodecPolicy("lz"), photo, ImageType.LZ_RGB),
+        (CodecPolicy("glz"), flat, ImageType.LZ_RGB),
+        (CodecPolicy("lz4", lz4=True), flat, ImageType.LZ4),
+        (CodecPolicy("lz4", lz4=False), flat, ImageType.LZ_RGB),
+        (CodecPolicy("quic"), flat, ImageType.QUIC),
+        (CodecPolicy("auto_glz"), flat, ImageType.LZ_RGB),
+        (CodecPolicy("auto_glz"), photo, ImageType.QUIC),
+        (CodecPolicy("auto_lz"), photo, ImageType.QUIC),
+        (CodecPolicy("auto_glz", jpeg=True), photo, ImageType.JPEG),
+        (CodecPolicy("auto_glz", jpeg=True), flat, ImageType.LZ_RGB),
+        (CodecPolicy("lz", jpeg=True), photo, ImageType.JPEG),
+        (CodecPolicy("auto_glz", warm=False, lz4=True), photo, ImageType.LZ4),
+        (CodecPolicy("auto_glz", warm=False), photo, ImageType.BITMAP),
+    ],
+)
+def test_choice(policy: CodecPolicy, content: object, expected: ImageType) -> None:
+    assert choose(content(), policy) == expected  # type: ignore[operator]
+
+
+def test_an_encoding_larger_than_the_bitmap_becomes_the_bitmap() -> None:
+    noise = np.random.default_rng(3).integers(0, 256, (64, 64, 4), np.uint8)
+    image = encode(noise, CodecPolicy("lz4", lz4=True))
+    assert image.type == ImageType.BITMAP
+    assert image.payload == noise.tobytes()
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="image compression"):
+        CodecPolicy("zlib")
+
+
+def test_jpeg_wan_auto_follows_the_measured_link() -> None:
+    caps = CapabilitySet.of(DisplayCap.LZ4_COMPRESSION)
+    machine = DisplayChannel(mini_header=True, client_caps=caps, server_caps=CapabilitySet())
+    assert not machine.policy.jpeg
+    machine.low_bandwidth = True
+    assert machine.policy.jpeg
+    never = DisplayChannel(
+        mini_header=True,
+        client_caps=caps,
+        server_caps=CapabilitySet(),
+        jpeg_wan_compression="never",
+        low_bandwidth=True,
+    )
+    assert not never.policy.jpeg
+    always = DisplayChannel(
+        mini_header=True,
+        client_caps=caps,
+        server_caps=CapabilitySet(),
+        jpeg_wan_compression="always",
+    )
+    assert always.policy.jpeg
+    off = DisplayChannel(
+        mini_header=True,
+        client_caps=caps,
+        server_caps=CapabilitySet(),
+        image_compression="off",
+        jpeg_wan_compression="always",
+    )
+    assert not off.policy.jpeg
