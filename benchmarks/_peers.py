@@ -171,53 +171,24 @@ def xspice(port: int, client: Sequence[str] = ("xclock", "-update", "1")) -> Ite
     finds no output and crashes in xf86InitViewport; the ``Xspice`` wrapper script hangs on
     SIGTERM, so Xorg is run directly.
     """
-    if shutil.which("Xorg") is None:
-        raise RuntimeError("Xorg not found (apt-get install xserver-xspice)")
-    require_free(port)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-xspice-"))
-    conf = tmp / "xorg.conf"
-    conf.write_text(XORG_CONF.format(port=port))
-    number = free_x_display()
-    xorg = xclient = None
-    try:
-        with open(tmp / "xorg.stdout", "wb") as log:
-            xorg = subprocess.Popen(
-                [
-                    "Xorg",
-                    "-config",
-                    str(conf),
-                    "-noreset",
-                    "-nolisten",
-                    "tcp",
-                    "-logfile",
-                    str(tmp / "xorg.log"),
-                    f":{number}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+    with xspice_screen(port, size=None) as screen:
+        xclient = None
+        try:
+            if client:
+                xclient = subprocess.Popen(
+                    list(client),
+                    env=screen.env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1.0)  # let it map its window and draw
+            yield (
+                f"Xspice (Xorg spiceqxl, libspice-server) :{screen.number} running "
+                f"{' '.join(client)}"
             )
-        wait_listening(port, xorg, 20, "Xorg (spiceqxl)")
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
-            if xorg.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Xorg :{number} has no socket; see {tmp}/xorg.log")
-            time.sleep(0.05)
-        if client:
-            env = dict(os.environ, DISPLAY=f":{number}")
-            xclient = subprocess.Popen(
-                list(client),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(1.0)  # let it map its window and draw
-        yield f"Xspice (Xorg spiceqxl, libspice-server) :{number} running {' '.join(client)}"
-    finally:
-        stop(xclient)
-        stop(xorg)
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            stop(xclient)
 
 
 @contextlib.contextmanager
@@ -301,12 +272,16 @@ class XspiceScreen:
         return dict(os.environ, DISPLAY=self.display)
 
 
-def xorg_conf(port: int, size: tuple[int, int], options: dict[str, str] | None = None) -> str:
+def xorg_conf(
+    port: int, size: tuple[int, int] | None, options: dict[str, str] | None = None
+) -> str:
     """:data:`XORG_CONF` with extra spiceqxl ``Option`` lines (e.g. ``SpiceJpegWanCompression``)
     and a ``Modes``/``Virtual`` for ``size`` in the Screen section."""
     conf = XORG_CONF.format(port=port)
     extra = "".join(f'    Option "{k}" "{v}"\n' for k, v in (options or {}).items())
     conf = conf.replace('    Option "NumHeads" "1"\n', '    Option "NumHeads" "1"\n' + extra, 1)
+    if size is None:
+        return conf
     width, height = size
     display = (
         '    SubSection "Display"\n'
@@ -319,7 +294,7 @@ def xorg_conf(port: int, size: tuple[int, int], options: dict[str, str] | None =
 
 @contextlib.contextmanager
 def xspice_screen(
-    port: int, size: tuple[int, int] = (1920, 1080), options: dict[str, str] | None = None
+    port: int, size: tuple[int, int] | None = (1920, 1080), options: dict[str, str] | None = None
 ) -> Iterator[XspiceScreen]:
     """Like :func:`xspice` but with no X client, a chosen screen size and extra driver options;
     yields an :class:`XspiceScreen` so the caller can start its own X clients (and stop them

@@ -494,11 +494,7 @@ async def raw_viewers(
     the server's CPU and the bytes all clients received until they are all quiet."""
     import trio
     from transports import (
-        CAP_AUTH_SELECTION,
-        CAP_AUTH_SPICE,
-        CAP_MINI_HEADER,
         DISPLAY,
-        MAGIC,
         MAIN,
         MSG_MAIN_CHANNELS_LIST,
         MSG_MAIN_INIT,
@@ -510,28 +506,6 @@ async def raw_viewers(
     # spice-gtk 0.42's display caps: sized stream, monitors config, composite, A8, stream
     # report, LZ4, preferred compression, multi codec, MJPEG.
     display_caps = sum(1 << b for b in (0, 1, 2, 3, 4, 5, 6, 8, 9))
-    common = 1 << CAP_AUTH_SELECTION | 1 << CAP_AUTH_SPICE | 1 << CAP_MINI_HEADER
-
-    def packet(channel_type: int, connection_id: int) -> bytes:
-        caps = [common] + ([display_caps] if channel_type == DISPLAY else [])
-        mess = struct.pack("<IBBIII", connection_id, channel_type, 0, 1, len(caps) - 1, 18)
-        mess += struct.pack(f"<{len(caps)}I", *caps)
-        return struct.pack("<4sIII", MAGIC, 2, 2, len(mess)) + mess
-
-    async def link(reader: Reader, channel_type: int, connection_id: int = 0) -> None:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
-
-        await reader.stream.send_all(packet(channel_type, connection_id))
-        _, _, _, size = struct.unpack("<4sIII", await reader.take(16))
-        error, key = struct.unpack_from("<I162s", await reader.take(size))
-        assert error == 0, f"link error {error}"
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-        ticket = load_der_public_key(key).encrypt(b"\0", oaep)  # type: ignore[union-attr]
-        await reader.stream.send_all(struct.pack("<I", 1) + ticket)
-        (result,) = struct.unpack("<I", await reader.take(4))
-        assert result == 0, f"link result {result}"
 
     displays: list[Reader] = []
 
@@ -540,7 +514,7 @@ async def raw_viewers(
         display_stream = await trio.open_tcp_stream(HOST, port)
         async with main_stream, display_stream, trio.open_nursery() as nursery:
             main = Reader(main_stream)
-            await link(main, MAIN)
+            await main.link(MAIN)
             while (m := await main.message())[0] != MSG_MAIN_INIT:
                 pass
             session_id = struct.unpack_from("<I", main.buf, m[1])[0]
@@ -554,7 +528,7 @@ async def raw_viewers(
 
             nursery.start_soon(pump, main)
             display = Reader(display_stream)
-            await link(display, DISPLAY, session_id)
+            await display.link(DISPLAY, session_id, display_caps)
             await display.send(MSGC_DISPLAY_INIT, struct.pack("<BqBi", 1, 0, 1, 0))
             displays.append(display)
             nursery.start_soon(pump, display)

@@ -84,11 +84,13 @@ async def serve(width: int, height: int, x509_dir: str) -> None:
 
 
 # ============================================================================ client side
-def link_packet(channel_type: int, connection_id: int = 0) -> bytes:
+def link_packet(channel_type: int, connection_id: int = 0, channel_caps: int = 0) -> bytes:
+    """A link message with the common caps (auth selection, SPICE auth, mini header) and, if
+    given, one word of channel caps."""
     common = 1 << CAP_AUTH_SELECTION | 1 << CAP_AUTH_SPICE | 1 << CAP_MINI_HEADER
-    mess = struct.pack("<IBBIII", connection_id, channel_type, 0, 1, 0, 18) + struct.pack(
-        "<I", common
-    )
+    caps = [common] + ([channel_caps] if channel_caps else [])
+    mess = struct.pack("<IBBIII", connection_id, channel_type, 0, 1, len(caps) - 1, 18)
+    mess += struct.pack(f"<{len(caps)}I", *caps)
     return struct.pack("<4sIII", MAGIC, 2, 2, len(mess)) + mess
 
 
@@ -144,12 +146,12 @@ class Reader:
     async def send(self, kind: int, body: bytes = b"") -> None:
         await self.stream.send_all(MINI.pack(kind, len(body)) + body)
 
-    async def link(self, channel_type: int, connection_id: int = 0) -> None:
+    async def link(self, channel_type: int, connection_id: int = 0, channel_caps: int = 0) -> None:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
         from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-        await self.stream.send_all(link_packet(channel_type, connection_id))
+        await self.stream.send_all(link_packet(channel_type, connection_id, channel_caps))
         _, _, _, size = struct.unpack("<4sIII", await self.take(16))
         reply = await self.take(size)
         error, key = struct.unpack_from("<I162s", reply)
