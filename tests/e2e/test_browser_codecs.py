@@ -93,9 +93,11 @@ async def test_a_repeated_picture_comes_from_the_browser_cache(server_factory) -
     server = await server_factory(image_compression="lz", html5_dir=HTML5, displays=((480, 320),))
     display = server.displays[0]
     a, b = desktop_like(100, 160, 1), photo_like(100, 160, 2)
+    await display.fill(0, 0, 480, 320, 0x203040)
     async with open_browser() as browser:
         await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
         await browser.wait_state("connected")
+        await wait_canvas_equals(browser, display)  # the first screen is out: a, b go alone
         for _ in range(3):
             await display.update(20, 20, a)
             await wait_canvas_equals(browser, display)
