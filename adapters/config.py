@@ -27,6 +27,9 @@ class ServerConfig:
     image_compression: str = DEFAULT_MODE
     #: JPEG for photographic areas: "auto" (when the client's link is slow), "never", "always".
     jpeg_wan_compression: str = "auto"
+    #: Video streams (MJPEG) for areas that change at video rates: "filter" (photographic
+    #: content only, the C server's default), "all", or "off".
+    streaming_video: str = "filter"
     #: Seconds between PINGs on the main channel; two unanswered drop the client.
     ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.

@@ -50,7 +50,9 @@ class SpiceCore:
 
     # -- displays ----------------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> DisplayWorker:
-        worker = DisplayWorker(len(self.displays), width, height)
+        worker = DisplayWorker(
+            len(self.displays), width, height, streaming_video=self.config.streaming_video
+        )
         self.displays.append(worker)
         if self._nursery is not None:
             self._nursery.start_soon(worker.run)

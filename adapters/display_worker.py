@@ -29,6 +29,8 @@ from adapters.connection import Wakeup
 from domain.channels.display import DisplayChannel, DrawJob
 from domain.codecs.select import CodecPolicy, EncodedImage, encode
 from domain.display.encode_cache import EncodeCache, EncodeKey
+from domain.display.routing import end_idle, joined, route
+from domain.display.streams import StreamDetector
 from domain.display.surface import Pixels, Surface
 from domain.geometry import Box
 from domain.messages.cursor import CursorShape
@@ -42,6 +44,8 @@ COMMAND_QUEUE = 16
 #: beyond that waits, so a fast application cannot queue hundreds of megabytes.
 QUEUE_BYTES = 32 * 1024 * 1024
 CURSOR_QUEUE = 8
+#: How often idle streams are looked for (they end after streams.IDLE_END).
+STREAM_TICK = 0.1
 #: Images up to this many pixels are encoded on the event loop: a thread hop costs more.
 INLINE_ENCODE_PIXELS = 4096
 #: Encoder threads per display: this project's machines have two cores.
@@ -161,8 +165,11 @@ class CursorClient:
 
 
 class DisplayWorker:
-    def __init__(self, display_id: int, width: int, height: int) -> None:
+    def __init__(
+        self, display_id: int, width: int, height: int, streaming_video: str = "filter"
+    ) -> None:
         self.display_id = display_id
+        self.streams = StreamDetector(streaming_video)
         self.surface = Surface(width, height)
         self.cursor = CursorState(x=width // 2, y=height // 2)
         self.commands, self._receive = trio.open_memory_channel[Command](COMMAND_QUEUE)
@@ -186,6 +193,8 @@ class DisplayWorker:
     def attach(self, client: DisplayClient) -> None:
         """A display connection got DISPLAY_INIT: send it the whole primary."""
         client.machine.new_primary(self.surface.width, self.surface.height, replace=False)
+        for record in joined(self.streams):
+            record(client.machine)
         self.clients.add(client)
         client.wake.set()
 
@@ -218,6 +227,20 @@ class DisplayWorker:
 
     # -- the task ----------------------------------------------------------------------------
     async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._end_idle_streams)
+            await self._run_commands()
+            nursery.cancel_scope.cancel()
+
+    async def _end_idle_streams(self) -> None:
+        """Streams that stopped moving end: destroyed, and their area sent once more as a
+        lossless image, so every client ends exact."""
+        while True:
+            await trio.sleep(STREAM_TICK)
+            for record in end_idle(self.streams, trio.current_time()):
+                self._each_client(record)
+
+    async def _run_commands(self) -> None:
         async with self._receive:
             async for cmd in self._receive:
                 try:
@@ -240,13 +263,8 @@ class DisplayWorker:
                     boxes = await trio.to_thread.run_sync(surface.put, cmd.x, cmd.y, cmd.pixels)
                 else:
                     boxes = surface.put(cmd.x, cmd.y, cmd.pixels)
-            if boxes:
-
-                def damage(machine: DisplayChannel) -> None:
-                    for box in boxes:
-                        machine.damage(box)
-
-                self._each_client(damage)
+            for box in boxes:
+                self._route(box)
         elif isinstance(cmd, FillCmd):
             async with self.surface_lock:
                 if cmd.box.area > THREAD_PIXELS:
@@ -268,6 +286,7 @@ class DisplayWorker:
                 self._each_client(lambda c: c.copy_bits(cmd.src_x, cmd.src_y, box))
         elif isinstance(cmd, ResizeCmd):
             if (cmd.width, cmd.height) != (surface.width, surface.height):
+                self.streams.end_all()  # each client's machine destroys its streams
                 async with self.surface_lock:
                     self.surface = await trio.to_thread.run_sync(
                         surface.resized, cmd.width, cmd.height
@@ -284,6 +303,11 @@ class DisplayWorker:
             self._each_cursor(cmd)
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
+
+    def _route(self, box: Box) -> None:
+        """Record changed pixels: as stream frames, covers of streams, or damage."""
+        for record in route(self.streams, self.surface, box, trio.current_time()):
+            self._each_client(record)
 
     def _each_client(self, record: Callable[[DisplayChannel], object]) -> None:
         for client in self.clients:

@@ -46,6 +46,10 @@ NET_TEST_BYTES = 250 * 1024
 NET_TEST_TIMEOUT = 10.0
 #: Below this a link is slow, and "auto" JPEG applies (the C server's threshold).
 LOW_BANDWIDTH_BPS = 10_000_000
+#: Video frames are stamped this many ms ahead (plus their transfer time), so jitter does not
+#: make spice-gtk drop them as late.
+PLAYOUT_MARGIN_MS = 40
+MAX_TRANSFER_MS = 400
 
 
 def new_session_id(taken: set[int] | Any) -> int:
@@ -151,6 +155,13 @@ class ClientSession:
             conn.machine.ping(time.monotonic_ns())
             await conn.flush()
             await trio.sleep(interval)
+
+    def playout_delay(self, frame_bytes: int) -> int:
+        """Milliseconds after which a video frame sent now is due on the client: its transfer
+        time on the measured link plus a margin. spice-gtk drops MJPEG frames that arrive
+        after their time, and shows early ones only when due."""
+        transfer = frame_bytes * 8 / self.bandwidth if self.bandwidth else 0.0
+        return int(PLAYOUT_MARGIN_MS + min(transfer * 1000, MAX_TRANSFER_MS))
 
     def nursery_start(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         if self.nursery is not None:
@@ -313,7 +324,10 @@ class ClientSession:
                 except BaseException:
                     machine.abandon(job)
                     raise
-                machine.commit(job, images)
+                stamp = 0
+                if job.stream_id is not None and images[0] is not None:
+                    stamp = self.core.mm_time() + self.playout_delay(len(images[0].payload))
+                machine.commit(job, images, mm_time=stamp)
                 await conn.flush()
 
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import trio
 
 from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from domain.display.streams import MODES as STREAM_MODES
 from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="image codec, as QEMU's image-compression: auto_glz/auto_lz pick QUIC for "
         "photographic areas and LZ for the rest; quic, lz, lz4 force one; glz is taken as lz; "
         "off sends plain bitmaps (default %(default)s)",
+    )
+    p.add_argument(
+        "--streaming-video",
+        choices=STREAM_MODES,
+        default="filter",
+        help="MJPEG streams for areas changing at video rates: filter (photographic content "
+        "only), all, off (default %(default)s)",
     )
     p.add_argument(
         "--jpeg-wan-compression",
@@ -233,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             client_mouse=not args.server_mouse,
             image_compression=args.image_compression,
             jpeg_wan_compression=args.jpeg_wan_compression,
+            streaming_video=args.streaming_video,
             tls_port=args.tls_port,
             x509_dir=args.x509_dir,
             x509_cert_file=args.x509_cert_file,

@@ -20,6 +20,7 @@ from adapters.html5_page import find_client_module, render_page
 from adapters.http_static import Site
 from adapters.tls import server_context
 from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from domain.display.streams import MODES as STREAM_MODES
 from domain.enums import ChannelType, NotifySeverity
 from domain.input_events import InputEvent
 from domain.ticket import TicketPolicy
@@ -126,7 +127,9 @@ class Server:
     decode it, else LZ) force one codec; "glz" is taken as "lz" (no GLZ dictionary); "off"
     sends uncompressed bitmaps; "auto" is "auto_glz". ``jpeg_wan_compression``: "auto" sends
     photographic areas as JPEG to clients on a slow link (under 10 Mbit/s), "always" to every
-    client, "never" keeps every image lossless.
+    client, "never" keeps every image lossless. ``streaming_video``: areas that change at
+    video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
+    content, "all" for any, "off" never; when the motion stops clients get the area lossless.
 
     Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
     ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
@@ -159,6 +162,7 @@ class Server:
         send_timeout: float = 30.0,
         image_compression: str = "auto_glz",
         jpeg_wan_compression: str = "auto",
+        streaming_video: str = "filter",
         secure_channels: Iterable[ChannelSpec] = (),
         plaintext_channels: Iterable[ChannelSpec] = (),
         tls_channels: Iterable[ChannelSpec] = (),
@@ -214,6 +218,10 @@ class Server:
                 f"jpeg_wan_compression must be one of {', '.join(JPEG_WAN)}, "
                 f"not {jpeg_wan_compression!r}"
             )
+        if streaming_video not in STREAM_MODES:
+            raise ValueError(
+                f"streaming_video must be one of {', '.join(STREAM_MODES)}, not {streaming_video!r}"
+            )
         config = ServerConfig(
             ticket=TicketPolicy(
                 password=password, expires_at=password_expires, ticketing=not disable_ticketing
@@ -228,6 +236,7 @@ class Server:
             tls_available=tls_port is not None,
             image_compression=image_compression,
             jpeg_wan_compression=jpeg_wan_compression,
+            streaming_video=streaming_video,
         )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []

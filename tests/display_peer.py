@@ -57,6 +57,10 @@ class DisplayPeer:
         self._buffer = b""
         self.replies: list[bytes] = []
         self.messages = 0
+        #: Streams: id -> (dest top, left, bottom, right; clip rectangles or None).
+        self.streams: dict[int, tuple[tuple[int, int, int, int], list | None]] = {}
+        self.stream_codecs: list[int] = []
+        self.stream_frames = 0
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -114,11 +118,36 @@ class DisplayPeer:
                 del self.cache[image_id]
         elif msg_type == MsgDisplay.DRAW_COPY:
             self._draw_copy(body)
-        elif msg_type in (
-            MsgDisplay.MONITORS_CONFIG,
-            MsgDisplay.STREAM_CREATE,
-            MsgDisplay.STREAM_DESTROY,
-        ):
+        elif msg_type == MsgDisplay.STREAM_CREATE:
+            sid, stream_id, flags, codec = struct.unpack_from("<IIBB", body)
+            top, left, bottom, right = struct.unpack_from("<4i", body, 34)
+            assert body[50] == 0  # clip NONE
+            assert stream_id not in self.streams, "stream created twice"
+            self.streams[stream_id] = ((top, left, bottom, right), None)
+            self.stream_codecs.append(codec)
+        elif msg_type == MsgDisplay.STREAM_CLIP:
+            (stream_id,) = struct.unpack_from("<I", body)
+            dest, _ = self.streams[stream_id]
+            clip = None
+            if body[4] == 1:
+                (count,) = struct.unpack_from("<I", body, 5)
+                clip = [struct.unpack_from("<4i", body, 9 + 16 * i) for i in range(count)]
+            self.streams[stream_id] = (dest, clip)
+        elif msg_type == MsgDisplay.STREAM_DATA:
+            stream_id, _mm_time, size = struct.unpack_from("<III", body)
+            assert stream_id in self.streams, "STREAM_DATA for an unknown stream"
+            (top, left, bottom, right), clip = self.streams[stream_id]
+            frame = decode_jpeg_bgrx(body[12 : 12 + size])
+            assert frame.shape[:2] == (bottom - top, right - left)
+            self.stream_frames += 1
+            assert self.pixels is not None
+            for t, lft, b, r in clip or [(top, left, bottom, right)]:
+                self.pixels[t:b, lft:r, :3] = frame[t - top : b - top, lft - left : r - left, :3]
+        elif msg_type == MsgDisplay.STREAM_DESTROY:
+            (stream_id,) = struct.unpack_from("<I", body)
+            assert stream_id in self.streams, "STREAM_DESTROY for an unknown stream"
+            del self.streams[stream_id]
+        elif msg_type == MsgDisplay.MONITORS_CONFIG:
             pass
         else:
             raise AssertionError(f"unexpected display message {msg_type}")

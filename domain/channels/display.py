@@ -36,6 +36,10 @@ from domain.display.pipe import (
     Mark,
     MonitorsConfig,
     PipeOp,
+    StreamClip,
+    StreamCreate,
+    StreamDestroy,
+    StreamFrame,
 )
 from domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
 from domain.errors import LocalProtocolError, RemoteProtocolError
@@ -47,10 +51,13 @@ PRIMARY_SURFACE_ID = 0
 #: message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after the
 #: primary's creation as the picture, so a full HD frame stays one image.
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
+#: JPEG quality of video stream frames (the C server's MJPEG encoder starts at 70).
+VIDEO_QUALITY = 70
 #: The stream id used once to give spice-html5 its stream table (see ``_prime_jpeg``); the
 #: protocol allows ids below 64 and the reference server uses at most 50.
 _PRIMING_STREAM_ID = 63
 _MJPEG = 1
+_TOP_DOWN = 1
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
 
@@ -73,6 +80,8 @@ class ImageRequest:
 @attrs.frozen
 class DrawJob:
     requests: tuple[ImageRequest, ...]
+    #: Set when the job is a frame of this stream (one JPEG request) rather than images.
+    stream_id: int | None = None
 
 
 @attrs.define
@@ -80,6 +89,8 @@ class DisplayStats:
     images: int = 0
     image_bytes: int = 0
     cache_hits: int = 0
+    stream_frames: int = 0
+    stream_bytes: int = 0
     by_type: dict[str, int] = attrs.Factory(dict)
 
 
@@ -117,6 +128,9 @@ class DisplayChannel(ChannelConnection):
         self._job: DrawJob | None = None
         self._size: tuple[int, int] | None = None
         self._jpeg_primed = False
+        #: Streams this client was told about: id -> area.
+        self._streams: dict[int, Box] = {}
+        self.video_quality = VIDEO_QUALITY
 
     # -- what the client told us -------------------------------------------------------------
     @property
@@ -167,6 +181,23 @@ class DisplayChannel(ChannelConnection):
     # -- what the display tells us (recorded in the pipe) ------------------------------------
     def new_primary(self, width: int, height: int, *, replace: bool) -> None:
         self.pipe.new_primary(width, height, replace=replace)
+        for stream_id in list(self._streams):
+            # Ahead of the surface's destruction: streams live on the surface.
+            self.pipe.stream_op(StreamDestroy(stream_id), first=True)
+
+    def stream_create(self, stream_id: int, box: Box) -> None:
+        self.pipe.stream_op(StreamCreate(stream_id, box))
+
+    def stream_frame(self, stream_id: int, box: Box) -> None:
+        self.pipe.stream_frame(stream_id, box)
+
+    def stream_clip(self, stream_id: int, rects: Sequence[Box]) -> None:
+        self.pipe.stream_op(StreamClip(stream_id, tuple(rects)))
+
+    def stream_destroy(self, stream_id: int, box: Box) -> None:
+        """The stream ended: destroy it, then the area once more as a lossless image."""
+        self.pipe.stream_op(StreamDestroy(stream_id))
+        self.pipe.damage(box)
 
     def damage(self, box: Box) -> None:
         self.pipe.damage(box)
@@ -191,7 +222,12 @@ class DisplayChannel(ChannelConnection):
             op = self.pipe.pop()
             if op is None:
                 return None
-            if isinstance(op, Damage):
+            if isinstance(op, StreamFrame) and op.id in self._streams:
+                policy = attrs.evolve(self.policy, video=True, jpeg_quality=self.video_quality)
+                box = self._streams[op.id]
+                self._job = DrawJob((ImageRequest(box, policy),), stream_id=op.id)
+                return self._job
+            if isinstance(op, (Damage, StreamFrame)):
                 requests = self._requests(op.box)
                 if requests:
                     self._job = DrawJob(requests)
@@ -211,8 +247,11 @@ class DisplayChannel(ChannelConnection):
         rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))
         return tuple(ImageRequest(band, policy) for band in area.bands(rows))
 
-    def commit(self, job: DrawJob, images: Sequence[EncodedImage | None]) -> None:
-        """Frame the DRAW_COPY messages of ``job`` with its encoded images, in order. An image
+    def commit(
+        self, job: DrawJob, images: Sequence[EncodedImage | None], *, mm_time: int = 0
+    ) -> None:
+        """Frame the DRAW_COPY messages of ``job`` with its encoded images, in order, or the
+        STREAM_DATA of a stream frame (shown at ``mm_time`` on the session clock). An image
         given as None (its area no longer exists: the surface shrank meanwhile) is skipped."""
         if job is not self._job:
             raise LocalProtocolError("commit of a job that is not the one out")
@@ -220,6 +259,13 @@ class DisplayChannel(ChannelConnection):
             raise LocalProtocolError("one image per request")
         self._job = None
         self.pipe.done()
+        if job.stream_id is not None:
+            (image,) = images
+            if image is not None and job.stream_id in self._streams:
+                self.stats.stream_frames += 1
+                self.stats.stream_bytes += len(image.payload)
+                self.send(m.StreamData(job.stream_id, mm_time & 0xFFFFFFFF, image.payload))
+            return
         for request, image in zip(job.requests, images, strict=True):
             if image is None:
                 continue
@@ -272,6 +318,26 @@ class DisplayChannel(ChannelConnection):
             image.type, placement.id, image.width, image.height, image.payload, image_flags=flags
         )
 
+    def _create_stream(self, op: StreamCreate) -> None:
+        if self._size is None or op.id in self._streams:
+            return
+        box = op.box.intersect(Box(0, 0, *self._size))
+        if box.empty:
+            return
+        self._streams[op.id] = box
+        self._jpeg_primed = True  # html5's stream table exists from now on
+        self.send(
+            m.StreamCreate(
+                PRIMARY_SURFACE_ID, op.id, _TOP_DOWN, _MJPEG, 0, box.w, box.h, box.w, box.h,
+                _rect(box),
+            )
+        )  # fmt: skip
+
+    @property
+    def streams(self) -> dict[int, Box]:
+        """The streams this client has been told about (id -> area)."""
+        return dict(self._streams)
+
     def _prime_jpeg(self) -> None:
         """spice-html5 draws a JPEG image in the image's onload handler, which then reads its
         stream table; that table exists only once a STREAM_CREATE has arrived, so without one
@@ -288,7 +354,15 @@ class DisplayChannel(ChannelConnection):
 
     def _frame(self, op: PipeOp) -> None:
         sid = PRIMARY_SURFACE_ID
-        if isinstance(op, CreatePrimary):
+        if isinstance(op, StreamCreate):
+            self._create_stream(op)
+        elif isinstance(op, StreamClip):
+            if op.id in self._streams:
+                self.send(m.StreamClip(op.id, tuple(_rect(b) for b in op.rects)))
+        elif isinstance(op, StreamDestroy):
+            if self._streams.pop(op.id, None) is not None:
+                self.send(m.StreamDestroy(op.id))
+        elif isinstance(op, CreatePrimary):
             self._size = (op.width, op.height)
             self.send(m.SurfaceCreate(sid, op.width, op.height))
         elif isinstance(op, DestroyPrimary):

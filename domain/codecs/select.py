@@ -63,6 +63,8 @@ class CodecPolicy:
     #: The compiled codecs (LZ_RGB, QUIC) are loaded. Until then (the first seconds of a
     #: server's first run on a machine, while numba compiles them) images go as LZ4 or BITMAP.
     warm: bool = True
+    #: A video stream's frame: always JPEG (MJPEG streams), at ``jpeg_quality``.
+    video: bool = False
 
     @mode.validator
     def _check_mode(self, _attribute: attrs.Attribute[str], value: str) -> None:
@@ -99,6 +101,8 @@ def content_digest(pixels: Pixels) -> bytes:
 def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:
     """The codec for these pixels under ``policy``."""
     mode = policy.mode
+    if policy.video:
+        return ImageType.JPEG
     if mode == "off":
         return ImageType.BITMAP
     if not policy.warm:
@@ -131,7 +135,7 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
         payload = encode_jpeg_bgrx(pixels, policy.jpeg_quality)
     else:
         payload = b""
-    if kind == ImageType.BITMAP or len(payload) >= raw_size:
+    if kind == ImageType.BITMAP or (len(payload) >= raw_size and not policy.video):
         kind, payload = ImageType.BITMAP, pixels.tobytes()
     return EncodedImage(kind, w, h, payload, content_digest(pixels))
 

@@ -64,8 +64,42 @@ class Mark:
     pass
 
 
-DrawOp = Damage | Fill | CopyBits
-PipeOp = CreatePrimary | DestroyPrimary | MonitorsConfig | Mark | DrawOp
+@attrs.frozen
+class StreamCreate:
+    id: int
+    box: Box
+
+
+@attrs.frozen
+class StreamFrame:
+    """The stream's area as it is on the surface when sent (a JPEG frame)."""
+
+    id: int
+    box: Box
+
+
+@attrs.frozen
+class StreamClip:
+    id: int
+    rects: tuple[Box, ...]
+
+
+@attrs.frozen
+class StreamDestroy:
+    id: int
+
+
+DrawOp = Damage | Fill | CopyBits | StreamFrame
+PipeOp = (
+    CreatePrimary
+    | DestroyPrimary
+    | MonitorsConfig
+    | Mark
+    | StreamCreate
+    | StreamClip
+    | StreamDestroy
+    | DrawOp
+)
 
 
 class DisplayPipe:
@@ -124,8 +158,24 @@ class DisplayPipe:
         else:
             self._append(CopyBits(src_x, src_y, box))
 
+    def stream_frame(self, stream_id: int, box: Box) -> None:
+        """A new frame of a stream: one pending frame of it stands for every newer one (its
+        pixels are read at send time), so a lagging client skips frames, not queues them."""
+        if any(isinstance(op, StreamFrame) and op.id == stream_id for op in self._ops):
+            return
+        self._append(StreamFrame(stream_id, box))
+
+    def stream_op(
+        self, op: StreamCreate | StreamClip | StreamDestroy, *, first: bool = False
+    ) -> None:
+        if first:
+            self._ops.appendleft(op)
+        else:
+            self._ops.append(op)
+
     def _damage_pending(self) -> bool:
-        return isinstance(self._inflight, Damage) or any(isinstance(op, Damage) for op in self._ops)
+        reads = (Damage, StreamFrame)
+        return isinstance(self._inflight, reads) or any(isinstance(op, reads) for op in self._ops)
 
     def _copy_pending(self) -> bool:
         return any(isinstance(op, CopyBits) for op in self._ops)
@@ -140,7 +190,7 @@ class DisplayPipe:
         head: list[PipeOp] = []
         area = Box(0, 0, 0, 0)
         for op in self._ops:
-            if isinstance(op, (Damage, Fill, CopyBits)):
+            if isinstance(op, (Damage, Fill, CopyBits, StreamFrame)):
                 area = area.union(op.box)
             else:
                 if not area.empty:

@@ -515,6 +515,34 @@ class StreamDestroy:
         return struct.pack("<I", self.id)
 
 
+@attrs.frozen
+class StreamData:
+    """One frame of a stream, shown at ``multi_media_time`` on the session clock."""
+
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_DATA
+    id: int = attrs.field(validator=_U32)
+    multi_media_time: int = attrs.field(validator=_U32)
+    data: BytesLike = attrs.field(converter=_flat_buffer)
+
+    def encode_parts(self) -> list[BytesLike]:
+        return [struct.pack("<III", self.id, self.multi_media_time, len(self.data)), self.data]
+
+    def encode(self) -> bytes:
+        return b"".join(self.encode_parts())
+
+
+@attrs.frozen
+class StreamClip:
+    """Show only these rectangles of the stream (none: all of it)."""
+
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_CLIP
+    id: int = attrs.field(validator=_U32)
+    clip: tuple[Rect, ...] = attrs.field(default=(), validator=_check_clip)
+
+    def encode(self) -> bytes:
+        return struct.pack("<I", self.id) + encode_clip(self.clip)
+
+
 # -- client messages ---------------------------------------------------------------------
 
 

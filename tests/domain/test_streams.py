@@ -1,0 +1,198 @@
+"""Video detection and streams: an area changing at video rates becomes an MJPEG stream
+within a fraction of a second, frames of a lagging client are superseded rather than queued,
+drawing across the stream's edge clips it, and when the motion stops every client ends with
+the exact pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_display_machine import Display, Viewer
+
+from domain.display.routing import end_idle, joined, route
+from domain.display.streams import IDLE_END, MIN_AREA, StreamDetector, subtract
+from domain.enums import ImageType
+from domain.geometry import Box
+
+FPS = 30
+
+
+class StreamingDisplay(Display):
+    def __init__(self, width: int, height: int, mode: str = "all") -> None:
+        super().__init__(width, height)
+        self.detector = StreamDetector(mode)
+        self.now = 0.0
+
+    def put(self, x: int, y: int, pixels: np.ndarray) -> None:
+        for box in self.surface.put(x, y, pixels):
+            for record in route(self.detector, self.surface, box, self.now):
+                for v in self.viewers:
+                    record(v.machine)
+
+    def join(self, mode: str, *args: object, **kwargs: object) -> Viewer:
+        viewer = super().join(mode, *args, **kwargs)  # type: ignore[arg-type]
+        for record in joined(self.detector):
+            record(viewer.machine)
+        return viewer
+
+    def tick(self, seconds: float) -> None:
+        self.now += seconds
+        for record in end_idle(self.detector, self.now):
+            for v in self.viewers:
+                record(v.machine)
+
+
+def video_frame(i: int, h: int = 120, w: int = 160) -> np.ndarray:
+    """A moving natural-looking picture (photographic to the classifier)."""
+    rng = np.random.default_rng(i)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 4), np.uint8)
+    for c in range(3):
+        base = 120 + 60 * np.sin((xx + 4 * i) / (15 + 5 * c)) * np.cos((yy - 3 * i) / 21)
+        img[..., c] = np.clip(base + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    return img
+
+
+def play(display: StreamingDisplay, viewers: list[Viewer], frames: int, start: int = 0) -> None:
+    for i in range(start, start + frames):
+        display.put(40, 30, video_frame(i))
+        for v in viewers:
+            v.send(50)
+        display.tick(1 / FPS)
+
+
+def finish(display: StreamingDisplay, viewers: list[Viewer]) -> None:
+    display.tick(IDLE_END + 0.2)
+    for v in viewers:
+        while v.send(50):
+            pass
+
+
+def exact(display: Display, viewer: Viewer) -> bool:
+    assert viewer.peer.pixels is not None
+    return bool(np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3]))
+
+
+def test_video_becomes_a_stream_quickly_and_ends_exact() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    viewer.send(50)
+    play(display, [viewer], 30)
+    assert viewer.peer.stream_codecs == [1]  # MJPEG
+    # Started within START_FRAMES frames (C: 20 frames): 25 of 30 went as stream frames.
+    assert viewer.peer.stream_frames >= 24
+    assert viewer.machine.stats.stream_frames == viewer.peer.stream_frames
+    assert not exact(display, viewer)  # lossy meanwhile
+    finish(display, [viewer])
+    assert viewer.peer.streams == {}
+    assert exact(display, viewer)
+
+
+def test_a_lagging_client_gets_the_newest_frame_not_the_backlog() -> None:
+    display = StreamingDisplay(320, 200)
+    fast, slow = display.join("auto_glz"), display.join("auto_glz")
+    fast.send(50)
+    slow.send(50)
+    play(display, [fast], 10)
+    for i in range(10, 60):  # slow reads nothing for 50 frames
+        display.put(40, 30, video_frame(i))
+        fast.send(50)
+        display.tick(1 / FPS)
+        assert len(slow.machine.pipe) <= 4
+    slow.send(50)
+    assert slow.peer.stream_frames <= 3
+    finish(display, [fast, slow])
+    assert exact(display, fast)
+    assert exact(display, slow)
+
+
+def test_filter_mode_streams_photographic_video_only() -> None:
+    flat = StreamingDisplay(320, 200, mode="filter")
+    viewer = flat.join("auto_glz")
+    for i in range(30):
+        frame = np.zeros((120, 160, 4), np.uint8)
+        frame[:, (i * 5) % 160 :, 1] = 200  # a flat, synthetic animation
+        flat.put(40, 30, frame)
+        viewer.send(50)
+        flat.tick(1 / FPS)
+    assert viewer.peer.stream_frames == 0
+    photo = StreamingDisplay(320, 200, mode="filter")
+    viewer = photo.join("auto_glz")
+    play(photo, [viewer], 20)
+    assert viewer.peer.stream_frames > 10
+    off = StreamingDisplay(320, 200, mode="off")
+    viewer = off.join("auto_glz")
+    play(off, [viewer], 20)
+    assert viewer.peer.stream_frames == 0
+
+
+def test_drawing_across_the_stream_edge_clips_it_and_stays_exact() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    viewer.send(50)
+    play(display, [viewer], 10)
+    # A "window" over the stream's right edge, drawn once, lossless.
+    window = np.full((50, 100, 4), 200, np.uint8)
+    window[..., 3] = 0
+    display.put(150, 60, window)
+    viewer.send(50)
+    ((_dest, clip),) = viewer.peer.streams.values()
+    assert clip is not None and len(clip) >= 1
+    # The video goes on under it (the application draws the window on top of each frame).
+    for i in range(10, 20):
+        frame = video_frame(i)
+        frame[30:80, 110:160] = window[:50, :50]  # what the window covers of the video
+        display.put(40, 30, frame)
+        viewer.send(50)
+        display.tick(1 / FPS)
+    assert viewer.peer.pixels is not None
+    shown = viewer.peer.pixels[60:110, 150:250, :3]
+    assert np.array_equal(shown, display.surface.pixels[60:110, 150:250, :3])  # not lossy
+    finish(display, [viewer])
+    assert exact(display, viewer)
+
+
+def test_a_client_joining_mid_stream_gets_it_and_ends_exact() -> None:
+    display = StreamingDisplay(320, 200)
+    first = display.join("auto_glz")
+    play(display, [first], 10)
+    late = display.join("lz")
+    play(display, [first, late], 10, start=10)
+    assert late.peer.stream_frames > 5
+    finish(display, [first, late])
+    assert exact(display, late)
+    assert ImageType.LZ_RGB in late.peer.types
+
+
+def test_resize_destroys_streams_first() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    play(display, [viewer], 10)
+    display.detector.end_all()
+    display.resize(300, 180)
+    viewer.send(50)
+    assert viewer.peer.streams == {}
+    play(display, [viewer], 10, start=10)
+    finish(display, [viewer])
+    assert exact(display, viewer)
+
+
+def test_small_or_slow_changes_never_stream() -> None:
+    detector = StreamDetector("all")
+    small = Box(0, 0, 50, 50)
+    assert small.area < MIN_AREA
+    assert all(detector.route(small, i / 60).candidate is None for i in range(100))
+    big = Box(0, 0, 200, 200)
+    assert all(detector.route(big, i * 0.5).candidate is None for i in range(20))  # 2 fps
+
+
+@pytest.mark.parametrize(
+    ("holes", "area"),
+    [([Box(10, 10, 20, 20)], 100 * 100 - 400), ([Box(-5, -5, 200, 200)], 0), ([], 100 * 100)],
+)
+def test_subtract(holes: list[Box], area: int) -> None:
+    parts = subtract(Box(0, 0, 100, 100), holes)
+    assert sum(p.area for p in parts) == area
+    for i, a in enumerate(parts):
+        for b in parts[i + 1 :]:
+            assert not a.overlaps(b)

@@ -1,0 +1,90 @@
+"""spice-gtk plays our MJPEG streams: a region animated at 30 fps becomes a stream that the
+client decodes and shows (close to the source while it plays), drawing across its edge stays
+exact on the client, and when the animation stops the client ends with the exact pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import trio
+from gtk_client import open_gtk_client
+from serving import running_server, wait_same
+
+from domain.codecs.jpeg import psnr
+
+
+def video_frame(i: int, h: int = 240, w: int = 320) -> np.ndarray:
+    """A moving natural-looking picture (photographic to the classifier)."""
+    rng = np.random.default_rng(i)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.zeros((h, w, 4), np.uint8)
+    for c in range(3):
+        base = 120 + 60 * np.sin((xx + 6 * i) / (25 + 9 * c)) * np.cos((yy - 4 * i) / 37)
+        img[..., c] = np.clip(base + rng.normal(0, 2, (h, w)), 0, 255).astype(np.uint8)
+    return img
+
+
+def stream_stats(server) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    clients = server._core.displays[0].clients
+    frames = sum(c.machine.stats.stream_frames for c in clients)
+    streams = sum(len(c.machine.streams) for c in clients)
+    return frames, streams
+
+
+async def test_an_animated_region_plays_as_a_stream_and_ends_exact() -> None:
+    async with running_server(640, 480, streaming_video="filter") as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            await wait_same(client, display)
+            started = trio.current_time()
+            became_stream = None
+            shown_quality = []
+            for i in range(45):
+                await display.update(100, 80, video_frame(i))
+                await trio.sleep(1 / 30)
+                frames, streams = stream_stats(server)
+                if became_stream is None and streams:
+                    became_stream = trio.current_time() - started
+                if i in (30, 40):
+                    await display.sync()
+                    await trio.sleep(0.15)
+                    shown = await client.screenshot()
+                    source = display.framebuffer
+                    shown_quality.append(psnr(shown[80:320, 100:420], source[80:320, 100:420]))
+            assert became_stream is not None and became_stream < 0.5, became_stream
+            frames, _ = stream_stats(server)
+            assert frames >= 25, frames
+            # The client decoded and showed the frames (a JPEG of this at quality 70 is ~35 dB).
+            assert min(shown_quality) > 28, shown_quality
+            # The animation stops: the stream ends and the client gets the exact pixels.
+            await wait_same(client, display, timeout=5)
+            assert stream_stats(server)[1] == 0
+            log = client.stderr_tail(200_000)  # spice-gtk's own warnings, if any
+            for bad in ("CRITICAL", "g_return_if_fail", "assertion"):
+                assert bad not in log, log[-3000:]
+
+
+async def test_a_window_across_the_stream_edge_stays_exact() -> None:
+    async with running_server(640, 480, streaming_video="all") as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            for i in range(15):
+                await display.update(100, 80, video_frame(i))
+                await trio.sleep(1 / 30)
+            assert stream_stats(server)[1] == 1
+            window = np.full((100, 200, 4), 210, np.uint8)
+            window[20:30, 10:190, :3] = 20
+            window[..., 3] = 0
+            await display.update(330, 150, window)  # over the stream's right edge
+            for i in range(15, 30):
+                frame = video_frame(i)
+                frame[70:170, 230:320] = window[:, :90]  # the window stays on top
+                await display.update(100, 80, frame)
+                await trio.sleep(1 / 30)
+            await display.sync()
+            await trio.sleep(0.2)
+            shown = await client.screenshot()
+            source = display.framebuffer
+            assert np.array_equal(shown[150:250, 330:530, :3], source[150:250, 330:530, :3])
+            await wait_same(client, display, timeout=5)
