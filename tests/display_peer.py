@@ -119,7 +119,8 @@ class DisplayPeer:
         elif msg_type == MsgDisplay.DRAW_COPY:
             self._draw_copy(body)
         elif msg_type == MsgDisplay.STREAM_CREATE:
-            sid, stream_id, flags, codec = struct.unpack_from("<IIBB", body)
+            _surface, stream_id, flags, codec = struct.unpack_from("<IIBB", body)
+            assert flags == 1  # TOP_DOWN
             top, left, bottom, right = struct.unpack_from("<4i", body, 34)
             assert body[50] == 0  # clip NONE
             assert stream_id not in self.streams, "stream created twice"
