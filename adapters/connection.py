@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,6 +24,12 @@ log = logging.getLogger(__name__)
 #: drops a client whose main channel stays blocked for 30 s).
 DEFAULT_SEND_TIMEOUT = 30.0
 RECEIVE_SIZE = 65536
+
+
+def ping_stamp() -> int:
+    """The timestamp our PINGs carry: Trio's clock in nanoseconds (the display machine stamps
+    its probes with the same clock, passed in as seconds)."""
+    return int(trio.current_time() * 1e9)
 
 
 class ClientGone(Exception):
@@ -92,8 +97,10 @@ class Connection:
         while True:
             while (event := self.machine.next_event()) is not NEED_DATA:
                 if isinstance(event, Pong):
-                    # Our PINGs carry time.monotonic_ns() as their timestamp.
-                    self.round_trip = (time.monotonic_ns() - event.timestamp) / 1e9
+                    # Our PINGs carry ping_stamp(): Trio's clock in ns.
+                    now = trio.current_time()
+                    self.round_trip = now - event.timestamp / 1e9
+                    self.machine.on_round_trip(self.round_trip, now)
                     self.pongs[event.id] = self.round_trip
                     while len(self.pongs) > 8:
                         del self.pongs[next(iter(self.pongs))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from adapters.connection import ClientGone, Connection, Wakeup
+from adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from adapters.display_worker import (
     CursorClient,
     CursorHideCmd,
@@ -31,6 +32,7 @@ from domain.channels.cursor import CursorChannel
 from domain.channels.display import DisplayChannel, DisplayReady
 from domain.channels.inputs import InputsChannel
 from domain.channels.main import MainChannel
+from domain.display.rate import PROBE_INTERVAL
 from domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from domain.errors import ProtocolError
 from domain.messages import main as mm
@@ -152,7 +154,7 @@ class ClientSession:
         while True:
             if conn.machine.pings_outstanding >= 2:
                 raise ClientGone(f"{conn.label}: no answer to PING for {interval:.0f} s")
-            conn.machine.ping(time.monotonic_ns())
+            conn.machine.ping(ping_stamp())
             await conn.flush()
             await trio.sleep(interval)
 
@@ -169,7 +171,7 @@ class ClientSession:
 
     async def _net_test(self, conn: Connection) -> None:
         machine = conn.machine
-        now = time.monotonic_ns()
+        now = ping_stamp()
         small = machine.ping(now)
         big = machine.ping(now, padding=NET_TEST_BYTES)
         await conn.flush()
@@ -182,6 +184,7 @@ class ClientSession:
             self.low_bandwidth = self.bandwidth < LOW_BANDWIDTH_BPS and not self.loopback
             for display in self.displays:
                 display.low_bandwidth = self.low_bandwidth
+                display.link_bandwidth = self.bandwidth
             log.info(
                 "%s: network test: %.1f Mbit/s, round trip %.1f ms%s",
                 self.label,
@@ -287,6 +290,7 @@ class ClientSession:
             low_bandwidth=self.low_bandwidth,
             codecs_warm=self.core.codecs_warm.is_set(),
         )
+        machine.link_bandwidth = self.bandwidth
         client = DisplayClient(machine)
         conn = Connection(stream, machine, label=label, send_timeout=config.send_timeout)
         conn.received = client.wake
@@ -308,12 +312,17 @@ class ClientSession:
                 )
                 raise ClientGone(label)
             while True:
-                job = machine.next_job()
+                job = machine.next_job(trio.current_time())
                 await conn.flush()
                 if job is None:
                     if machine.has_work and not machine.may_send:
                         await self._await_acks(conn, client.wake)
-                    else:
+                        continue
+                    # Paced video waits for its budget; while streams run, their probes too.
+                    until = machine.wait_until if machine.wait_until is not None else math.inf
+                    if machine.streams:
+                        until = min(until, trio.current_time() + PROBE_INTERVAL)
+                    with trio.move_on_at(until):
                         await client.wake.wait()
                     continue
                 try:
@@ -327,7 +336,7 @@ class ClientSession:
                 stamp = 0
                 if job.stream_id is not None and images[0] is not None:
                     stamp = self.core.mm_time() + self.playout_delay(len(images[0].payload))
-                machine.commit(job, images, mm_time=stamp)
+                machine.commit(job, images, mm_time=stamp, now=trio.current_time())
                 await conn.flush()
 
         try:

@@ -143,6 +143,10 @@ class ChannelConnection:
         self.send(base.Ping(self._next_ping_id, now, padding))
         return self._next_ping_id
 
+    def on_round_trip(self, rtt: float, now: float) -> None:
+        """A PING of ours came back after ``rtt`` seconds (``now``: the clock's seconds).
+        Channels that pace themselves (display) listen."""
+
     @property
     def pings_outstanding(self) -> int:
         return len(self._pings)

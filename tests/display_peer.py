@@ -61,6 +61,7 @@ class DisplayPeer:
         self.streams: dict[int, tuple[tuple[int, int, int, int], list | None]] = {}
         self.stream_codecs: list[int] = []
         self.stream_frames = 0
+        self.pings = 0
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -87,7 +88,10 @@ class DisplayPeer:
             if self._since_ack == self.ack_window:
                 self._since_ack = 0
                 self.replies.append(client_message(2))
-        if msg_type == MsgDisplay.SURFACE_CREATE:
+        if msg_type == 4:  # PING: PONG with its id and timestamp
+            self.pings += 1
+            self.replies.append(client_message(3, body[:12]))
+        elif msg_type == MsgDisplay.SURFACE_CREATE:
             _, w, h, _, _ = struct.unpack("<5I", body)
             self.pixels = np.zeros((h, w, 4), dtype=np.uint8)
             self.marked = False

@@ -41,6 +41,7 @@ from domain.display.pipe import (
     StreamDestroy,
     StreamFrame,
 )
+from domain.display.rate import PROBE_INTERVAL, RateController
 from domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
 from domain.errors import LocalProtocolError, RemoteProtocolError
 from domain.geometry import Box
@@ -96,6 +97,8 @@ class DisplayStats:
 
 class DisplayChannel(ChannelConnection):
     CLIENT_MESSAGES = m.CLIENT_MESSAGES
+    #: Bytes queued since the pacing last counted (SET_ACK is queued during __init__).
+    _queued_bytes = 0
 
     def __init__(
         self,
@@ -131,6 +134,12 @@ class DisplayChannel(ChannelConnection):
         #: Streams this client was told about: id -> area.
         self._streams: dict[int, Box] = {}
         self.video_quality = VIDEO_QUALITY
+        #: Bits per second the main channel's network test measured (None: not yet).
+        self.link_bandwidth: float | None = None
+        self._rate: RateController | None = None
+        self._last_probe = -1e9
+        #: When next_job returned None only because video waits for the pacing budget.
+        self.wait_until: float | None = None
 
     # -- what the client told us -------------------------------------------------------------
     @property
@@ -213,17 +222,39 @@ class DisplayChannel(ChannelConnection):
         return self.ready and len(self.pipe) > 0
 
     # -- sending -----------------------------------------------------------------------------
-    def next_job(self) -> DrawJob | None:
+    def next_job(self, now: float | None = None) -> DrawJob | None:
         """Frame what needs no pixels, up to the next area that does; return that as a job
-        (None: nothing to do now, the pipe is empty or the ack window is full)."""
+        (None: nothing to do now: the pipe is empty, the ack window is full, or only video
+        frames wait and the pacing budget says when: :attr:`wait_until`). With ``now`` (s,
+        monotonic) video is paced to the link and probed; without it, nothing is paced."""
         if self._job is not None:
             raise LocalProtocolError("next_job while a job is out: commit it first")
+        self.wait_until = None
+        try:
+            return self._next_job(now)
+        finally:
+            self._count_sent(now)
+
+    def _next_job(self, now: float | None) -> DrawJob | None:
+        if now is not None and self._streams:
+            self._probe(now)
         while self.ready and self.may_send:
-            op = self.pipe.pop()
+            if now is not None and self.pipe.head_is_frame():
+                due = self.pacing(now).frame_due(now)
+                if due > now:
+                    op = self.pipe.pop_past_frames()
+                    if op is None:
+                        self.wait_until = due
+                        return None
+                else:
+                    op = self.pipe.pop()
+            else:
+                op = self.pipe.pop()
             if op is None:
                 return None
             if isinstance(op, StreamFrame) and op.id in self._streams:
-                policy = attrs.evolve(self.policy, video=True, jpeg_quality=self.video_quality)
+                quality = self.pacing(now).quality if now is not None else self.video_quality
+                policy = attrs.evolve(self.policy, video=True, jpeg_quality=quality)
                 box = self._streams[op.id]
                 self._job = DrawJob((ImageRequest(box, policy),), stream_id=op.id)
                 return self._job
@@ -248,7 +279,12 @@ class DisplayChannel(ChannelConnection):
         return tuple(ImageRequest(band, policy) for band in area.bands(rows))
 
     def commit(
-        self, job: DrawJob, images: Sequence[EncodedImage | None], *, mm_time: int = 0
+        self,
+        job: DrawJob,
+        images: Sequence[EncodedImage | None],
+        *,
+        mm_time: int = 0,
+        now: float | None = None,
     ) -> None:
         """Frame the DRAW_COPY messages of ``job`` with its encoded images, in order, or the
         STREAM_DATA of a stream frame (shown at ``mm_time`` on the session clock). An image
@@ -259,12 +295,27 @@ class DisplayChannel(ChannelConnection):
             raise LocalProtocolError("one image per request")
         self._job = None
         self.pipe.done()
+        try:
+            self._commit(job, images, mm_time, now)
+        finally:
+            self._count_sent(now)
+
+    def _commit(
+        self,
+        job: DrawJob,
+        images: Sequence[EncodedImage | None],
+        mm_time: int,
+        now: float | None,
+    ) -> None:
         if job.stream_id is not None:
             (image,) = images
             if image is not None and job.stream_id in self._streams:
                 self.stats.stream_frames += 1
                 self.stats.stream_bytes += len(image.payload)
                 self.send(m.StreamData(job.stream_id, mm_time & 0xFFFFFFFF, image.payload))
+                if now is not None:
+                    quality = job.requests[0].policy.jpeg_quality
+                    self.pacing(now).frame_sent(len(image.payload), quality)
             return
         for request, image in zip(job.requests, images, strict=True):
             if image is None:
@@ -273,6 +324,32 @@ class DisplayChannel(ChannelConnection):
             if (image.width, image.height) != (box.w, box.h):
                 raise LocalProtocolError(f"image {image.width}x{image.height} for {box}")
             self.send(m.DrawCopy(PRIMARY_SURFACE_ID, _rect(box), self._image(image)))
+
+    # -- pacing ------------------------------------------------------------------------------
+    def pacing(self, now: float) -> RateController:
+        """The rate controller of this connection (made at first use, from the measured
+        bandwidth)."""
+        if self._rate is None:
+            self._rate = RateController(self.link_bandwidth, now)
+        return self._rate
+
+    def send_body(self, msg_type: int, *parts: bytes | memoryview) -> None:
+        super().send_body(msg_type, *parts)
+        self._queued_bytes += 6 + sum(len(p) for p in parts)
+
+    def _count_sent(self, now: float | None) -> None:
+        if now is not None and self._queued_bytes:
+            self.pacing(now).sent(self._queued_bytes, now)
+        self._queued_bytes = 0
+
+    def _probe(self, now: float) -> None:
+        """PING through our own output while video flows: its round trip shows queueing."""
+        if self.pings_outstanding == 0 and now - self._last_probe >= PROBE_INTERVAL:
+            self._last_probe = now
+            self.ping(int(now * 1e9))
+
+    def on_round_trip(self, rtt: float, now: float) -> None:
+        self.pacing(now).round_trip(rtt, now)
 
     def abandon(self, job: DrawJob) -> None:
         """The job could not be built: put its area back as damage."""

@@ -210,5 +210,24 @@ class DisplayPipe:
         self._inflight = self._ops.popleft()
         return self._inflight
 
+    def head_is_frame(self) -> bool:
+        return bool(self._ops) and isinstance(self._ops[0], StreamFrame)
+
+    def pop_past_frames(self) -> PipeOp | None:
+        """The first Damage or Fill behind the waiting stream frames at the head, if it does
+        not overlap them (then it may go first: the two touch different pixels); None when
+        something else comes first. Call :meth:`done` once its messages are built."""
+        frames: list[Box] = []
+        for i, op in enumerate(self._ops):
+            if isinstance(op, StreamFrame):
+                frames.append(op.box)
+                continue
+            if isinstance(op, (Damage, Fill)) and not any(op.box.overlaps(f) for f in frames):
+                del self._ops[i]
+                self._inflight = op
+                return op
+            return None
+        return None
+
     def done(self) -> None:
         self._inflight = None

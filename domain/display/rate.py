@@ -1,0 +1,119 @@
+"""Pacing a display channel to its link, the way a video call does.
+
+Everything a client is sent crosses the same path; what makes a remote screen feel slow is
+bulk (video frames) queued ahead of a small update (the echo of a key). So bulk is paced below
+what the link carries, and the queue on the path stays short:
+
+- A PING on the display channel every ``PROBE_INTERVAL`` while video flows measures the round
+  trip *through* our own output (its PONG waits behind whatever we queued); the smallest
+  recent round trip is the path's own, and anything above it is queueing delay.
+- The sending rate for video starts from the main channel's network test and then follows the
+  delay: queueing delay above ``HIGH_DELAY`` cuts it (at most once per round trip), delay
+  below ``LOW_DELAY`` while the rate is in use raises it a little at a time.
+- A video frame is sent only when the pacing budget allows (a token bucket at the rate); the
+  pipe meanwhile keeps only the newest frame, so the frame rate falls before latency grows.
+  Everything else (ordinary drawing, the echo of a key) is sent at once, ahead of waiting
+  frames, and is counted against the budget afterwards.
+- The JPEG quality follows the budget per frame at the wanted frame rate.
+
+Time is passed in (seconds, any monotonic clock).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+#: Seconds between display-channel PINGs while video flows.
+PROBE_INTERVAL = 0.25
+#: Queueing delay (s) that cuts the rate, and below which the rate may grow.
+HIGH_DELAY = 0.040
+LOW_DELAY = 0.015
+#: Bits per second: the rate's bounds, and where it starts without a measurement.
+MIN_RATE = 500_000.0
+MAX_RATE = 2_000_000_000.0
+DEFAULT_RATE = 20_000_000.0
+#: Share of the network test's bandwidth to start at.
+START_SHARE = 0.7
+DECREASE = 0.8
+INCREASE = 1.06
+#: How long the smallest round trip is remembered (the path's own delay).
+BASE_WINDOW = 10.0
+#: Tokens may build up to this many seconds of rate (a short burst after idle).
+BURST = 0.05
+#: Frames per second the quality aims at.
+TARGET_FPS = 30.0
+MIN_QUALITY, MAX_QUALITY, START_QUALITY = 20, 80, 70
+
+
+class RateController:
+    def __init__(self, bandwidth: float | None = None, now: float = 0.0) -> None:
+        self.rate = DEFAULT_RATE
+        if bandwidth:
+            self.rate = min(MAX_RATE, max(MIN_RATE, bandwidth * START_SHARE))
+        self._tokens = 0.0
+        self._last = now
+        self._rtts: deque[tuple[float, float]] = deque()
+        self._last_cut = -1e9
+        self._last_rise = now
+        self.quality = START_QUALITY
+        self.rtt: float | None = None
+        self.queue_delay = 0.0
+        self._sent_recently: deque[tuple[float, int]] = deque()
+
+    # -- the budget --------------------------------------------------------------------------
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._tokens + (now - self._last) * self.rate / 8, self._burst)
+        self._last = now
+
+    @property
+    def _burst(self) -> float:
+        return max(self.rate / 8 * BURST, 16_384.0)
+
+    def sent(self, nbytes: int, now: float) -> None:
+        """Anything was sent (video or not): it uses the link."""
+        self._refill(now)
+        self._tokens -= nbytes
+        self._sent_recently.append((now, nbytes))
+        while self._sent_recently and now - self._sent_recently[0][0] > 1.0:
+            self._sent_recently.popleft()
+
+    def frame_due(self, now: float) -> float:
+        """When the next video frame may go (``<= now``: at once)."""
+        self._refill(now)
+        if self._tokens >= 0:
+            return now
+        return now + -self._tokens * 8 / self.rate
+
+    def used_rate(self, now: float) -> float:
+        """Bits per second sent over the last second."""
+        return sum(n for t, n in self._sent_recently if now - t <= 1.0) * 8
+
+    # -- what the path says ------------------------------------------------------------------
+    def round_trip(self, rtt: float, now: float) -> None:
+        """A PONG on the display channel came back after ``rtt`` seconds."""
+        self.rtt = rtt
+        self._rtts.append((now, rtt))
+        while self._rtts and now - self._rtts[0][0] > BASE_WINDOW:
+            self._rtts.popleft()
+        base = min(r for _, r in self._rtts)
+        self.queue_delay = rtt - base
+        if self.queue_delay > HIGH_DELAY:
+            if now - self._last_cut > max(rtt, 0.05):
+                self.rate = max(MIN_RATE, self.rate * DECREASE)
+                self._last_cut = now
+        elif self.queue_delay < LOW_DELAY and now - self._last_rise >= PROBE_INTERVAL:
+            if self.used_rate(now) >= 0.6 * self.rate:
+                self.rate = min(MAX_RATE, self.rate * INCREASE)
+            self._last_rise = now
+
+    # -- video quality -----------------------------------------------------------------------
+    def frame_sent(self, nbytes: int, quality: int) -> None:
+        """Steer the JPEG quality so that a frame fits the budget at ``TARGET_FPS``."""
+        budget = self.rate / 8 / TARGET_FPS
+        if quality != self.quality:
+            return  # a frame encoded before the last change: says nothing new
+        if nbytes > budget * 1.15:
+            step = 10 if nbytes > budget * 2 else 4
+            self.quality = max(MIN_QUALITY, self.quality - step)
+        elif nbytes < budget * 0.6:
+            self.quality = min(MAX_QUALITY, self.quality + 2)

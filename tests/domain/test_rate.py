@@ -1,0 +1,108 @@
+"""Pacing to the link: the rate follows queueing delay, video waits for its budget while
+other drawing (the echo of a key) goes first, and the JPEG quality follows the budget."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_display_machine import _patch
+from test_streams import StreamingDisplay, play, video_frame
+
+from domain.display.rate import (
+    DECREASE,
+    HIGH_DELAY,
+    MIN_QUALITY,
+    START_QUALITY,
+    START_SHARE,
+    RateController,
+)
+
+
+def test_the_rate_starts_from_the_measured_link_and_follows_the_delay() -> None:
+    rate = RateController(bandwidth=10e6, now=0.0)
+    assert rate.rate == 10e6 * START_SHARE
+    rate.round_trip(0.080, 0.0)  # the path's own round trip
+    for i in range(1, 40):  # busy, and no queueing: the rate grows
+        rate.sent(int(rate.rate / 8 * 0.25), i * 0.25)
+        rate.round_trip(0.081, i * 0.25)
+    grown = rate.rate
+    assert grown > 10e6 * START_SHARE
+    rate.round_trip(0.080 + HIGH_DELAY + 0.05, 10.1)  # a queue builds up: cut
+    assert rate.rate == grown * DECREASE
+    rate.round_trip(0.080 + HIGH_DELAY + 0.05, 10.12)  # at most once per round trip
+    assert rate.rate == grown * DECREASE
+
+
+def test_an_idle_link_does_not_grow_the_rate() -> None:
+    rate = RateController(bandwidth=10e6, now=0.0)
+    for i in range(40):
+        rate.round_trip(0.08, i * 0.25)
+    assert rate.rate == 10e6 * START_SHARE
+
+
+def test_frames_wait_for_the_budget() -> None:
+    rate = RateController(bandwidth=8e6 / START_SHARE, now=0.0)  # 1 MB/s
+    assert rate.frame_due(0.0) <= 0.0
+    rate.sent(100_000, 0.0)
+    assert abs(rate.frame_due(0.0) - 0.1) < 0.01  # 100 KB at 1 MB/s
+    assert rate.frame_due(0.2) <= 0.2
+
+
+def test_quality_follows_the_budget() -> None:
+    rate = RateController(bandwidth=3e6 / START_SHARE, now=0.0)  # 2.1 Mbit/s: ~8.7 KB/frame
+    quality = rate.quality
+    assert quality == START_QUALITY
+    for _ in range(20):
+        rate.frame_sent(60_000, rate.quality)
+    assert rate.quality == MIN_QUALITY
+    for _ in range(10):
+        rate.frame_sent(2_000, rate.quality)
+    assert rate.quality > MIN_QUALITY
+
+
+def test_the_echo_of_a_key_overtakes_waiting_video() -> None:
+    """On a slow link, video frames wait for the budget; a small update drawn meanwhile is
+    sent at once, ahead of them."""
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = 1e6  # 1 Mbit/s
+    now = 0.0
+    for i in range(10):  # the stream starts
+        display.put(40, 30, video_frame(i))
+        viewer.send(50)
+        display.tick(1 / 30)
+    assert viewer.machine.streams
+    sent_before = viewer.peer.messages
+    # Spend the budget with a frame, then draw a key's echo beside the video.
+    display.put(40, 30, video_frame(10))
+    job = viewer.machine.next_job(now)
+    assert job is not None and job.stream_id is not None
+    viewer.machine.commit(job, display.images_for(job), now=now)
+    viewer._exchange()
+    display.put(40, 30, video_frame(11))  # the next frame waits for the budget...
+    echo = _patch(np.random.default_rng(1), 12, 8, 0)
+    display.put(250, 170, echo)  # ...and the echo does not
+    job = viewer.machine.next_job(now + 0.001)
+    assert job is not None and job.stream_id is None
+    assert viewer.machine.wait_until is None
+    viewer.machine.commit(job, display.images_for(job), now=now + 0.001)
+    viewer._exchange()
+    assert viewer.machine.next_job(now + 0.002) is None
+    assert viewer.machine.wait_until is not None and viewer.machine.wait_until > now + 0.01
+    assert viewer.peer.messages > sent_before
+    shown = viewer.peer.pixels
+    assert shown is not None
+    assert np.array_equal(shown[170:182, 250:258, :3], echo[..., :3])
+
+
+def test_probes_run_while_streams_do() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    play(display, [viewer], 10)
+    assert viewer.machine.streams
+    viewer.machine.next_job(100.0)
+    pings = [
+        part
+        for part in viewer.machine.data_to_send()
+        if len(part) >= 6 and int.from_bytes(bytes(part[:2]), "little") == 4
+    ]
+    assert pings, "a PING on the display channel while video flows"
