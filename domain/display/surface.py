@@ -133,9 +133,10 @@ class Surface:
         return self.pixels[box.y : box.bottom, box.x : box.right].tobytes()
 
     def snapshot(self, box: Box) -> Pixels:
-        """A C-contiguous copy of ``box`` (clipped), (h, w, 4). ``np.copy`` releases the GIL."""
+        """A C-contiguous copy of ``box`` (clipped), (h, w, 4), never a view: it is encoded
+        while the surface goes on changing. The copy releases the GIL."""
         area = self.clip(box)
-        return np.ascontiguousarray(self.pixels[area.y : area.bottom, area.x : area.right])
+        return self.pixels[area.y : area.bottom, area.x : area.right].copy()
 
 
 def _changed_boxes(old: Pixels, new: Pixels, area: Box) -> list[Box]:

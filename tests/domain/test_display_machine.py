@@ -34,8 +34,11 @@ GTK_CAPS = CapabilitySet.of(
     DisplayCap.A8_SURFACE,
     DisplayCap.MULTI_CODEC,
     DisplayCap.LZ4_COMPRESSION,
+    DisplayCap.STREAM_REPORT,
 )
-SERVER_CAPS = CapabilitySet.of(DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION)
+SERVER_CAPS = CapabilitySet.of(
+    DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION, DisplayCap.STREAM_REPORT
+)
 
 
 class Display:
@@ -302,3 +305,13 @@ def test_the_encode_cache_keeps_only_current_content() -> None:
         display.cache.prune(display.surface.generation)
         assert len(display.cache) <= 1, i
     assert display.cache.bytes <= 300 * 200 * 4 + 100
+
+
+def test_a_snapshot_is_a_copy_even_of_whole_rows() -> None:
+    """Full-width areas are contiguous in memory: a view would let the encoder read pixels
+    that change under it (seen as a client moving pixels twice)."""
+    surface = Surface(64, 32)
+    snap = surface.snapshot(Box(0, 4, 64, 8))
+    surface.fill(Box(0, 0, 64, 32), 0xFFFFFF)
+    assert not snap.any()
+    assert not np.shares_memory(snap, surface.pixels)
