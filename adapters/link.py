@@ -28,7 +28,9 @@ SERVER_COMMON_CAPS = CapabilitySet.of(
     CommonCap.PROTOCOL_AUTH_SELECTION, CommonCap.AUTH_SPICE, CommonCap.MINI_HEADER
 )
 SERVER_CHANNEL_CAPS: dict[int, CapabilitySet] = {
-    ChannelType.DISPLAY: CapabilitySet.of(DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION),
+    ChannelType.DISPLAY: CapabilitySet.of(
+        DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION, DisplayCap.STREAM_REPORT
+    ),
     ChannelType.INPUTS: CapabilitySet.of(InputsCap.KEY_SCANCODE),
 }
 

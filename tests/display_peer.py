@@ -62,6 +62,7 @@ class DisplayPeer:
         self.stream_codecs: list[int] = []
         self.stream_frames = 0
         self.pings = 0
+        self.report_requests: list[tuple[int, int, int, int]] = []
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -152,6 +153,8 @@ class DisplayPeer:
             (stream_id,) = struct.unpack_from("<I", body)
             assert stream_id in self.streams, "STREAM_DESTROY for an unknown stream"
             del self.streams[stream_id]
+        elif msg_type == MsgDisplay.STREAM_ACTIVATE_REPORT:
+            self.report_requests.append(struct.unpack("<4I", body))
         elif msg_type == MsgDisplay.MONITORS_CONFIG:
             pass
         else:

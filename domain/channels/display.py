@@ -54,6 +54,9 @@ PRIMARY_SURFACE_ID = 0
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 #: JPEG quality of video stream frames (the C server's MJPEG encoder starts at 70).
 VIDEO_QUALITY = 70
+#: Ask for a STREAM_REPORT after this many frames or milliseconds.
+REPORT_WINDOW = 10
+REPORT_MS = 500
 #: The stream id used once to give spice-html5 its stream table (see ``_prime_jpeg``); the
 #: protocol allows ids below 64 and the reference server uses at most 50.
 _PRIMING_STREAM_ID = 63
@@ -140,6 +143,11 @@ class DisplayChannel(ChannelConnection):
         self._last_probe = -1e9
         #: When next_job returned None only because video waits for the pacing budget.
         self.wait_until: float | None = None
+        #: The client said it cannot play our streams: it gets images.
+        self.streams_refused = False
+        self._report_ids: dict[int, int] = {}
+        self._next_report_id = 0
+        self._reports: list[m.StreamReport] = []
 
     # -- what the client told us -------------------------------------------------------------
     @property
@@ -182,6 +190,9 @@ class DisplayChannel(ChannelConnection):
             self.init = msg
             self.cache = ImageCache(msg.pixmap_cache_size)
             return DisplayReady(msg)
+        if isinstance(msg, m.StreamReport):
+            self._stream_report(msg)
+            return None
         if isinstance(msg, m.PreferredCompression):
             self.preferred_compression = msg.image_compression
             return None
@@ -236,6 +247,11 @@ class DisplayChannel(ChannelConnection):
             self._count_sent(now)
 
     def _next_job(self, now: float | None) -> DrawJob | None:
+        if now is not None and self._reports:
+            for report in self._reports:
+                late = report.last_frame_delay < 0
+                self.pacing(now).client_report(report.num_frames, report.num_drops, late, now)
+            self._reports.clear()
         if now is not None and self._streams:
             self._probe(now)
         while self.ready and self.may_send:
@@ -395,8 +411,20 @@ class DisplayChannel(ChannelConnection):
             image.type, placement.id, image.width, image.height, image.payload, image_flags=flags
         )
 
+    def _stream_report(self, report: m.StreamReport) -> None:
+        if self._report_ids.get(report.stream_id) != report.unique_id:
+            return  # about a stream that is gone, or not ours: nothing to do
+        if report.num_frames == 0 and report.num_drops == 0xFFFFFFFF:
+            # The client cannot play it: images from now on.
+            self.streams_refused = True
+            if report.stream_id in self._streams:
+                box = self._streams[report.stream_id]
+                self.stream_destroy(report.stream_id, box)
+            return
+        self._reports.append(report)
+
     def _create_stream(self, op: StreamCreate) -> None:
-        if self._size is None or op.id in self._streams:
+        if self._size is None or op.id in self._streams or self.streams_refused:
             return
         box = op.box.intersect(Box(0, 0, *self._size))
         if box.empty:
@@ -409,6 +437,13 @@ class DisplayChannel(ChannelConnection):
                 _rect(box),
             )
         )  # fmt: skip
+        if (
+            DisplayCap.STREAM_REPORT in self.client_caps
+            and DisplayCap.STREAM_REPORT in self.server_caps
+        ):
+            self._next_report_id += 1
+            self._report_ids[op.id] = self._next_report_id
+            self.send(m.StreamActivateReport(op.id, self._next_report_id, REPORT_WINDOW, REPORT_MS))
 
     @property
     def streams(self) -> dict[int, Box]:
@@ -438,6 +473,7 @@ class DisplayChannel(ChannelConnection):
                 self.send(m.StreamClip(op.id, tuple(_rect(b) for b in op.rects)))
         elif isinstance(op, StreamDestroy):
             if self._streams.pop(op.id, None) is not None:
+                self._report_ids.pop(op.id, None)
                 self.send(m.StreamDestroy(op.id))
         elif isinstance(op, CreatePrimary):
             self._size = (op.width, op.height)

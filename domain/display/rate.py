@@ -106,6 +106,14 @@ class RateController:
                 self.rate = min(MAX_RATE, self.rate * INCREASE)
             self._last_rise = now
 
+    def client_report(self, frames: int, drops: int, late: bool, now: float) -> None:
+        """The client's STREAM_REPORT: frames it dropped, or frames that came late, mean the
+        stream asks more than the path (or the client) can take."""
+        if (drops and drops * 10 >= frames + drops) or late:
+            if now - self._last_cut > 0.25:
+                self.rate = max(MIN_RATE, self.rate * DECREASE)
+                self._last_cut = now
+
     # -- video quality -----------------------------------------------------------------------
     def frame_sent(self, nbytes: int, quality: int) -> None:
         """Steer the JPEG quality so that a frame fits the budget at ``TARGET_FPS``."""

@@ -543,6 +543,23 @@ class StreamClip:
         return struct.pack("<I", self.id) + encode_clip(self.clip)
 
 
+@attrs.frozen
+class StreamActivateReport:
+    """Ask the client for STREAM_REPORTs on a stream: after ``max_window_size`` frames or
+    ``timeout_ms``, whichever comes first."""
+
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_ACTIVATE_REPORT
+    stream_id: int = attrs.field(validator=_U32)
+    unique_id: int = attrs.field(validator=_U32)
+    max_window_size: int = attrs.field(validator=_U32)
+    timeout_ms: int = attrs.field(validator=_U32)
+
+    def encode(self) -> bytes:
+        return struct.pack(
+            "<4I", self.stream_id, self.unique_id, self.max_window_size, self.timeout_ms
+        )
+
+
 # -- client messages ---------------------------------------------------------------------
 
 

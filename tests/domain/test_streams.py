@@ -5,8 +5,11 @@ the exact pixels."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
+from display_peer import client_message
 from test_display_machine import Display, Viewer
 
 from domain.display.routing import end_idle, joined, route
@@ -196,3 +199,36 @@ def test_subtract(holes: list[Box], area: int) -> None:
     for i, a in enumerate(parts):
         for b in parts[i + 1 :]:
             assert not a.overlaps(b)
+
+
+def test_stream_reports_are_asked_for_and_a_refusal_means_images() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    play(display, [viewer], 10)
+    ((stream_id, unique_id, window, timeout),) = viewer.peer.report_requests
+    assert window > 0 and timeout > 0
+    # spice-gtk's "cannot decode this stream": num_frames 0, num_drops 0xFFFFFFFF.
+    report = struct.pack("<6IiI", stream_id, unique_id, 0, 0, 0, 0xFFFFFFFF, 0, 0)
+    viewer.machine.receive_data(client_message(102, report))
+    viewer._drain()
+    play(display, [viewer], 10, start=10)
+    assert viewer.peer.streams == {}
+    assert viewer.machine.streams_refused
+    frames = viewer.peer.stream_frames
+    play(display, [viewer], 10, start=20)
+    assert viewer.peer.stream_frames == frames  # images only from now on
+    finish(display, [viewer])
+    assert exact(display, viewer)
+
+
+def test_drops_in_reports_slow_the_stream_down() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    play(display, [viewer], 10)
+    ((stream_id, unique_id, _, _),) = viewer.peer.report_requests
+    rate = viewer.machine.pacing(0.0).rate
+    report = struct.pack("<6IiI", stream_id, unique_id, 0, 100, 10, 5, -20, 0)
+    viewer.machine.receive_data(client_message(102, report))
+    viewer._drain()
+    viewer.machine.next_job(1.0)
+    assert viewer.machine.pacing(1.0).rate < rate

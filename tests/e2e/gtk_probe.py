@@ -67,6 +67,47 @@ class Primary:
         return self.stride * self.height
 
 
+class RegionWatch:
+    """A rectangle of one display whose shown pixels are sampled to a file (``watch_region``)."""
+
+    def __init__(
+        self, display: int, x: int, y: int, w: int, h: int, step: int, path: str, quiet: bool
+    ) -> None:
+        if w <= 0 or h <= 0 or step <= 0:
+            raise ValueError("w, h and step must be positive")
+        self.display = display
+        self.x, self.y, self.w, self.h, self.step = x, y, w, h, step
+        self.quiet = quiet
+        self.out = open(path, "wb")  # noqa: SIM115  (closed by close())
+        self.invalidates = 0
+        self.samples = 0
+        self.idle: int | None = None
+        self.record_bytes = 8 + len(range(0, h, step)) * len(range(0, w, step)) * 4
+
+    def hit(self, x: int, y: int, w: int, h: int) -> bool:
+        return x < self.x + self.w and self.x < x + w and y < self.y + self.h and self.y < y + h
+
+    def sample(self, primary: Primary) -> None:
+        import struct
+
+        import numpy as np
+
+        if self.y + self.h > primary.height or self.x + self.w > primary.width:
+            return
+        buf = (ctypes.c_uint8 * primary.size).from_address(primary.pointer)
+        rows = np.frombuffer(buf, np.uint8).reshape(primary.height, primary.stride)
+        area = rows[self.y : self.y + self.h, self.x * 4 : (self.x + self.w) * 4]
+        grid = area.reshape(self.h, self.w, 4)[:: self.step, :: self.step]
+        self.out.write(struct.pack("<d", time.monotonic()) + grid.tobytes())
+        self.samples += 1
+
+    def close(self) -> None:
+        if self.idle is not None:
+            GLib.source_remove(self.idle)
+            self.idle = None
+        self.out.close()
+
+
 def emit(event: str, **fields: Any) -> None:
     """Write one JSON event line to stdout and flush it; exit quietly if the reader is gone.
 
@@ -144,6 +185,8 @@ class Probe:
         self.stdin_buffer = b""
         self.stdin_watch: int | None = None
         self.shutting_down = False
+        self.region: RegionWatch | None = None
+        self.stream_log_handler: int | None = None
 
     # ----------------------------------------------------------------- setup
     def configure(self) -> None:
@@ -290,7 +333,18 @@ class Probe:
         emit("primary-destroy", display=ident)
 
     def on_invalidate(self, channel: Any, x: int, y: int, w: int, h: int) -> None:
-        emit("invalidate", display=channel_id(channel), x=x, y=y, w=w, h=h)
+        ident = channel_id(channel)
+        region = self.region
+        if region is not None and region.display == ident and region.hit(x, y, w, h):
+            region.invalidates += 1
+            if not region.quiet:
+                emit("invalidate", display=ident, x=x, y=y, w=w, h=h)
+            if region.idle is None:
+                # Sample once the burst of drawing is done: just above GTK's redraw priority,
+                # where a GTK client would paint what it got.
+                region.idle = GLib.idle_add(self.sample_region, priority=GLib.PRIORITY_HIGH_IDLE)
+            return
+        emit("invalidate", display=ident, x=x, y=y, w=w, h=h)
 
     def on_mark(self, channel: Any, mark: int) -> None:
         emit("mark", display=channel_id(channel), mark=mark)
@@ -479,6 +533,75 @@ class Probe:
                 for (kind, ident), channel in sorted(self.channels.items())
             },
         )
+
+    def cmd_watch_region(self, command: JsonDict, reply: JsonDict) -> None:
+        """Record what the client shows in a rectangle: after each burst of
+        ``display-invalidate`` events that touch it, a grid of its pixels (every ``step``-th
+        pixel of every ``step``-th row, BGRX, taken from the primary surface) is appended to the
+        file ``path`` as one record: ``time.monotonic()`` as a little-endian double, then the
+        pixels. ``quiet`` (default true) stops the ``invalidate`` events for that rectangle
+        (counted instead). Needs numpy (python3-numpy). Stop with ``unwatch_region``."""
+        import numpy  # noqa: F401  (fail now, not in a callback)
+
+        if self.region is not None:
+            self.region.close()
+        ident = int(command.get("display", 0))
+        if ident not in self.primaries:
+            raise CommandError(f"display {ident} has no primary surface")
+        self.region = RegionWatch(
+            display=ident,
+            x=int(command["x"]),
+            y=int(command["y"]),
+            w=int(command["w"]),
+            h=int(command["h"]),
+            step=int(command.get("step", 8)),
+            path=str(command["path"]),
+            quiet=bool(command.get("quiet", True)),
+        )
+        emit("ok", **reply, record_bytes=self.region.record_bytes)
+
+    def cmd_unwatch_region(self, _command: JsonDict, reply: JsonDict) -> None:
+        region = self.region
+        if region is None:
+            raise CommandError("no region is watched")
+        self.region = None
+        region.close()
+        emit(
+            "region-stats",
+            **reply,
+            invalidates=region.invalidates,
+            samples=region.samples,
+            record_bytes=region.record_bytes,
+        )
+
+    def sample_region(self) -> bool:
+        region = self.region
+        if region is None:
+            return False
+        region.idle = None
+        primary = self.primaries.get(region.display)
+        if primary is not None:
+            region.sample(primary)
+        return False  # GLib.SOURCE_REMOVE
+
+    def cmd_watch_streams(self, _command: JsonDict, reply: JsonDict) -> None:
+        """Turn on spice-gtk's debug messages and report the display channel's stream
+        messages as events: ``stream-create`` / ``stream-destroy`` / ``stream-clip`` (with
+        spice-gtk's own text), stamped like every event. Other debug messages are dropped."""
+        if self.stream_log_handler is None:
+            flags = GLib.LogLevelFlags.LEVEL_DEBUG | GLib.LogLevelFlags.LEVEL_INFO
+            self.stream_log_handler = GLib.log_set_handler("GSpice", flags, self.on_spice_log, None)
+            Spice.util_set_debug(True)
+        emit("ok", **reply)
+
+    def on_spice_log(self, _domain: Any, _level: Any, message: Any, _data: Any) -> None:
+        text = str(message)
+        if "stream" not in text:
+            return
+        for kind in ("create", "destroy", "clip"):
+            if f"display_handle_stream_{kind}" in text:
+                emit(f"stream-{kind}", message=text[-200:])
+                return
 
     def cmd_quit(self, _command: JsonDict, reply: JsonDict) -> None:
         emit("bye", **reply)
