@@ -109,10 +109,10 @@ class RateController:
     def client_report(self, frames: int, drops: int, late: bool, now: float) -> None:
         """The client's STREAM_REPORT: frames it dropped, or frames that came late, mean the
         stream asks more than the path (or the client) can take."""
-        if (drops and drops * 10 >= frames + drops) or late:
-            if now - self._last_cut > 0.25:
-                self.rate = max(MIN_RATE, self.rate * DECREASE)
-                self._last_cut = now
+        troubled = (drops and drops * 10 >= frames + drops) or late
+        if troubled and now - self._last_cut > 0.25:
+            self.rate = max(MIN_RATE, self.rate * DECREASE)
+            self._last_cut = now
 
     # -- video quality -----------------------------------------------------------------------
     def frame_sent(self, nbytes: int, quality: int) -> None:
