@@ -336,8 +336,11 @@ class ClientSession:
                 stamp = 0
                 if job.stream_id is not None and images[0] is not None:
                     stamp = self.core.mm_time() + self.playout_delay(len(images[0].payload))
-                machine.commit(job, images, mm_time=stamp, now=trio.current_time())
+                started, sent = trio.current_time(), conn.bytes_sent
+                machine.commit(job, images, mm_time=stamp, now=started)
                 await conn.flush()
+                now = trio.current_time()
+                machine.drained(conn.bytes_sent - sent, now - started, now)
 
         try:
             await self._run_pair(conn, on_event, writer)

@@ -364,6 +364,10 @@ class DisplayChannel(ChannelConnection):
             self._last_probe = now
             self.ping(int(now * 1e9))
 
+    def drained(self, nbytes: int, seconds: float, now: float) -> None:
+        """The adapter wrote ``nbytes`` in ``seconds`` (see :meth:`RateController.drained`)."""
+        self.pacing(now).drained(nbytes, seconds, now)
+
     def on_round_trip(self, rtt: float, now: float) -> None:
         self.pacing(now).round_trip(rtt, now)
 

@@ -40,6 +40,9 @@ INCREASE = 1.06
 BASE_WINDOW = 10.0
 #: Tokens may build up to this many seconds of rate (a short burst after idle).
 BURST = 0.05
+#: A write counts as a drain-rate sample when it took at least this long, for this much.
+DRAIN_MIN_SECONDS = 0.03
+DRAIN_MIN_BYTES = 64 * 1024
 #: Frames per second the quality aims at.
 TARGET_FPS = 30.0
 MIN_QUALITY, MAX_QUALITY, START_QUALITY = 20, 80, 70
@@ -105,6 +108,17 @@ class RateController:
             if self.used_rate(now) >= 0.6 * self.rate:
                 self.rate = min(MAX_RATE, self.rate * INCREASE)
             self._last_rise = now
+
+    def drained(self, nbytes: int, seconds: float, now: float) -> None:
+        """A write of ``nbytes`` took ``seconds`` to leave (the kernel keeps only a little
+        unsent, so a blocked write drains at what the path takes). A write that blocked for
+        a while and drained slower than the rate caps the rate there."""
+        if seconds < DRAIN_MIN_SECONDS or nbytes < DRAIN_MIN_BYTES:
+            return
+        drain = nbytes * 8 / seconds
+        if drain < self.rate:
+            self.rate = max(MIN_RATE, drain * 0.9)
+            self._last_cut = now
 
     def client_report(self, frames: int, drops: int, late: bool, now: float) -> None:
         """The client's STREAM_REPORT: frames it dropped, or frames that came late, mean the

@@ -106,3 +106,11 @@ def test_probes_run_while_streams_do() -> None:
         if len(part) >= 6 and int.from_bytes(bytes(part[:2]), "little") == 4
     ]
     assert pings, "a PING on the display channel while video flows"
+
+
+def test_a_slow_drain_caps_the_rate() -> None:
+    rate = RateController(bandwidth=100e6, now=0.0)
+    rate.drained(10_000, 0.5, 1.0)  # too small to say anything
+    assert rate.rate == 100e6 * START_SHARE
+    rate.drained(1_000_000, 1.0, 1.0)  # 8 Mbit/s
+    assert rate.rate == 8e6 * 0.9
