@@ -427,6 +427,12 @@ class DisplayChannel(ChannelConnection):
             return
         self._reports.append(report)
 
+    @property
+    def _draws_clips(self) -> bool:
+        """Whether the client clips stream frames (spice-gtk does; spice-html5, which lacks
+        the COMPOSITE cap spice-gtk always sends, ignores STREAM_CLIP when it draws)."""
+        return DisplayCap.COMPOSITE in self.client_caps
+
     def _create_stream(self, op: StreamCreate) -> None:
         if self._size is None or op.id in self._streams or self.streams_refused:
             return
@@ -474,7 +480,15 @@ class DisplayChannel(ChannelConnection):
             self._create_stream(op)
         elif isinstance(op, StreamClip):
             if op.id in self._streams:
-                self.send(m.StreamClip(op.id, tuple(_rect(b) for b in op.rects)))
+                if self._draws_clips:
+                    self.send(m.StreamClip(op.id, tuple(_rect(b) for b in op.rects)))
+                else:
+                    # spice-html5 keeps a stream's clip but draws every frame whole: this
+                    # client gets the area as images while something covers it.
+                    box = self._streams.pop(op.id)
+                    self._report_ids.pop(op.id, None)
+                    self.send(m.StreamDestroy(op.id))
+                    self.pipe.damage(box)
         elif isinstance(op, StreamDestroy):
             if self._streams.pop(op.id, None) is not None:
                 self._report_ids.pop(op.id, None)

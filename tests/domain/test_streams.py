@@ -12,9 +12,10 @@ import pytest
 from display_peer import client_message
 from test_display_machine import Display, Viewer
 
+from domain.caps import CapabilitySet
 from domain.display.routing import end_idle, joined, route
 from domain.display.streams import IDLE_END, MIN_AREA, StreamDetector, subtract
-from domain.enums import ImageType
+from domain.enums import DisplayCap, ImageType
 from domain.geometry import Box
 
 FPS = 30
@@ -232,3 +233,28 @@ def test_drops_in_reports_slow_the_stream_down() -> None:
     viewer._drain()
     viewer.machine.next_job(1.0)
     assert viewer.machine.pacing(1.0).rate < rate
+
+
+def test_a_client_that_cannot_clip_gets_a_covered_stream_as_images() -> None:
+    """spice-html5 draws stream frames whole: once something covers the stream, it gets the
+    area as images instead, and stays exact."""
+    html5_caps = CapabilitySet.of(DisplayCap.SIZED_STREAM, DisplayCap.STREAM_REPORT)
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz", html5_caps)
+    viewer.send(50)
+    play(display, [viewer], 10)
+    assert viewer.peer.streams
+    window = np.full((50, 100, 4), 200, np.uint8)
+    window[..., 3] = 0
+    display.put(150, 60, window)
+    viewer.send(50)
+    assert viewer.peer.streams == {}
+    frames = viewer.peer.stream_frames
+    for i in range(10, 20):
+        frame = video_frame(i)
+        frame[30:80, 110:160] = window[:50, :50]
+        display.put(40, 30, frame)
+        viewer.send(50)
+        display.tick(1 / FPS)
+    assert viewer.peer.stream_frames == frames
+    assert exact(display, viewer)

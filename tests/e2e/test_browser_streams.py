@@ -4,6 +4,7 @@ when the animation stops."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import trio
 from browser_client import open_browser, require_browser
@@ -48,4 +49,34 @@ async def test_an_animated_region_plays_in_spice_html5_and_ends_exact(server_fac
         assert min(quality) > 28, quality
         await wait_canvas_equals(browser, display)  # the stream ended: exact again
         assert stream_stats(server)[1] == 0
+        assert_clean(browser)
+
+
+async def test_a_window_across_the_stream_edge_stays_exact_in_spice_html5(server_factory) -> None:
+    server = await server_factory(streaming_video="all", html5_dir=HTML5, displays=((640, 480),))
+    display = server.displays[0]
+    await display.fill(0, 0, 640, 480, 0x203040)
+    async with open_browser() as browser:
+        await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
+        await browser.wait_state("connected")
+        await wait_canvas_equals(browser, display)
+        for i in range(15):
+            await display.update(100, 80, video_frame(i))
+            await trio.sleep(1 / 30)
+        assert stream_stats(server)[1] == 1
+        window = np.full((100, 200, 4), 210, np.uint8)
+        window[20:30, 10:190, :3] = 20
+        window[..., 3] = 0
+        await display.update(330, 150, window)  # over the stream's right edge
+        for i in range(15, 30):
+            frame = video_frame(i)
+            frame[70:170, 230:320] = window[:, :90]  # the window stays on top
+            await display.update(100, 80, frame)
+            await trio.sleep(1 / 30)
+        await display.sync()
+        await trio.sleep(0.3)
+        shown = await browser.canvas()
+        expected = as_rgb(display.framebuffer)
+        assert np.array_equal(shown[150:250, 330:530, :3], expected[150:250, 330:530])
+        await wait_canvas_equals(browser, display)
         assert_clean(browser)
