@@ -20,25 +20,42 @@ SAMPLE_ROWS = 48
 MIN_PHOTO_PIXELS = 64 * 64
 #: Share of equal horizontal neighbours above which content is flat.
 FLAT_EQUAL_SHARE = 0.30
+#: For video, flat content is what has more equal neighbours than this (test patterns and
+#: UIs: over 0.9; a mandelbrot zoom: 0.27-0.40; film: under 0.2).
+MOTION_EQUAL_SHARE = 0.7
 #: A photo's neighbours differ, but mostly by little: the share of small steps among the
 #: unequal ones must reach this.
 GRADUAL_SHARE = 0.55
 _SMALL_STEP = 24
 
 
-def is_photographic(pixels: Pixels) -> bool:
-    """Guess whether ``pixels`` ((h, w, 4) BGRX) is photographic (natural, gradual content)."""
+def _neighbours(pixels: Pixels) -> tuple[float, float] | None:
+    """(share of equal horizontal neighbours, share of small steps among the unequal ones)
+    over sampled rows; None when the image is too small to judge."""
     h, w = pixels.shape[:2]
     if h * w < MIN_PHOTO_PIXELS or w < 8:
-        return False
+        return None
     rows = pixels[np.linspace(0, h - 1, min(h, SAMPLE_ROWS)).astype(np.intp), :, :3]
     left = rows[:, :-1].astype(np.int16)
     right = rows[:, 1:].astype(np.int16)
     step = np.abs(left - right).max(axis=2)
     equal = float((step == 0).mean())
-    if equal >= FLAT_EQUAL_SHARE:
-        return False
     unequal = step[step > 0]
     if unequal.size == 0:
-        return False
-    return float((unequal <= _SMALL_STEP).mean()) >= GRADUAL_SHARE
+        return equal, 0.0
+    return equal, float((unequal <= _SMALL_STEP).mean())
+
+
+def is_photographic(pixels: Pixels) -> bool:
+    """Guess whether ``pixels`` ((h, w, 4) BGRX) is photographic (natural, gradual content):
+    the test for still images, where a wrong "yes" costs QUIC's bytes on flat content."""
+    shares = _neighbours(pixels)
+    return shares is not None and shares[0] < FLAT_EQUAL_SHARE and shares[1] >= GRADUAL_SHARE
+
+
+def is_natural_motion(pixels: Pixels) -> bool:
+    """The looser test for video (``streaming_video="filter"``): rendered or filmed motion
+    (a fractal zoom has flat areas between its gradients) streams; synthetic animation of
+    flat colours (a test pattern, a UI) does not."""
+    shares = _neighbours(pixels)
+    return shares is not None and shares[0] < MOTION_EQUAL_SHARE and shares[1] >= GRADUAL_SHARE

@@ -38,6 +38,8 @@ DECREASE = 0.8
 INCREASE = 1.06
 #: How long the smallest round trip is remembered (the path's own delay).
 BASE_WINDOW = 10.0
+#: The most a frame waits for the budget, in seconds of the rate.
+MAX_DEBT = 0.25
 #: Tokens may build up to this many seconds of rate (a short burst after idle).
 BURST = 0.05
 #: A write counts as a drain-rate sample when it took at least this long, for this much.
@@ -73,9 +75,11 @@ class RateController:
         return max(self.rate / 8 * BURST, 16_384.0)
 
     def sent(self, nbytes: int, now: float) -> None:
-        """Anything was sent (video or not): it uses the link."""
+        """Anything was sent (video or not): it uses the link. The debt is capped at
+        ``MAX_DEBT`` seconds of the rate: a big lossless image is already paced by the
+        socket it waits on, and must not hold the video back for seconds after."""
         self._refill(now)
-        self._tokens -= nbytes
+        self._tokens = max(self._tokens - nbytes, -self.rate / 8 * MAX_DEBT)
         self._sent_recently.append((now, nbytes))
         while self._sent_recently and now - self._sent_recently[0][0] > 1.0:
             self._sent_recently.popleft()

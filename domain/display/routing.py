@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from domain.channels.display import DisplayChannel
-from domain.codecs.classify import is_photographic
+from domain.codecs.classify import is_natural_motion
 from domain.display.streams import StreamDetector
 from domain.display.surface import Surface
 from domain.geometry import Box
@@ -42,7 +42,7 @@ def _consider(detector: StreamDetector, surface: Surface, box: Box, now: float) 
         return []
     if detector.mode == "filter":
         pixels = surface.pixels[area.y : area.bottom, area.x : area.right]
-        if not is_photographic(pixels):  # samples a few rows: cheap
+        if not is_natural_motion(pixels):  # samples a few rows: cheap
             detector.refuse(box, now)
             return []
     stream = detector.start(area, now)

@@ -8,7 +8,7 @@ was updated ``START_FRAMES`` times within ``START_WINDOW`` seconds, and is at le
 ``MIN_AREA`` pixels, becomes a stream: at 30 frames a second that is about 0.15 s after the
 motion starts (the C server waits for 20 frames, about 1.3 s at its rates). In ``filter`` mode
 (the C server's default) only photographic content becomes a stream, which the worker checks
-with :func:`domain.codecs.classify.is_photographic` before it calls :meth:`start`; flat,
+with :func:`domain.codecs.classify.is_natural_motion` before it calls :meth:`start`; flat,
 synthetic animation stays lossless. A stream that gets no frame for ``IDLE_END`` seconds ends;
 the clients then get the area once more as a lossless image, so they end exact.
 
@@ -37,7 +37,7 @@ MAX_CANDIDATES = 16
 MAX_CLIP_RECTS = 16
 #: After a candidate was refused (filter mode, flat content), it is not looked at again for
 #: this long.
-REFUSED_FOR = 2.0
+REFUSED_FOR = 0.5
 
 
 @attrs.define

@@ -177,7 +177,21 @@ def _changed_boxes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
                     )
                 )
         top = bottom
-    return _join_vertical(boxes)
+    return _compact(_join_vertical(boxes))
+
+
+def _compact(boxes: list[Box]) -> list[Box]:
+    """One box for the whole change when that wastes little: one image per frame of a video
+    or an animation (a client then never shows half of one frame with half of the next), and
+    one area for video detection; scattered changes (text lines far apart) stay apart."""
+    if len(boxes) < 2:
+        return boxes
+    union = boxes[0]
+    for box in boxes[1:]:
+        union = union.union(box)
+    if union.area <= 2 * sum(b.area for b in boxes):
+        return [union]
+    return boxes
 
 
 def _join_vertical(boxes: list[Box]) -> list[Box]:

@@ -8,7 +8,7 @@ import pytest
 
 from domain.caps import CapabilitySet
 from domain.channels.display import DisplayChannel
-from domain.codecs.classify import is_photographic
+from domain.codecs.classify import is_natural_motion, is_photographic
 from domain.codecs.select import CodecPolicy, choose, encode
 from domain.enums import DisplayCap, ImageType
 
@@ -36,6 +36,16 @@ def test_the_classifier_tells_photos_from_flat_content() -> None:
     noise = np.random.default_rng(2).integers(0, 256, (200, 300, 4), np.uint8)
     assert not is_photographic(noise)  # no gradual structure: a lossless codec's business
     assert not is_photographic(photo(20, 20))  # too small to judge
+
+
+def test_natural_motion_is_looser_than_photographic() -> None:
+    """A fractal zoom has flat areas between its gradients: video, not a photo; flat
+    synthetic animation is neither."""
+    zoom = photo()
+    zoom[:, :120] = (0, 0, 0, 0)  # the set's flat interior
+    assert is_natural_motion(zoom)
+    assert not is_photographic(zoom)
+    assert not is_natural_motion(flat())
 
 
 @pytest.mark.parametrize(

@@ -114,3 +114,9 @@ def test_a_slow_drain_caps_the_rate() -> None:
     assert rate.rate == 100e6 * START_SHARE
     rate.drained(1_000_000, 1.0, 1.0)  # 8 Mbit/s
     assert rate.rate == 8e6 * 0.9
+
+
+def test_a_big_image_does_not_hold_video_back_for_long() -> None:
+    rate = RateController(bandwidth=10e6, now=0.0)
+    rate.sent(4_000_000, 0.0)  # a lossless photo: 4.6 s at this rate
+    assert rate.frame_due(0.0) <= 0.25 + 1e-6
