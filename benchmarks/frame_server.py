@@ -23,6 +23,22 @@ server's CPU (``/proc/PID/task/*/schedstat``) is this process's alone.
   answers ``loaded``.
 * ``{"cmd": "push", "name": "text"}``: ``await display.update(0, 0, array)``; answers
   ``pushed`` once the update is accepted (encoding and sending follow in the server).
+* ``{"cmd": "load_clip", "name": "clip", "path": "clip.raw", "width": W, "height": H}``: read
+  a raw video (frames of H x W BGRX, e.g. ffmpeg's ``-pix_fmt bgr0 -f rawvideo``) into memory;
+  answers ``loaded`` with ``frames``.
+* ``{"cmd": "play", "name": "clip", "x": X, "y": Y, "fps": 30}``: push the clip's frames at
+  (X, Y) with ``display.update``, paced with Trio at ``fps``; a frame whose time has passed
+  while an update waited is skipped, as a player drops late frames. Answers ``played`` with
+  ``t_first``/``t_last`` (``time.monotonic()`` of the first and last push, comparable with
+  other processes' stamps), ``pushed``, ``skipped``, and what the display's clients reported
+  meanwhile: ``stream_start_s`` (first push to the first running stream, polled every 5 ms),
+  ``stream_frames``/``stream_bytes`` (their ``DisplayStats`` deltas), ``streams_max``.
+  ``"clear": true`` paints the area black right after the last frame, as a player's window
+  that closes would leave the screen.
+* ``{"cmd": "state"}``: diagnostics read from private attributes (each display client's pipe,
+  job, streams, ack window, pacing, rate controller; the worker's queued commands), for a
+  benchmark that saw a client get nothing; answers ``state``.
+* ``--streaming-video MODE`` is passed to the Server only when given.
 * ``{"cmd": "quit"}`` or EOF: stop.
 
 A command's ``"id"``, if any, is echoed in its reply.
@@ -31,6 +47,7 @@ A command's ``"id"``, if any, is echoed in its reply.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -69,6 +86,127 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+def client_machines(server: Any) -> list[Any]:
+    """The display machines of the first display's clients (private API, benchmarks only)."""
+    worker = server._core.displays[0]
+    return [client.machine for client in getattr(worker, "clients", ())]
+
+
+def stream_counts(server: Any) -> tuple[int, int, int]:
+    """(stream frames, stream bytes, running streams) summed over the display's clients."""
+    frames = nbytes = running = 0
+    for machine in client_machines(server):
+        stats = getattr(machine, "stats", None)
+        frames += getattr(stats, "stream_frames", 0)
+        nbytes += getattr(stats, "stream_bytes", 0)
+        running += len(getattr(machine, "streams", ()) or ())
+    return frames, nbytes, running
+
+
+def short(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def server_state(server: Any) -> dict[str, Any]:
+    """What each display client's machine holds (private attributes; diagnostics only)."""
+    try:
+        worker = server._core.displays[0]
+        now = trio.current_time()
+        clients = []
+        for client in worker.clients:
+            machine = client.machine
+            entry: dict[str, Any] = {}
+            for name in ("ready", "may_send", "unacked", "streams_refused", "video_quality",
+                         "link_bandwidth"):  # fmt: skip
+                with contextlib.suppress(Exception):
+                    entry[name] = getattr(machine, name)
+            pipe = getattr(machine, "pipe", None)
+            if pipe is not None:
+                entry["pipe_len"] = len(pipe)
+                entry["pipe_head"] = [short(op, 120) for op in list(pipe)[:6]]
+                entry["inflight"] = short(getattr(pipe, "_inflight", None), 120)
+            entry["job"] = short(getattr(machine, "_job", None))
+            entry["streams"] = short(getattr(machine, "_streams", None))
+            wait_until = getattr(machine, "wait_until", None)
+            entry["wait_until_in_s"] = None if wait_until is None else round(wait_until - now, 3)
+            rate = getattr(machine, "_rate", None)
+            if rate is not None:
+                entry["rate"] = {
+                    k: short(v, 80) for k, v in vars(rate).items() if not k.startswith("_sent")
+                }
+            entry["stats"] = short(getattr(machine, "stats", None))
+            connection = getattr(client, "connection", None)
+            entry["bytes_sent"] = getattr(connection, "bytes_sent", None)
+            clients.append(entry)
+        return {
+            "clients": clients,
+            "detector_streams": short(getattr(worker.streams, "streams", None)),
+            "queued_commands": worker._receive.statistics().current_buffer_used,
+        }
+    except Exception as exc:  # diagnostics only
+        return {"error": repr(exc)}
+
+
+async def play(
+    server: Any, display: Any, clip: np.ndarray, command: dict[str, Any]
+) -> dict[str, Any]:
+    """Push ``clip``'s frames at (x, y), paced at ``fps``; see the module docstring."""
+    x, y = int(command.get("x", 0)), int(command.get("y", 0))
+    fps = float(command.get("fps", 30))
+    count = min(int(command.get("count", len(clip))), len(clip))
+    frames0, bytes0, _ = stream_counts(server)
+    result: dict[str, Any] = {"stream_start_s": None, "streams_max": 0}
+    started = time.monotonic()
+
+    async def watch_streams() -> None:
+        while True:
+            running = stream_counts(server)[2]
+            result["streams_max"] = max(result["streams_max"], running)
+            if running and result["stream_start_s"] is None:
+                result["stream_start_s"] = round(time.monotonic() - started, 4)
+            await trio.sleep(0.005)
+
+    pushed = skipped = 0
+    late_max = 0.0
+    last = started
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_streams)
+        index = 0
+        while index < count:
+            if index == 0:
+                started = time.monotonic()
+            await display.update(x, y, clip[index])
+            pushed += 1
+            last = time.monotonic()
+            now = trio.current_time()
+            late_max = max(late_max, now - (t0 + index / fps))
+            following = index + 1
+            due = int((now - t0) * fps)
+            if due > following:
+                skipped += min(due, count) - following
+                following = due
+            if following < count:
+                await trio.sleep_until(t0 + following / fps)
+            index = following
+        if command.get("clear"):
+            await display.update(x, y, np.zeros_like(clip[0]))
+        await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
+    frames1, bytes1, _ = stream_counts(server)
+    result.update(
+        t_first=started,
+        t_last=last,
+        pushed=pushed,
+        skipped=skipped,
+        late_max_ms=round(late_max * 1000, 1),
+        stream_frames=frames1 - frames0,
+        stream_bytes=bytes1 - bytes0,
+    )
+    return result
+
+
 async def serve(args: argparse.Namespace) -> int:
     from spice.server import Server
 
@@ -79,6 +217,8 @@ async def serve(args: argparse.Namespace) -> int:
         options["jpeg_wan_compression"] = args.jpeg_wan_compression
     if args.html5_dir is not None:
         options["html5_dir"] = args.html5_dir
+    if args.streaming_video is not None:
+        options["streaming_video"] = args.streaming_video
     try:
         server = Server(addr="127.0.0.1", port=args.port, disable_ticketing=True, **options)
     except (TypeError, ValueError) as exc:
@@ -119,6 +259,19 @@ async def serve(args: argparse.Namespace) -> int:
                         np.load, command["path"]
                     )
                     emit("loaded", name=command["name"], **ident)
+                elif name == "load_clip":
+                    width, height = int(command["width"]), int(command["height"])
+                    raw = await trio.to_thread.run_sync(np.fromfile, command["path"], np.uint8)
+                    frames[command["name"]] = raw.reshape(-1, height, width, 4)
+                    emit(
+                        "loaded",
+                        name=command["name"],
+                        frames=len(frames[command["name"]]),
+                        **ident,
+                    )
+                elif name == "play":
+                    played = await play(server, display, frames[command["name"]], command)
+                    emit("played", name=command["name"], **played, **ident)
                 elif name == "push":
                     await display.update(0, 0, frames[command["name"]])
                     emit("pushed", name=command["name"], **ident)
@@ -130,6 +283,8 @@ async def serve(args: argparse.Namespace) -> int:
                         encode_cpu_ms=round(worker.encode_cpu * 1000, 2),
                         **ident,
                     )
+                elif name == "state":
+                    emit("state", **server_state(server), **ident)
                 elif name == "quit":
                     quit_now = True
                     break
@@ -148,6 +303,7 @@ def main() -> int:
     parser.add_argument("--image-compression", default=None)
     parser.add_argument("--jpeg-wan-compression", default=None)
     parser.add_argument("--html5-dir", default=None)
+    parser.add_argument("--streaming-video", default=None)
     args = parser.parse_args()
     try:
         return trio.run(serve, args)

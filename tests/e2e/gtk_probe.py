@@ -9,8 +9,13 @@ interest becomes one JSON object on stdout (key ``"event"``, plus ``"t"``: the p
 ``time.monotonic()`` at emission; ``started`` is emitted just before the session connects),
 and commands arrive as one JSON object per line on stdin (key ``"cmd"``, optional ``"id"``
 echoed back in the reply). Every command is answered by its result event (``ok``,
-``screenshot``, ``flushed``, ``read-bytes``, ``bye``) or by an ``error`` event; exceptions
-raised in GLib callbacks are reported as ``error`` events too.
+``screenshot``, ``flushed``, ``read-bytes``, ``region-stats``, ``bye``) or by an ``error``
+event; exceptions raised in GLib callbacks are reported as ``error`` events too. For
+benchmarks, ``watch_region`` records what the client shows in a rectangle to a file and
+``watch_streams`` reports spice-gtk's stream create/destroy/clip debug messages as events;
+``key_echo`` times a key press to the change it causes at one pixel, and ``watch_marker`` /
+``marker_stats`` count the frames an application numbers in a strip of blocks
+(``benchmarks/latency.py``).
 A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
 connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
 exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
@@ -108,6 +113,54 @@ class RegionWatch:
         self.out.close()
 
 
+class EchoWait:
+    """A key pressed by ``key_echo``: waiting for pixel (x, y) of a display to change."""
+
+    def __init__(self, reply: JsonDict, display: int, x: int, y: int, before: int | None) -> None:
+        self.reply = reply
+        self.display = display
+        self.x, self.y = x, y
+        self.before = before
+        self.t0 = 0.0
+        self.timer: int | None = None
+
+
+class MarkerWatch:
+    """A strip of ``bits`` square blocks (``block`` pixels, black = 0, white = 1, least
+    significant bit first) that the application draws into its frames as a frame counter
+    (``watch_marker``): every change of the value the client shows is recorded with its time."""
+
+    LIMIT = 200_000
+
+    def __init__(self, display: int, x: int, y: int, bits: int, block: int) -> None:
+        if not 0 < bits <= 32 or block <= 0:
+            raise ValueError("bits must be 1..32 and block positive")
+        self.display = display
+        self.x, self.y, self.bits, self.block = x, y, bits, block
+        self.w, self.h = bits * block, block
+        self.value: int | None = None
+        self.changes: list[tuple[float, int]] = []
+        self.invalidates = 0
+
+    def hit(self, x: int, y: int, w: int, h: int) -> bool:
+        return x < self.x + self.w and self.x < x + w and y < self.y + self.h and self.y < y + h
+
+    def read(self, primary: Primary) -> None:
+        if self.y + self.h > primary.height or self.x + self.w > primary.width:
+            return
+        cy = self.y + self.block // 2
+        row = ctypes.string_at(primary.pointer + cy * primary.stride + self.x * 4, self.w * 4)
+        value = 0
+        for k in range(self.bits):
+            i = (k * self.block + self.block // 2) * 4
+            if row[i] + 2 * row[i + 1] + row[i + 2] > 512:  # B + 2G + R: brighter than mid-grey
+                value |= 1 << k
+        if value != self.value:
+            self.value = value
+            if len(self.changes) < self.LIMIT:
+                self.changes.append((time.monotonic(), value))
+
+
 def emit(event: str, **fields: Any) -> None:
     """Write one JSON event line to stdout and flush it; exit quietly if the reader is gone.
 
@@ -186,6 +239,8 @@ class Probe:
         self.stdin_watch: int | None = None
         self.shutting_down = False
         self.region: RegionWatch | None = None
+        self.echo_waits: list[EchoWait] = []
+        self.marker: MarkerWatch | None = None
         self.stream_log_handler: int | None = None
 
     # ----------------------------------------------------------------- setup
@@ -334,6 +389,10 @@ class Probe:
 
     def on_invalidate(self, channel: Any, x: int, y: int, w: int, h: int) -> None:
         ident = channel_id(channel)
+        if (self.echo_waits or self.marker is not None) and self.check_echo_and_marker(
+            ident, x, y, w, h
+        ):
+            return
         region = self.region
         if region is not None and region.display == ident and region.hit(x, y, w, h):
             region.invalidates += 1
@@ -602,6 +661,117 @@ class Probe:
             if f"display_handle_stream_{kind}" in text:
                 emit(f"stream-{kind}", message=text[-200:])
                 return
+
+    # ------------------------------------------------- latency (benchmarks/latency.py)
+    def pixel(self, display: int, x: int, y: int) -> int | None:
+        """Pixel (x, y) of a display's primary surface as 0xRRGGBB (None: no such pixel)."""
+        primary = self.primaries.get(display)
+        if primary is None or not (0 <= x < primary.width and 0 <= y < primary.height):
+            return None
+        b, g, r = ctypes.string_at(primary.pointer + y * primary.stride + x * 4, 3)
+        return (r << 16) | (g << 8) | b
+
+    def check_echo_and_marker(self, ident: int, x: int, y: int, w: int, h: int) -> bool:
+        """Called on every ``display-invalidate`` while a ``key_echo`` waits or a marker is
+        watched; True when the invalidate event itself should not be printed."""
+        for wait in list(self.echo_waits):
+            if wait.display == ident and x <= wait.x < x + w and y <= wait.y < y + h:
+                colour = self.pixel(ident, wait.x, wait.y)
+                if colour is not None and colour != wait.before:
+                    self.finish_echo(wait, colour)
+        marker = self.marker
+        if marker is None or marker.display != ident:
+            return False
+        if marker.hit(x, y, w, h):
+            marker.invalidates += 1
+            primary = self.primaries.get(ident)
+            if primary is not None:
+                marker.read(primary)
+        return True  # quiet while a marker is watched
+
+    def finish_echo(self, wait: EchoWait, colour: int | None) -> None:
+        t1 = time.monotonic()
+        if wait in self.echo_waits:
+            self.echo_waits.remove(wait)
+        if wait.timer is not None:
+            GLib.source_remove(wait.timer)
+            wait.timer = None
+        emit(
+            "echo",
+            **wait.reply,
+            t0=wait.t0,
+            t1=t1,
+            latency_ms=(t1 - wait.t0) * 1000,
+            before=wait.before,
+            colour=colour,
+            timed_out=colour is None,
+        )
+
+    def cmd_key_echo(self, command: JsonDict, reply: JsonDict) -> None:
+        """Press (and release) ``scancode`` and answer ``echo`` once pixel (``x``, ``y``) of
+        ``display`` shows a colour other than the one it had just before the press: ``t0`` is
+        the probe's ``time.monotonic()`` just before the key went to spice-gtk, ``t1`` the
+        ``display-invalidate`` that changed the pixel (spice-gtk has drawn it), ``latency_ms``
+        the difference, ``colour`` the new 0xRRGGBB. After ``timeout`` s (default 5) the
+        answer is ``echo`` with ``timed_out`` true and ``colour`` null."""
+        inputs = self.inputs()
+        ident = int(command.get("display", 0))
+        x, y = int(command["x"]), int(command["y"])
+        if ident not in self.primaries:
+            raise CommandError(f"display {ident} has no primary surface")
+        wait = EchoWait(reply, ident, x, y, self.pixel(ident, x, y))
+        scancode = int(command["scancode"])
+        wait.timer = GLib.timeout_add(
+            int(float(command.get("timeout", 5.0)) * 1000), self.on_echo_timeout, wait
+        )
+        self.echo_waits.append(wait)
+        wait.t0 = time.monotonic()
+        inputs.key_press(scancode)
+        if command.get("release", True):
+            inputs.key_release(scancode)
+
+    @guarded("echo-timeout")
+    def on_echo_timeout(self, wait: EchoWait) -> bool:
+        wait.timer = None
+        self.finish_echo(wait, None)
+        return False
+
+    def cmd_watch_marker(self, command: JsonDict, reply: JsonDict) -> None:
+        """Record every change of a frame counter drawn as ``bits`` blocks of ``block``
+        pixels at (``x``, ``y``) (see :class:`MarkerWatch`); ``invalidate`` events are not
+        printed meanwhile. Read with ``marker_stats``, stop with ``unwatch_marker``."""
+        ident = int(command.get("display", 0))
+        self.marker = MarkerWatch(
+            ident,
+            int(command["x"]),
+            int(command["y"]),
+            int(command.get("bits", 12)),
+            int(command.get("block", 16)),
+        )
+        primary = self.primaries.get(ident)
+        if primary is not None:
+            self.marker.read(primary)
+        emit("ok", **reply)
+
+    def cmd_marker_stats(self, command: JsonDict, reply: JsonDict) -> None:
+        """``marker-stats``: ``changes`` as [time.monotonic(), value] pairs since the watch
+        began (or since the last ``clear``), and how many invalidates touched the strip."""
+        marker = self.marker
+        if marker is None:
+            raise CommandError("no marker is watched")
+        emit(
+            "marker-stats",
+            **reply,
+            changes=marker.changes,
+            invalidates=marker.invalidates,
+            value=marker.value,
+        )
+        if command.get("clear"):
+            marker.changes = []
+
+    def cmd_unwatch_marker(self, _command: JsonDict, reply: JsonDict) -> None:
+        self.marker = None
+        emit("ok", **reply)
 
     def cmd_quit(self, _command: JsonDict, reply: JsonDict) -> None:
         emit("bye", **reply)
