@@ -9,6 +9,7 @@ subclasses see only their own channel's messages through :meth:`_handle`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,8 @@ from domain.messages.codec import ServerMessage
 #: The reference server's ack window for display and cursor channels: the client acks every
 #: 20 messages and the server stops sending while more than 40 are unacknowledged.
 ACK_WINDOW = 20
+#: With a byte window, at most this many windows of messages may be unacknowledged.
+MAX_UNACKED_WINDOWS = 10
 
 
 class ChannelClosed(Exception):
@@ -52,6 +55,12 @@ class ChannelConnection:
         self._ack_generation = 0
         self._synced_generation: int | None = None
         self._unacked = 0
+        #: Sizes of the messages not acknowledged yet, oldest first, and their sum.
+        self._unacked_sizes: deque[int] = deque()
+        self._unacked_bytes = 0
+        #: With a byte window, many small messages may be out at once: the window then
+        #: bounds the bytes not yet acknowledged (and the count by ``MAX_UNACKED_WINDOWS``).
+        self.byte_window: int | None = None
         self._pings: dict[int, int] = {}
         self._next_ping_id = 0
         if ack_window:
@@ -59,6 +68,8 @@ class ChannelConnection:
             self.send(base.SetAck(self._ack_generation, ack_window))
             # SET_ACK itself does not count against the window.
             self._unacked = 0
+            self._unacked_sizes.clear()
+            self._unacked_bytes = 0
 
     # -- receiving -----------------------------------------------------------------------
     def receive_data(self, data: bytes | bytearray) -> None:
@@ -89,6 +100,8 @@ class ChannelConnection:
         if isinstance(msg, base.Ack):
             if self._ack_window and self._synced_generation == self._ack_generation:
                 self._unacked = max(0, self._unacked - self._ack_window)
+                for _ in range(min(self._ack_window, len(self._unacked_sizes))):
+                    self._unacked_bytes -= self._unacked_sizes.popleft()
             return None
         if isinstance(msg, base.Pong):
             # Returned so the adapter can take the round trip against its clock; the stamp is
@@ -119,6 +132,8 @@ class ChannelConnection:
         self._out.extend(p for p in parts if len(p))
         if self._ack_window:
             self._unacked += 1
+            self._unacked_sizes.append(size)
+            self._unacked_bytes += size
 
     def data_to_send(self) -> list[bytes | memoryview]:
         out, self._out = self._out, []
@@ -126,8 +141,21 @@ class ChannelConnection:
 
     @property
     def may_send(self) -> bool:
-        """False while the client owes acks for more than two windows of messages."""
-        return not self._ack_window or self._unacked <= 2 * self._ack_window
+        """False while the client owes acks for more than two windows of messages or, with a
+        byte window, for more bytes than that (and for more than ``MAX_UNACKED_WINDOWS``
+        windows of messages)."""
+        if not self._ack_window or self._unacked <= 2 * self._ack_window:
+            return True
+        if self.byte_window is None:
+            return False
+        return (
+            self._unacked_bytes <= self.byte_window
+            and self._unacked <= MAX_UNACKED_WINDOWS * self._ack_window
+        )
+
+    @property
+    def unacked_bytes(self) -> int:
+        return self._unacked_bytes
 
     @property
     def unacked(self) -> int:

@@ -183,13 +183,15 @@ def _changed_boxes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
 def _compact(boxes: list[Box]) -> list[Box]:
     """One box for the whole change when that wastes little: one image per frame of a video
     or an animation (a client then never shows half of one frame with half of the next), and
-    one area for video detection; scattered changes (text lines far apart) stay apart."""
+    one area for video detection; scattered changes (text lines far apart) stay apart. Many
+    pieces (an animation's parts) are joined more readily: each image costs a message."""
     if len(boxes) < 2:
         return boxes
     union = boxes[0]
     for box in boxes[1:]:
         union = union.union(box)
-    if union.area <= 2 * sum(b.area for b in boxes):
+    covered = sum(b.area for b in boxes)
+    if union.area <= 2 * covered or (len(boxes) > 4 and union.area <= 4 * covered):
         return [union]
     return boxes
 

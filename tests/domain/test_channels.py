@@ -197,3 +197,23 @@ def test_full_header_serials_count_from_one() -> None:
     out = sent(cursor)
     assert out[:18] == struct.pack("<QHII", 1, 3, 8, 0)
     assert out[26:44] == struct.pack("<QHII", 2, 104, 4, 0)
+
+
+def test_a_byte_window_lets_many_small_messages_out_and_bounds_big_ones() -> None:
+    from domain.channel import ACK_WINDOW, MAX_UNACKED_WINDOWS, ChannelConnection
+
+    small = ChannelConnection(mini_header=True, ack_window=ACK_WINDOW)
+    small.byte_window = 100_000
+    for _ in range(5 * ACK_WINDOW):
+        assert small.may_send
+        small.send_body(1, b"x" * 100)
+    assert small.may_send  # 100 small messages, 10 KB: still fine
+    for _ in range(MAX_UNACKED_WINDOWS * ACK_WINDOW):
+        small.send_body(1, b"x")
+    assert not small.may_send  # but not without end
+    big = ChannelConnection(mini_header=True, ack_window=ACK_WINDOW)
+    big.byte_window = 100_000
+    for _ in range(2 * ACK_WINDOW + 1):
+        big.send_body(1, b"x" * 10_000)
+    assert not big.may_send
+    assert big.unacked_bytes == (2 * ACK_WINDOW + 1) * 10_000
