@@ -31,6 +31,20 @@ HOST = "127.0.0.1"
 
 
 # ----------------------------------------------------------------------------- processes
+@contextlib.contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop every process we started."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def stop(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
     """Terminate one process we started (by its pid), kill it if it lingers, and reap it."""
     if proc is None:

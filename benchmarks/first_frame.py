@@ -28,10 +28,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _peers
-from _peers import HOST, fmt_ms, median
+from _peers import HOST, fmt_ms, median, sigterm_as_exit
 from gtk_client import open_gtk_client  # tests/e2e, put on sys.path by _peers
 
 TARGET_RATIO = 1.5
@@ -175,20 +174,6 @@ def print_table(summary: dict[str, Any]) -> None:
                 f"  first primary: ours/{r} = {ratio:.2f}x -> {verdict} the {TARGET_RATIO}x target"
             )
     print()
-
-
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop every server we started."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _peers  # noqa: E402
-from _peers import CpuMeter, median, require_free, stop  # noqa: E402
+from _peers import CpuMeter, median, require_free, sigterm_as_exit, stop  # noqa: E402
 from display_bytes import PROBE, SYSTEM_PYTHON, Gtk, JsonChild, child  # noqa: E402
 
 SCREEN = (1920, 1080)
@@ -682,20 +681,6 @@ def check_targets(ours: dict[str, Any], c: dict[str, Any] | None) -> dict[str, b
 
 
 # ============================================================================ main
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the finally blocks stop every process we started."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     frames = round((args.seconds + args.lead) * FPS)
     started = time.monotonic()

@@ -25,13 +25,11 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import wan  # noqa: E402
-from _peers import median, percentile  # noqa: E402
+from _peers import median, percentile, sigterm_as_exit  # noqa: E402
 
 PORT = 5990
 PATHS = [(80.0, 10.0), (80.0, 50.0), (0.0, None)]
@@ -337,18 +335,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{r['queue_delay_full_ms']:.0f} ms) |"
             )
     print()
-
-
-@contextlib.contextmanager
-def sigterm_as_exit() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _path_arg(text: str) -> tuple[float, float | None]:

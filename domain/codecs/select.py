@@ -137,7 +137,9 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
         payload = b""
     if kind == ImageType.BITMAP or (len(payload) >= raw_size and not policy.video):
         kind, payload = ImageType.BITMAP, pixels.tobytes()
-    return EncodedImage(kind, w, h, payload, content_digest(pixels))
+    # A video frame is never cached by the client: no digest to pay for.
+    digest = b"" if policy.video else content_digest(pixels)
+    return EncodedImage(kind, w, h, payload, digest)
 
 
 def warm_up() -> None:

@@ -10,7 +10,7 @@ import trio
 from browser_client import open_browser, require_browser
 from test_browser import as_rgb, wait_canvas_equals
 from test_browser_codecs import assert_clean
-from test_gtk_streams import stream_stats, video_frame
+from test_gtk_streams import play_under_a_window, stream_stats, video_frame
 
 from domain.codecs.jpeg import psnr
 from spice.server import find_html5_dir
@@ -60,19 +60,7 @@ async def test_a_window_across_the_stream_edge_stays_exact_in_spice_html5(server
         await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
         await browser.wait_state("connected")
         await wait_canvas_equals(browser, display)
-        for i in range(15):
-            await display.update(100, 80, video_frame(i))
-            await trio.sleep(1 / 30)
-        assert stream_stats(server)[1] == 1
-        window = np.full((100, 200, 4), 210, np.uint8)
-        window[20:30, 10:190, :3] = 20
-        window[..., 3] = 0
-        await display.update(330, 150, window)  # over the stream's right edge
-        for i in range(15, 30):
-            frame = video_frame(i)
-            frame[70:170, 230:320] = window[:, :90]  # the window stays on top
-            await display.update(100, 80, frame)
-            await trio.sleep(1 / 30)
+        await play_under_a_window(server)
         await display.sync()
         await trio.sleep(0.3)
         shown = await browser.canvas()

@@ -23,6 +23,25 @@ def video_frame(i: int, h: int = 240, w: int = 320) -> np.ndarray:
     return img
 
 
+async def play_under_a_window(server) -> None:  # type: ignore[no-untyped-def]
+    """Video at (100, 80) becomes a stream; then a window is drawn over its right edge at
+    (330, 150), 200x100, and stays on top while the video goes on."""
+    display = server.displays[0]
+    for i in range(15):
+        await display.update(100, 80, video_frame(i))
+        await trio.sleep(1 / 30)
+    assert stream_stats(server)[1] == 1
+    window = np.full((100, 200, 4), 210, np.uint8)
+    window[20:30, 10:190, :3] = 20
+    window[..., 3] = 0
+    await display.update(330, 150, window)
+    for i in range(15, 30):
+        frame = video_frame(i)
+        frame[70:170, 230:320] = window[:, :90]  # the window stays on top
+        await display.update(100, 80, frame)
+        await trio.sleep(1 / 30)
+
+
 def stream_stats(server) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     clients = server._core.displays[0].clients
     frames = sum(c.machine.stats.stream_frames for c in clients)
@@ -69,19 +88,7 @@ async def test_a_window_across_the_stream_edge_stays_exact() -> None:
         display = server.displays[0]
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mark")
-            for i in range(15):
-                await display.update(100, 80, video_frame(i))
-                await trio.sleep(1 / 30)
-            assert stream_stats(server)[1] == 1
-            window = np.full((100, 200, 4), 210, np.uint8)
-            window[20:30, 10:190, :3] = 20
-            window[..., 3] = 0
-            await display.update(330, 150, window)  # over the stream's right edge
-            for i in range(15, 30):
-                frame = video_frame(i)
-                frame[70:170, 230:320] = window[:, :90]  # the window stays on top
-                await display.update(100, 80, frame)
-                await trio.sleep(1 / 30)
+            await play_under_a_window(server)
             await display.sync()
             await trio.sleep(0.2)
             shown = await client.screenshot()
