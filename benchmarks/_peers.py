@@ -341,6 +341,28 @@ def xspice_screen(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ----------------------------------------------------------------------------- clips
+def render_clip(source: str, path: Path, frames: int, width: int, height: int) -> Path:
+    """``frames`` frames of the ffmpeg lavfi ``source`` as raw BGRX (ffmpeg's bgr0) in
+    ``path``, rendered once: a file of the right size is reused."""
+    size = frames * width * height * 4
+    if path.is_file() and path.stat().st_size == size:
+        return path
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg not found: apt-get install ffmpeg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+         "-frames:v", str(frames), "-pix_fmt", "bgr0", "-f", "rawvideo", str(partial)],
+        check=True,
+    )  # fmt: skip
+    if partial.stat().st_size != size:
+        raise RuntimeError(f"ffmpeg wrote {partial.stat().st_size} bytes, not {size}")
+    partial.rename(path)
+    return path
+
+
 # ----------------------------------------------------------------------------- CPU
 class CpuMeter:
     """On-CPU time of one process from ``/proc/PID/task/*/schedstat`` (nanoseconds, summed

@@ -495,11 +495,7 @@ async def raw_viewers(
     import trio
     from transports import (
         DISPLAY,
-        MAIN,
-        MSG_MAIN_CHANNELS_LIST,
-        MSG_MAIN_INIT,
         MSGC_DISPLAY_INIT,
-        MSGC_MAIN_ATTACH_CHANNELS,
         Reader,
     )
 
@@ -514,13 +510,7 @@ async def raw_viewers(
         display_stream = await trio.open_tcp_stream(HOST, port)
         async with main_stream, display_stream, trio.open_nursery() as nursery:
             main = Reader(main_stream)
-            await main.link(MAIN)
-            while (m := await main.message())[0] != MSG_MAIN_INIT:
-                pass
-            session_id = struct.unpack_from("<I", main.buf, m[1])[0]
-            await main.send(MSGC_MAIN_ATTACH_CHANNELS)
-            while (await main.message())[0] != MSG_MAIN_CHANNELS_LIST:
-                pass
+            session_id = await main.open_main()
 
             async def pump(reader: Reader) -> None:
                 while True:

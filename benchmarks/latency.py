@@ -70,6 +70,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import _peers  # noqa: E402
+
 SCREEN = (1920, 1080)
 VIDEO = (64, 180, 1280, 720)  # x, y, w, h
 ECHO = (1500, 490, 200, 100)
@@ -387,24 +389,8 @@ def render_clip(name: str, clip_dir: Path) -> Path:
     """The clip as raw BGRX 1280x720 frames (ffmpeg's bgr0), rendered once into ``clip_dir``."""
     _, _, w, h = VIDEO
     path = clip_dir / f"{name}-{w}x{h}-{FPS}fps-{CLIP_SECONDS}s.bgr0"
-    size = w * h * 4 * FPS * CLIP_SECONDS
-    if path.is_file() and path.stat().st_size == size:
-        return path
-    if shutil.which("ffmpeg") is None:
-        raise RuntimeError("ffmpeg not found: apt-get install ffmpeg")
-    clip_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
     source = CLIPS[name].format(w=w, h=h, fps=FPS)
-    print(f"rendering {name} ({source}) to {path} ...", file=sys.stderr, flush=True)
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-         "-t", str(CLIP_SECONDS), "-pix_fmt", "bgr0", "-f", "rawvideo", str(partial)],
-        check=True,
-    )  # fmt: skip
-    if partial.stat().st_size != size:
-        raise RuntimeError(f"ffmpeg wrote {partial.stat().st_size} bytes, not {size}")
-    partial.rename(path)
-    return path
+    return _peers.render_clip(source, path, FPS * CLIP_SECONDS, w, h)
 
 
 LATENCY_JS = """<script>

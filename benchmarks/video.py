@@ -93,22 +93,8 @@ def clip_path(clip_dir: Path, name: str, frames: int) -> Path:
 
 def render_clip(clip_dir: Path, name: str, frames: int) -> Path:
     """The clip as raw BGRX frames (ffmpeg's bgr0), rendered once and kept in ``clip_dir``."""
-    path = clip_path(clip_dir, name, frames)
-    size = frames * WIDTH * HEIGHT * 4
-    if path.is_file() and path.stat().st_size == size:
-        return path
-    clip_dir.mkdir(parents=True, exist_ok=True)
     source = CLIPS[name].format(w=WIDTH, h=HEIGHT, fps=FPS)
-    partial = path.with_suffix(".part")
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-         "-frames:v", str(frames), "-pix_fmt", "bgr0", "-f", "rawvideo", str(partial)],
-        check=True,
-    )  # fmt: skip
-    if partial.stat().st_size != size:
-        raise RuntimeError(f"ffmpeg wrote {partial.stat().st_size} bytes, not {size}")
-    partial.rename(path)
-    return path
+    return _peers.render_clip(source, clip_path(clip_dir, name, frames), frames, WIDTH, HEIGHT)
 
 
 class Source:

@@ -80,7 +80,8 @@ class EncodedImage:
     type: ImageType
     width: int
     height: int
-    payload: bytes
+    #: Bytes, or (BITMAP) a flat view of the encoder's own copy of the pixels, never changed.
+    payload: bytes | memoryview
     digest: bytes
 
     @property
@@ -119,12 +120,13 @@ def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:
 
 
 def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
-    """Encode ``pixels`` ((h, w, 4) BGRX, C-contiguous) as ``policy`` says."""
+    """Encode ``pixels`` ((h, w, 4) BGRX, C-contiguous) as ``policy`` says. A BITMAP result
+    is a view of ``pixels``: pass a copy nobody changes (the surface's snapshot is one)."""
     pixels = np.ascontiguousarray(pixels)
     h, w = pixels.shape[:2]
     kind = choose(pixels, policy)
     raw_size = pixels.nbytes
-    payload: bytes
+    payload: bytes | memoryview
     if kind == ImageType.LZ_RGB:
         payload = encode_lz_rgb32(pixels)
     elif kind == ImageType.QUIC:
@@ -136,7 +138,8 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
     else:
         payload = b""
     if kind == ImageType.BITMAP or (len(payload) >= raw_size and not policy.video):
-        kind, payload = ImageType.BITMAP, pixels.tobytes()
+        # The pixels are the snapshot's private copy: sent as they are, not copied again.
+        kind, payload = ImageType.BITMAP, pixels.reshape(-1).data
     # A video frame is never cached by the client: no digest to pay for.
     digest = b"" if policy.video else content_digest(pixels)
     return EncodedImage(kind, w, h, payload, digest)
