@@ -6,9 +6,9 @@ import uuid as uuid_mod
 
 import attrs
 
-from domain.codecs.select import DEFAULT_MODE
-from domain.enums import ChannelType
-from domain.ticket import TicketPolicy
+from spice.domain.codecs.select import DEFAULT_MODE
+from spice.domain.enums import ChannelType
+from spice.domain.ticket import TicketPolicy
 
 
 @attrs.define

@@ -14,9 +14,9 @@ from typing import Any
 
 import trio
 
-from domain.channel import ChannelConnection
-from domain.link import NEED_DATA
-from domain.messages.base import Pong
+from spice.domain.channel import ChannelConnection
+from spice.domain.link import NEED_DATA
+from spice.domain.messages.base import Pong
 
 log = logging.getLogger(__name__)
 

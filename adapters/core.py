@@ -17,15 +17,15 @@ from typing import Any
 
 import trio
 
-from adapters.config import ServerConfig
-from adapters.display_worker import DisplayWorker
-from adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
-from adapters.session import ClientSession, new_session_id
-from domain.codecs.select import warm_up as warm_up_codecs
-from domain.enums import ChannelType, LinkError, NotifySeverity
-from domain.input_events import InputEvent
-from domain.link import LinkRequest
-from domain.ticket import TicketKey
+from spice.adapters.config import ServerConfig
+from spice.adapters.display_worker import DisplayWorker
+from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
+from spice.adapters.session import ClientSession, new_session_id
+from spice.domain.codecs.select import warm_up as warm_up_codecs
+from spice.domain.enums import ChannelType, LinkError, NotifySeverity
+from spice.domain.input_events import InputEvent
+from spice.domain.link import LinkRequest
+from spice.domain.ticket import TicketKey
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ from typing import Any
 import attrs
 import trio
 
-from adapters.connection import Wakeup
-from domain.channels.display import DisplayChannel, DrawJob
-from domain.codecs.select import CodecPolicy, EncodedImage, encode
-from domain.display.encode_cache import EncodeCache, EncodeKey
-from domain.display.routing import end_idle, joined, route
-from domain.display.streams import StreamDetector
-from domain.display.surface import Pixels, Surface
-from domain.geometry import Box
-from domain.messages.cursor import CursorShape
+from spice.adapters.connection import Wakeup
+from spice.domain.channels.display import DisplayChannel, DrawJob
+from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
+from spice.domain.display.encode_cache import EncodeCache, EncodeKey
+from spice.domain.display.routing import end_idle, joined, route
+from spice.domain.display.streams import StreamDetector
+from spice.domain.display.surface import Pixels, Surface
+from spice.domain.geometry import Box
+from spice.domain.messages.cursor import CursorShape
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
-from adapters.http_static import HttpLimits, Site, serve_http
-from adapters.sniff import Protocol, SniffFailed, sniff
-from adapters.tls import tls_handshake
-from adapters.websocket import choose_subprotocol, serve_websocket
+from spice.adapters.http_static import HttpLimits, Site, serve_http
+from spice.adapters.sniff import Protocol, SniffFailed, sniff
+from spice.adapters.tls import tls_handshake
+from spice.adapters.websocket import choose_subprotocol, serve_websocket
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import attrs
 import h11
 import trio
 
-from adapters.sniff import ReplayStream
+from spice.adapters.sniff import ReplayStream
 
 log = logging.getLogger(__name__)
 

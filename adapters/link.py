@@ -16,11 +16,11 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from domain.caps import CapabilitySet
-from domain.enums import ChannelType, CommonCap, DisplayCap, InputsCap, LinkError
-from domain.errors import RemoteProtocolError
-from domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer
-from domain.ticket import TicketKey, TicketPolicy
+from spice.domain.caps import CapabilitySet
+from spice.domain.enums import ChannelType, CommonCap, DisplayCap, InputsCap, LinkError
+from spice.domain.errors import RemoteProtocolError
+from spice.domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer
+from spice.domain.ticket import TicketKey, TicketPolicy
 
 log = logging.getLogger(__name__)
 

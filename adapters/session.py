@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
-from adapters.display_worker import (
+from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
+from spice.adapters.display_worker import (
     CursorClient,
     CursorHideCmd,
     CursorMoveCmd,
@@ -26,20 +26,20 @@ from adapters.display_worker import (
     DisplayClient,
     EncodeAbandoned,
 )
-from adapters.link import Linked
-from domain.channel import ChannelClosed
-from domain.channels.cursor import CursorChannel
-from domain.channels.display import DisplayChannel, DisplayReady
-from domain.channels.inputs import InputsChannel
-from domain.channels.main import MainChannel
-from domain.display.rate import PROBE_INTERVAL
-from domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
-from domain.errors import ProtocolError
-from domain.messages import main as mm
-from domain.messages.base import Notify
+from spice.adapters.link import Linked
+from spice.domain.channel import ChannelClosed
+from spice.domain.channels.cursor import CursorChannel
+from spice.domain.channels.display import DisplayChannel, DisplayReady
+from spice.domain.channels.inputs import InputsChannel
+from spice.domain.channels.main import MainChannel
+from spice.domain.display.rate import PROBE_INTERVAL
+from spice.domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
+from spice.domain.errors import ProtocolError
+from spice.domain.messages import main as mm
+from spice.domain.messages.base import Notify
 
 if TYPE_CHECKING:
-    from adapters.core import SpiceCore
+    from spice.adapters.core import SpiceCore
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import enum
 
 import trio
 
-from domain.enums import SPICE_MAGIC
+from spice.domain.enums import SPICE_MAGIC
 
 #: Request methods we recognise as HTTP (enough of each to decide from four bytes).
 _HTTP_STARTS = (

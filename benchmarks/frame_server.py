@@ -73,7 +73,7 @@ def warm_codecs() -> float | None:
     in the first measurements, with the codec choice of a cold server. Returns the seconds it
     took, or None on a tree without ``domain.codecs.select.warm_up``."""
     try:
-        from domain.codecs.select import warm_up
+        from spice.domain.codecs.select import warm_up
     except ImportError:
         return None
     start = time.monotonic()

@@ -325,8 +325,8 @@ def _instrument() -> dict[str, Any]:
         "ack_stalls": 0,
     }  # fmt: skip
     try:
-        from domain.channels.display import DisplayChannel
-        from domain.display.rate import RateController
+        from spice.domain.channels.display import DisplayChannel
+        from spice.domain.display.rate import RateController
     except ImportError as exc:
         diag["instrument_error"] = repr(exc)
         return diag

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests" / "domain"))
 
 from test_lz import desktop_like  # noqa: E402
 
-from domain.codecs.lz import encode_lz_rgb32, encode_lz_rgba, warm_up  # noqa: E402
-from domain.codecs.lz4_image import encode_lz4_bgrx  # noqa: E402
+from spice.domain.codecs.lz import encode_lz_rgb32, encode_lz_rgba, warm_up  # noqa: E402
+from spice.domain.codecs.lz4_image import encode_lz4_bgrx  # noqa: E402
 
 
 def lz4(pixels: np.ndarray) -> bytes:

@@ -77,7 +77,7 @@ def make_frames(count: int) -> list[np.ndarray]:
 
 def track_connections() -> list[Any]:
     """Wrap Connection.__init__ so every connection the server makes is reachable."""
-    from adapters.connection import Connection
+    from spice.adapters.connection import Connection
 
     made: list[Any] = []
     original = Connection.__init__

@@ -13,12 +13,12 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from domain.enums import LinkError
-from domain.errors import LocalProtocolError, RemoteProtocolError
-from domain.framing import DEFAULT_MAX_CLIENT_MESSAGE, MessageReader, MessageWriter
-from domain.link import NEED_DATA
-from domain.messages import base
-from domain.messages.codec import ServerMessage
+from spice.domain.enums import LinkError
+from spice.domain.errors import LocalProtocolError, RemoteProtocolError
+from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE, MessageReader, MessageWriter
+from spice.domain.link import NEED_DATA
+from spice.domain.messages import base
+from spice.domain.messages.codec import ServerMessage
 
 #: The reference server's ack window for display and cursor channels: the client acks every
 #: 20 messages and the server stops sending while more than 40 are unacknowledged.

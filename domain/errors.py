@@ -7,7 +7,7 @@ means our own code misused a machine. Either moves the machine to a terminal sta
 
 from __future__ import annotations
 
-from domain.enums import LinkError
+from spice.domain.enums import LinkError
 
 
 class ProtocolError(Exception):

@@ -11,7 +11,7 @@ import struct
 
 import attrs
 
-from domain.errors import RemoteProtocolError
+from spice.domain.errors import RemoteProtocolError
 
 MINI_HEADER = struct.Struct("<HI")
 FULL_HEADER = struct.Struct("<QHII")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from domain.scancodes import KeyEvent
+from spice.domain.scancodes import KeyEvent
 
 __all__ = [
     "InputEvent",

@@ -20,8 +20,8 @@ import struct
 
 import attrs
 
-from domain.caps import CapabilitySet
-from domain.enums import (
+from spice.domain.caps import CapabilitySet
+from spice.domain.enums import (
     SPICE_MAGIC,
     SPICE_TICKET_PUBKEY_BYTES,
     SPICE_VERSION_MAJOR,
@@ -29,7 +29,7 @@ from domain.enums import (
     CommonCap,
     LinkError,
 )
-from domain.errors import LocalProtocolError, RemoteProtocolError
+from spice.domain.errors import LocalProtocolError, RemoteProtocolError
 
 LINK_HEADER = struct.Struct("<4sIII")
 LINK_MESS = struct.Struct("<IBBIII")

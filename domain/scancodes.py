@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import attrs
 
-from domain.errors import MessageDecodeError
+from spice.domain.errors import MessageDecodeError
 
 #: The Pause key (``E1 1D 45``).
 PAUSE = 0xE11D45

@@ -14,7 +14,7 @@ import attrs
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from domain.enums import SPICE_MAX_PASSWORD_LENGTH, SPICE_TICKET_KEY_PAIR_LENGTH, LinkError
+from spice.domain.enums import SPICE_MAX_PASSWORD_LENGTH, SPICE_TICKET_KEY_PAIR_LENGTH, LinkError
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 

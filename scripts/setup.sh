@@ -43,9 +43,9 @@ else
 fi
 # Compile the numba image codecs once (tens of seconds) into numba's cache beside the sources,
 # so servers and tests start with them loaded in milliseconds.
-.venv/bin/python -c "from domain.codecs.select import warm_up; warm_up()"
+.venv/bin/python -c "from spice.domain.codecs.select import warm_up; warm_up()"
 if [ "$want_tests" = 1 ]; then
   # The tests also decode QUIC in-process (the server never does): compile that now too, or
   # the first test that needs it stalls its event loop for the compile.
-  .venv/bin/python -c "import numpy as np; from domain.codecs import quic; quic.decode_quic(quic.encode_quic_rgb32(np.zeros((2, 3, 4), np.uint8)))"
+  .venv/bin/python -c "import numpy as np; from spice.domain.codecs import quic; quic.decode_quic(quic.encode_quic_rgb32(np.zeros((2, 3, 4), np.uint8)))"
 fi

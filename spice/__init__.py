@@ -19,7 +19,8 @@ Embed it::
 From a plain thread, see :class:`spice.ServerThread`.
 """
 
-from domain.input_events import (
+from spice.display import Display
+from spice.domain.input_events import (
     InputEvent,
     KeyboardModifiersEvent,
     KeyEvent,
@@ -28,7 +29,6 @@ from domain.input_events import (
     MousePositionEvent,
     MouseWheelEvent,
 )
-from spice.display import Display
 from spice.server import Server
 from spice.threaded import ServerThread
 

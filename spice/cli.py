@@ -15,11 +15,11 @@ from pathlib import Path
 
 import trio
 
-from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from domain.display.streams import MODES as STREAM_MODES
 from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
+from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.server import CHANNEL_NAMES, Server, find_html5_dir
 
 log = logging.getLogger("spice.cli")

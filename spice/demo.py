@@ -13,13 +13,13 @@ import numpy as np
 import trio
 from PIL import Image, ImageDraw, ImageFont
 
-from domain.input_events import (
+from spice.display import Display, to_bgrx
+from spice.domain.input_events import (
     KeyEvent,
     MouseButtonEvent,
     MouseMotionEvent,
     MousePositionEvent,
 )
-from spice.display import Display, to_bgrx
 from spice.server import Server
 
 _ROWS = [

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import trio
 
-from adapters.display_worker import (
+from spice.adapters.display_worker import (
     BarrierCmd,
     Command,
     CopyBitsCmd,
@@ -19,10 +19,10 @@ from adapters.display_worker import (
     ResizeCmd,
     UpdateCmd,
 )
-from domain.display.pixels import cursor_bgra, owned_bgrx, to_bgrx
-from domain.display.surface import Pixels
-from domain.geometry import Box
-from domain.messages.cursor import CursorShape
+from spice.domain.display.pixels import cursor_bgra, owned_bgrx, to_bgrx
+from spice.domain.display.surface import Pixels
+from spice.domain.geometry import Box
+from spice.domain.messages.cursor import CursorShape
 
 #: Pixel counts above which conversions run in a thread.
 _THREAD_PIXELS = 64 * 1024

@@ -12,20 +12,20 @@ from pathlib import Path
 
 import trio
 
-from adapters import tcp
-from adapters.config import ServerConfig
-from adapters.core import SpiceCore
-from adapters.front_door import FrontDoor, TransportLimits
-from adapters.html5_page import find_client_module, render_page
-from adapters.http_static import Site
-from adapters.tls import server_context
-from domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from domain.display.streams import MODES as STREAM_MODES
-from domain.enums import ChannelType, NotifySeverity
-from domain.input_events import InputEvent
-from domain.ticket import TicketPolicy
+from spice.adapters import tcp
+from spice.adapters.config import ServerConfig
+from spice.adapters.core import SpiceCore
+from spice.adapters.front_door import FrontDoor, TransportLimits
+from spice.adapters.html5_page import find_client_module, render_page
+from spice.adapters.http_static import Site
+from spice.adapters.tls import server_context
 from spice.certs import CertificateFiles
 from spice.display import Display
+from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from spice.domain.display.streams import MODES as STREAM_MODES
+from spice.domain.enums import ChannelType, NotifySeverity
+from spice.domain.input_events import InputEvent
+from spice.domain.ticket import TicketPolicy
 
 log = logging.getLogger(__name__)
 

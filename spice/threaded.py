@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from domain.input_events import InputEvent
 from spice.display import Display
+from spice.domain.input_events import InputEvent
 from spice.server import Server
 
 

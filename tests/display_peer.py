@@ -9,11 +9,11 @@ import struct
 
 import numpy as np
 
-from domain.codecs.jpeg import decode_jpeg_bgrx
-from domain.codecs.lz import decode_lz
-from domain.codecs.lz4_image import decode_lz4_bgrx
-from domain.display.surface import color_to_bgrx
-from domain.enums import ImageFlags, ImageType, MsgDisplay
+from spice.domain.codecs.jpeg import decode_jpeg_bgrx
+from spice.domain.codecs.lz import decode_lz
+from spice.domain.codecs.lz4_image import decode_lz4_bgrx
+from spice.domain.display.surface import color_to_bgrx
+from spice.domain.enums import ImageFlags, ImageType, MsgDisplay
 
 _MINI = struct.Struct("<HI")
 
@@ -30,7 +30,7 @@ def decode_image(image_type: int, width: int, height: int, payload: bytes) -> np
     if image_type == ImageType.LZ_RGB:
         out = decode_lz(payload)
     elif image_type == ImageType.QUIC:
-        from domain.codecs.quic import decode_quic
+        from spice.domain.codecs.quic import decode_quic
 
         out = decode_quic(payload)
     elif image_type == ImageType.LZ4:

@@ -6,8 +6,8 @@ MOVE and HIDE. spice-html5 ignores the shape in INIT, so a SET with the shape fo
 
 from __future__ import annotations
 
-from domain.channel import ACK_WINDOW, ChannelConnection
-from domain.messages import cursor as m
+from spice.domain.channel import ACK_WINDOW, ChannelConnection
+from spice.domain.messages import cursor as m
 
 
 class CursorChannel(ChannelConnection):

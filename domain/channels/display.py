@@ -21,11 +21,11 @@ from typing import Any
 
 import attrs
 
-from domain.caps import CapabilitySet
-from domain.channel import ACK_WINDOW, ChannelConnection
-from domain.codecs.select import JPEG_WAN, PREFERRED, CodecPolicy, EncodedImage
-from domain.display.image_cache import CacheAdd, CacheHit, ImageCache
-from domain.display.pipe import (
+from spice.domain.caps import CapabilitySet
+from spice.domain.channel import ACK_WINDOW, ChannelConnection
+from spice.domain.codecs.select import JPEG_WAN, PREFERRED, CodecPolicy, EncodedImage
+from spice.domain.display.image_cache import CacheAdd, CacheHit, ImageCache
+from spice.domain.display.pipe import (
     PIPE_LIMIT,
     CopyBits,
     CreatePrimary,
@@ -41,11 +41,11 @@ from domain.display.pipe import (
     StreamDestroy,
     StreamFrame,
 )
-from domain.display.rate import PROBE_INTERVAL, RateController
-from domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
-from domain.errors import LocalProtocolError, RemoteProtocolError
-from domain.geometry import Box
-from domain.messages import display as m
+from spice.domain.display.rate import PROBE_INTERVAL, RateController
+from spice.domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
+from spice.domain.errors import LocalProtocolError, RemoteProtocolError
+from spice.domain.geometry import Box
+from spice.domain.messages import display as m
 
 PRIMARY_SURFACE_ID = 0
 #: Bytes a client may owe acks for (past two windows of messages): 1 MiB carries 100 Mbit/s

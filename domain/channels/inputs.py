@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from domain.channel import ChannelConnection
-from domain.enums import SPICE_INPUT_MOTION_ACK_BUNCH, MouseButton, MouseMode
-from domain.errors import MessageDecodeError
-from domain.input_events import (
+from spice.domain.channel import ChannelConnection
+from spice.domain.enums import SPICE_INPUT_MOTION_ACK_BUNCH, MouseButton, MouseMode
+from spice.domain.errors import MessageDecodeError
+from spice.domain.input_events import (
     InputEvent,
     KeyboardModifiersEvent,
     MouseButtonEvent,
@@ -21,9 +21,9 @@ from domain.input_events import (
     MousePositionEvent,
     MouseWheelEvent,
 )
-from domain.link import NEED_DATA
-from domain.messages import inputs as m
-from domain.scancodes import ScancodeDecoder
+from spice.domain.link import NEED_DATA
+from spice.domain.messages import inputs as m
+from spice.domain.scancodes import ScancodeDecoder
 
 _WHEEL: dict[int, int] = {MouseButton.UP: -1, MouseButton.DOWN: 1}
 

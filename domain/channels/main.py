@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid as uuid_mod
 from typing import Any
 
-from domain.caps import CapabilitySet
-from domain.channel import ChannelConnection
-from domain.enums import MainCap
-from domain.errors import LocalProtocolError
-from domain.messages import main as m
+from spice.domain.caps import CapabilitySet
+from spice.domain.channel import ChannelConnection
+from spice.domain.enums import MainCap
+from spice.domain.errors import LocalProtocolError
+from spice.domain.messages import main as m
 
 #: How many AGENT_DATA messages a client may send before it needs a token (reference: 10).
 AGENT_TOKENS = 10

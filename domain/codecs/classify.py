@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from domain.display.surface import Pixels
+from spice.domain.display.surface import Pixels
 
 SAMPLE_ROWS = 48
 #: Images smaller than this are never treated as photographic: too little to judge, and

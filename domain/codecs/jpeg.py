@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import simplejpeg
 
-from domain.display.surface import Pixels
+from spice.domain.display.surface import Pixels
 
 #: libjpeg quality for still images. The C server uses 85 (34.4 dB on a 1080p photo here);
 #: 90 at 4:2:0 gives 35.9 dB there for 0.20x the QUIC bytes (85: 0.16x).

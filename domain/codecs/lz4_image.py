@@ -15,7 +15,7 @@ import struct
 
 import lz4.block
 
-from domain.enums import BitmapFmt
+from spice.domain.enums import BitmapFmt
 
 #: Rows per LZ4 block: small enough that a decoder's window stays warm, large enough that
 #: the per-block header is noise (the reference encoder also cuts by rows).

@@ -22,14 +22,14 @@ from typing import Final
 import attrs
 import numpy as np
 
-from domain.codecs import lz, quic
-from domain.codecs.classify import is_photographic
-from domain.codecs.jpeg import DEFAULT_QUALITY, encode_jpeg_bgrx
-from domain.codecs.lz import encode_lz_rgb32
-from domain.codecs.lz4_image import encode_lz4_bgrx
-from domain.codecs.quic import encode_quic_rgb32
-from domain.display.surface import Pixels
-from domain.enums import ImageCompression, ImageType
+from spice.domain.codecs import lz, quic
+from spice.domain.codecs.classify import is_photographic
+from spice.domain.codecs.jpeg import DEFAULT_QUALITY, encode_jpeg_bgrx
+from spice.domain.codecs.lz import encode_lz_rgb32
+from spice.domain.codecs.lz4_image import encode_lz4_bgrx
+from spice.domain.codecs.quic import encode_quic_rgb32
+from spice.domain.display.surface import Pixels
+from spice.domain.enums import ImageCompression, ImageType
 
 #: The server's modes, as the C server and QEMU name them.
 MODES: Final = ("auto_glz", "auto_lz", "quic", "glz", "lz", "lz4", "off")

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import attrs
 
-from domain.codecs.select import CodecPolicy, EncodedImage
-from domain.geometry import Box
+from spice.domain.codecs.select import CodecPolicy, EncodedImage
+from spice.domain.geometry import Box
 
 #: Payload bytes kept; a few 1080p frames of the biggest (BITMAP) encoding.
 DEFAULT_LIMIT = 48 * 1024 * 1024

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from domain.geometry import Box
+from spice.domain.geometry import Box
 
 #: Pipe length past which pending drawing collapses (reference display pipe: 50 items).
 PIPE_LIMIT = 50

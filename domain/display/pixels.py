@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from domain.display.surface import Pixels
+from spice.domain.display.surface import Pixels
 
 
 def as_bgrx(array: np.ndarray) -> Pixels:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from domain.channels.display import DisplayChannel
-from domain.codecs.classify import is_natural_motion
-from domain.display.streams import StreamDetector
-from domain.display.surface import Surface
-from domain.geometry import Box
+from spice.domain.channels.display import DisplayChannel
+from spice.domain.codecs.classify import is_natural_motion
+from spice.domain.display.streams import StreamDetector
+from spice.domain.display.surface import Surface
+from spice.domain.geometry import Box
 
 Record = Callable[[DisplayChannel], None]
 

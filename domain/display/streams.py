@@ -23,7 +23,7 @@ from typing import Final
 
 import attrs
 
-from domain.geometry import Box
+from spice.domain.geometry import Box
 
 MODES: Final = ("off", "all", "filter")
 MIN_AREA = 96 * 96

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from domain.geometry import Box
+from spice.domain.geometry import Box
 
 Pixels = npt.NDArray[np.uint8]
 

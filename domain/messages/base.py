@@ -8,8 +8,8 @@ from typing import ClassVar, Self
 
 import attrs
 
-from domain.enums import LinkError, Msg, Msgc, NotifySeverity, NotifyVisibility
-from domain.messages.codec import registry, unpack_exact
+from spice.domain.enums import LinkError, Msg, Msgc, NotifySeverity, NotifyVisibility
+from spice.domain.messages.codec import registry, unpack_exact
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 import attrs
 
-from domain.errors import MessageDecodeError
+from spice.domain.errors import MessageDecodeError
 
 
 class ServerMessage(Protocol):

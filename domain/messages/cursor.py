@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from domain.enums import CursorFlags, CursorType, MsgCursor
-from domain.messages.codec import registry, uint_check
+from spice.domain.enums import CursorFlags, CursorType, MsgCursor
+from spice.domain.messages.codec import registry, uint_check
 
 #: Largest cursor side we send (the reference server's and spice-gtk's practical limit).
 MAX_CURSOR_SIDE = 512

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeAlias
 
 import attrs
 
-from domain.enums import (
+from spice.domain.enums import (
     BitmapFlags,
     BitmapFmt,
     BrushType,
@@ -34,8 +34,8 @@ from domain.enums import (
     SurfaceFlags,
     SurfaceFmt,
 )
-from domain.errors import MessageDecodeError
-from domain.messages.codec import int_check, registry, uint_check, unpack_exact
+from spice.domain.errors import MessageDecodeError
+from spice.domain.messages.codec import int_check, registry, uint_check, unpack_exact
 
 #: What image payloads may be given as. Anything not ``bytes`` is kept as a flat ``memoryview``
 #: of the caller's buffer, which must not change until the message has been written.

@@ -15,8 +15,8 @@ from typing import ClassVar, Self
 
 import attrs
 
-from domain.enums import MsgcInputs, MsgInputs
-from domain.messages.codec import registry, unpack_exact
+from spice.domain.enums import MsgcInputs, MsgInputs
+from spice.domain.messages.codec import registry, unpack_exact
 
 
 @attrs.frozen

@@ -9,8 +9,8 @@ from typing import ClassVar, Self
 
 import attrs
 
-from domain.enums import MsgcMain, MsgMain
-from domain.messages.codec import registry, unpack_exact
+from spice.domain.enums import MsgcMain, MsgMain
+from spice.domain.messages.codec import registry, unpack_exact
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ import rawclient as rc
 import trio
 from display_peer import DisplayPeer
 
-from domain.display.surface import Surface
+from spice.domain.display.surface import Surface
 
 
 async def test_reads_during_a_threaded_copy_bits_stay_consistent(

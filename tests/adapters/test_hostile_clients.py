@@ -30,7 +30,7 @@ import rawclient as rc
 import trio
 
 import spice
-from domain.display.pipe import PIPE_LIMIT
+from spice.domain.display.pipe import PIPE_LIMIT
 
 HOST = "127.0.0.1"
 

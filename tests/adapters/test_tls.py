@@ -213,7 +213,7 @@ def test_certificate_options(x509_dir: Path, tmp_path: Path) -> None:
 
 
 def test_channel_security_rules() -> None:
-    from domain.enums import ChannelType as T
+    from spice.domain.enums import ChannelType as T
 
     assert channel_security(["main", "inputs"], ["cursor"]) == (
         frozenset({T.MAIN, T.INPUTS}),

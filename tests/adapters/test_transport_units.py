@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed, wrap_client_stream
 
-from adapters.html5_page import find_client_module, render_page
-from adapters.http_static import HttpRefusal, Site, parse_head, url_path_segments
-from adapters.sniff import Protocol, ReplayStream, SniffFailed, classify, sniff
-from adapters.websocket import RefusedSubprotocols, choose_subprotocol, serve_websocket
+from spice.adapters.html5_page import find_client_module, render_page
+from spice.adapters.http_static import HttpRefusal, Site, parse_head, url_path_segments
+from spice.adapters.sniff import Protocol, ReplayStream, SniffFailed, classify, sniff
+from spice.adapters.websocket import RefusedSubprotocols, choose_subprotocol, serve_websocket
 
 # ------------------------------------------------------------------------------- sniffing
 
@@ -293,7 +293,7 @@ def test_page(tmp_path: Path) -> None:
 
 async def test_front_door_contains_internal_errors(caplog: pytest.LogCaptureFixture) -> None:
     """A bug in a transport stage is logged and ends that connection only."""
-    from adapters.front_door import FrontDoor
+    from spice.adapters.front_door import FrontDoor
 
     def broken_page() -> bytes:
         raise RuntimeError("page generator bug")

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
-from adapters.websocket import WebSocketStream
+from spice.adapters.websocket import WebSocketStream
 
 HOST = "127.0.0.1"
 

@@ -8,22 +8,22 @@ import uuid
 
 import pytest
 
-from domain.caps import CapabilitySet
-from domain.channel import ChannelClosed
-from domain.channels.cursor import CursorChannel
-from domain.channels.inputs import InputsChannel
-from domain.channels.main import MainChannel
-from domain.enums import MainCap, MouseMode
-from domain.errors import RemoteProtocolError
-from domain.input_events import (
+from spice.domain.caps import CapabilitySet
+from spice.domain.channel import ChannelClosed
+from spice.domain.channels.cursor import CursorChannel
+from spice.domain.channels.inputs import InputsChannel
+from spice.domain.channels.main import MainChannel
+from spice.domain.enums import MainCap, MouseMode
+from spice.domain.errors import RemoteProtocolError
+from spice.domain.input_events import (
     KeyEvent,
     MouseButtonEvent,
     MouseMotionEvent,
     MousePositionEvent,
     MouseWheelEvent,
 )
-from domain.link import NEED_DATA
-from domain.messages import main as mm
+from spice.domain.link import NEED_DATA
+from spice.domain.messages import main as mm
 
 
 def mini(msg_type: int, body: bytes = b"") -> bytes:
@@ -200,7 +200,7 @@ def test_full_header_serials_count_from_one() -> None:
 
 
 def test_a_byte_window_lets_many_small_messages_out_and_bounds_big_ones() -> None:
-    from domain.channel import ACK_WINDOW, MAX_UNACKED_WINDOWS, ChannelConnection
+    from spice.domain.channel import ACK_WINDOW, MAX_UNACKED_WINDOWS, ChannelConnection
 
     small = ChannelConnection(mini_header=True, ack_window=ACK_WINDOW)
     small.byte_window = 100_000

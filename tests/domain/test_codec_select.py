@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domain.caps import CapabilitySet
-from domain.channels.display import DisplayChannel
-from domain.codecs.classify import is_natural_motion, is_photographic
-from domain.codecs.select import CodecPolicy, choose, encode
-from domain.enums import DisplayCap, ImageType
+from spice.domain.caps import CapabilitySet
+from spice.domain.channels.display import DisplayChannel
+from spice.domain.codecs.classify import is_natural_motion, is_photographic
+from spice.domain.codecs.select import CodecPolicy, choose, encode
+from spice.domain.enums import DisplayCap, ImageType
 
 
 def flat(h: int = 200, w: int = 300) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.enums import CursorFlags, CursorType, MsgCursor
-from domain.messages import cursor as m
+from spice.domain.enums import CursorFlags, CursorType, MsgCursor
+from spice.domain.messages import cursor as m
 
 
 def h(text: str) -> bytes:

@@ -16,15 +16,15 @@ from display_peer import DisplayPeer, client_message, display_init
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.caps import CapabilitySet
-from domain.channels.display import DisplayChannel, DisplayReady, DrawJob
-from domain.codecs.select import EncodedImage, encode
-from domain.display.encode_cache import EncodeCache, EncodeKey
-from domain.display.surface import Surface
-from domain.enums import DisplayCap, ImageType
-from domain.errors import RemoteProtocolError
-from domain.geometry import Box
-from domain.link import NEED_DATA
+from spice.domain.caps import CapabilitySet
+from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
+from spice.domain.codecs.select import EncodedImage, encode
+from spice.domain.display.encode_cache import EncodeCache, EncodeKey
+from spice.domain.display.surface import Surface
+from spice.domain.enums import DisplayCap, ImageType
+from spice.domain.errors import RemoteProtocolError
+from spice.domain.geometry import Box
+from spice.domain.link import NEED_DATA
 
 W, H = 150, 90
 GTK_CAPS = CapabilitySet.of(

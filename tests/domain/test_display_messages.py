@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.enums import BitmapFmt, ImageFlags, ImageType, MsgcDisplay, MsgDisplay, SurfaceFmt
-from domain.errors import MessageDecodeError
-from domain.messages import display as m
+from spice.domain.enums import BitmapFmt, ImageFlags, ImageType, MsgcDisplay, MsgDisplay, SurfaceFmt
+from spice.domain.errors import MessageDecodeError
+from spice.domain.messages import display as m
 
 
 def h(text: str) -> bytes:

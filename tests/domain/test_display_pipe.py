@@ -3,7 +3,7 @@ test_display_machine.py)."""
 
 from __future__ import annotations
 
-from domain.display.pipe import (
+from spice.domain.display.pipe import (
     CopyBits,
     CreatePrimary,
     Damage,
@@ -13,7 +13,7 @@ from domain.display.pipe import (
     Mark,
     MonitorsConfig,
 )
-from domain.geometry import Box
+from spice.domain.geometry import Box
 
 
 def test_new_primary_sequence_is_create_draw_monitors_mark() -> None:

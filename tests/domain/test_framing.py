@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.caps import CapabilitySet
-from domain.channel import ChannelClosed, ChannelConnection
-from domain.channels.cursor import CursorChannel
-from domain.channels.display import DisplayChannel
-from domain.channels.inputs import InputsChannel
-from domain.channels.main import MainChannel
-from domain.errors import RemoteProtocolError
-from domain.framing import MessageReader, MessageWriter, RawMessage
-from domain.link import NEED_DATA
+from spice.domain.caps import CapabilitySet
+from spice.domain.channel import ChannelClosed, ChannelConnection
+from spice.domain.channels.cursor import CursorChannel
+from spice.domain.channels.display import DisplayChannel
+from spice.domain.channels.inputs import InputsChannel
+from spice.domain.channels.main import MainChannel
+from spice.domain.errors import RemoteProtocolError
+from spice.domain.framing import MessageReader, MessageWriter, RawMessage
+from spice.domain.link import NEED_DATA
 
 
 def h(text: str) -> bytes:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.enums import KeyboardModifier, MsgcInputs, MsgInputs
-from domain.errors import MessageDecodeError
-from domain.messages import inputs as m
+from spice.domain.enums import KeyboardModifier, MsgcInputs, MsgInputs
+from spice.domain.errors import MessageDecodeError
+from spice.domain.messages import inputs as m
 
 
 def h(text: str) -> bytes:

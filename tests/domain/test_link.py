@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.caps import CapabilitySet
-from domain.enums import LinkError
-from domain.errors import LocalProtocolError, RemoteProtocolError
-from domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer, LinkState
+from spice.domain.caps import CapabilitySet
+from spice.domain.enums import LinkError
+from spice.domain.errors import LocalProtocolError, RemoteProtocolError
+from spice.domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer, LinkState
 
 
 def h(text: str) -> bytes:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from domain.codecs.lz import (
+from spice.domain.codecs.lz import (
     LzImageType,
     decode_lz,
     encode_lz_rgb32,

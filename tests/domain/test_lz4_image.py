@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.codecs.lz4_image import ROWS_PER_BLOCK, decode_lz4_bgrx, encode_lz4_bgrx
+from spice.domain.codecs.lz4_image import ROWS_PER_BLOCK, decode_lz4_bgrx, encode_lz4_bgrx
 
 
 def test_layout_top_down_32bit_then_big_endian_sized_blocks() -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.codecs.quic import (
+from spice.domain.codecs.quic import (
     QUIC_MAGIC,
     QuicImageType,
     decode_quic,

@@ -7,7 +7,7 @@ import numpy as np
 from test_display_machine import _patch
 from test_streams import StreamingDisplay, play, video_frame
 
-from domain.display.rate import (
+from spice.domain.display.rate import (
     DECREASE,
     HIGH_DELAY,
     MIN_QUALITY,

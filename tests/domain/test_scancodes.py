@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import MessageDecodeError
-from domain.scancodes import (
+from spice.domain.errors import MessageDecodeError
+from spice.domain.scancodes import (
     PAUSE,
     KeyEvent,
     ScancodeDecoder,

@@ -12,11 +12,11 @@ import pytest
 from display_peer import client_message
 from test_display_machine import Display, Viewer
 
-from domain.caps import CapabilitySet
-from domain.display.routing import end_idle, joined, route
-from domain.display.streams import IDLE_END, MIN_AREA, StreamDetector, subtract
-from domain.enums import DisplayCap, ImageType
-from domain.geometry import Box
+from spice.domain.caps import CapabilitySet
+from spice.domain.display.routing import end_idle, joined, route
+from spice.domain.display.streams import IDLE_END, MIN_AREA, StreamDetector, subtract
+from spice.domain.enums import DisplayCap, ImageType
+from spice.domain.geometry import Box
 
 FPS = 30
 

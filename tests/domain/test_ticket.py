@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domain.enums import LinkError
-from domain.ticket import TicketKey, TicketPolicy
+from spice.domain.enums import LinkError
+from spice.domain.ticket import TicketKey, TicketPolicy
 
 KEY = TicketKey()
 

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import spice
-from adapters.html5_page import find_client_module
+from spice.adapters.html5_page import find_client_module
 from spice.server import HTML5_DIRS, find_html5_dir
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from browser_client import Browser, open_browser, require_browser
 from content import cache_hits, desktop_like, photo_like, sent_types
 from test_browser import as_rgb, wait_canvas_equals
 
-from domain.codecs.jpeg import psnr
+from spice.domain.codecs.jpeg import psnr
 from spice.server import find_html5_dir
 
 pytestmark = pytest.mark.e2e

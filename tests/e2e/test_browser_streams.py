@@ -12,7 +12,7 @@ from test_browser import as_rgb, wait_canvas_equals
 from test_browser_codecs import assert_clean
 from test_gtk_streams import play_under_a_window, stream_stats, video_frame
 
-from domain.codecs.jpeg import psnr
+from spice.domain.codecs.jpeg import psnr
 from spice.server import find_html5_dir
 
 pytestmark = pytest.mark.e2e

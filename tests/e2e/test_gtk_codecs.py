@@ -10,7 +10,7 @@ from content import cache_hits, desktop_like, display_bytes, photo_like, sent_ty
 from gtk_client import open_gtk_client
 from serving import running_server, wait_same
 
-from domain.codecs.jpeg import psnr
+from spice.domain.codecs.jpeg import psnr
 
 CASES = [
     ("off", desktop_like, "BITMAP"),

@@ -11,7 +11,7 @@ from gtk_client import open_gtk_client
 from serving import collect_input, running_server
 
 import spice
-from domain.enums import MouseButton, MouseButtonMask
+from spice.domain.enums import MouseButton, MouseButtonMask
 
 
 async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:

@@ -9,7 +9,7 @@ import trio
 from gtk_client import open_gtk_client
 from serving import running_server, wait_same
 
-from domain.codecs.jpeg import psnr
+from spice.domain.codecs.jpeg import psnr
 
 
 def video_frame(i: int, h: int = 240, w: int = 320) -> np.ndarray:

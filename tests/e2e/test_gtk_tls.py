@@ -12,7 +12,7 @@ from gtk_client import open_gtk_client
 from serving import collect_input, wait_same
 
 import spice
-from domain.enums import MouseButton, MouseButtonMask
+from spice.domain.enums import MouseButton, MouseButtonMask
 
 pytestmark = pytest.mark.e2e
 
