@@ -61,6 +61,7 @@ class DisplayPeer:
         self.streams: dict[int, tuple[tuple[int, int, int, int], list | None]] = {}
         self.stream_codecs: list[int] = []
         self.stream_frames = 0
+        self.scaled_frames = 0
         self.pings = 0
         self.report_requests: list[tuple[int, int, int, int]] = []
 
@@ -146,6 +147,23 @@ class DisplayPeer:
             frame = decode_jpeg_bgrx(body[12 : 12 + size])
             assert frame.shape[:2] == (bottom - top, right - left)
             self.stream_frames += 1
+            assert self.pixels is not None
+            for t, lft, b, r in clip or [(top, left, bottom, right)]:
+                self.pixels[t:b, lft:r, :3] = frame[t - top : b - top, lft - left : r - left, :3]
+        elif msg_type == MsgDisplay.STREAM_DATA_SIZED:
+            stream_id, _mm_time, width, height, top, left, bottom, right, size = (
+                struct.unpack_from("<IIIIiiiiI", body)
+            )
+            assert stream_id in self.streams, "STREAM_DATA_SIZED for an unknown stream"
+            _, clip = self.streams[stream_id]
+            frame = decode_jpeg_bgrx(body[36 : 36 + size])
+            assert frame.shape[:2] == (height, width)
+            # Scaled onto dest with nearest neighbour, as spice-gtk's canvas does.
+            rows = (np.arange(bottom - top) * height) // (bottom - top)
+            cols = (np.arange(right - left) * width) // (right - left)
+            frame = frame[rows][:, cols]
+            self.stream_frames += 1
+            self.scaled_frames += (width, height) != (right - left, bottom - top)
             assert self.pixels is not None
             for t, lft, b, r in clip or [(top, left, bottom, right)]:
                 self.pixels[t:b, lft:r, :3] = frame[t - top : b - top, lft - left : r - left, :3]

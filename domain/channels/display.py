@@ -98,6 +98,8 @@ class DisplayStats:
     cache_hits: int = 0
     stream_frames: int = 0
     stream_bytes: int = 0
+    #: Stream frames sent smaller than their area (STREAM_DATA_SIZED).
+    scaled_frames: int = 0
     by_type: dict[str, int] = attrs.Factory(dict)
 
 
@@ -275,9 +277,16 @@ class DisplayChannel(ChannelConnection):
             if op is None:
                 return None
             if isinstance(op, StreamFrame) and op.id in self._streams:
-                quality = self.pacing(now).quality if now is not None else self.video_quality
-                policy = attrs.evolve(self.policy, video=True, jpeg_quality=quality)
                 box = self._streams[op.id]
+                quality, size = self.video_quality, None
+                if now is not None:
+                    pacing = self.pacing(now)
+                    quality = pacing.quality
+                    if pacing.scale_level:
+                        size = _scaled(box, pacing.scale)
+                policy = attrs.evolve(
+                    self.policy, video=True, jpeg_quality=quality, video_size=size
+                )
                 self._job = DrawJob((ImageRequest(box, policy),), stream_id=op.id)
                 return self._job
             if isinstance(op, (Damage, StreamFrame)):
@@ -334,10 +343,22 @@ class DisplayChannel(ChannelConnection):
             if image is not None and job.stream_id in self._streams:
                 self.stats.stream_frames += 1
                 self.stats.stream_bytes += len(image.payload)
-                self.send(m.StreamData(job.stream_id, mm_time & 0xFFFFFFFF, image.payload))
+                box = self._streams[job.stream_id]
+                mm = mm_time & 0xFFFFFFFF
+                if (image.width, image.height) == (box.w, box.h):
+                    self.send(m.StreamData(job.stream_id, mm, image.payload))
+                else:
+                    self.stats.scaled_frames += 1
+                    self.send(
+                        m.StreamDataSized(
+                            job.stream_id, mm, image.width, image.height, _rect(box),
+                            image.payload,
+                        )
+                    )  # fmt: skip
                 if now is not None:
-                    quality = job.requests[0].policy.jpeg_quality
-                    self.pacing(now).frame_sent(len(image.payload), quality)
+                    policy = job.requests[0].policy
+                    level = 0 if policy.video_size is None else self.pacing(now).scale_level
+                    self.pacing(now).frame_sent(len(image.payload), policy.jpeg_quality, level)
             return
         for request, image in zip(job.requests, images, strict=True):
             if image is None:
@@ -352,7 +373,7 @@ class DisplayChannel(ChannelConnection):
         """The rate controller of this connection (made at first use, from the measured
         bandwidth)."""
         if self._rate is None:
-            self._rate = RateController(self.link_bandwidth, now)
+            self._rate = RateController(self.link_bandwidth, now, scalable=self._scales_streams)
         return self._rate
 
     def send_body(self, msg_type: int, *parts: bytes | memoryview) -> None:
@@ -432,6 +453,16 @@ class DisplayChannel(ChannelConnection):
                 self.stream_destroy(report.stream_id, box)
             return
         self._reports.append(report)
+
+    @property
+    def _scales_streams(self) -> bool:
+        """Whether the client draws a frame smaller than its stream scaled up to the stream's
+        area: spice-gtk does (its canvas scales any image to the destination); spice-html5
+        draws images at their own size, so it only gets frames of the full size."""
+        return (
+            DisplayCap.SIZED_STREAM in self.client_caps
+            and DisplayCap.COMPOSITE in self.client_caps
+        )
 
     @property
     def _draws_clips(self) -> bool:
@@ -522,6 +553,13 @@ class DisplayChannel(ChannelConnection):
                     self.send(m.CopyBits(sid, _rect(op.box), op.src_x, op.src_y))
                 else:  # cannot happen while the worker clips moves; stay exact if it does
                     self.pipe.damage(area)
+
+
+def _scaled(box: Box, scale: float) -> tuple[int, int]:
+    """The size a frame of ``box`` travels at, at ``scale`` (even, and at least 16 x 16)."""
+    w = max(16, round(box.w * scale / 2) * 2)
+    h = max(16, round(box.h * scale / 2) * 2)
+    return min(w, box.w), min(h, box.h)
 
 
 def _rect(box: Box) -> m.Rect:

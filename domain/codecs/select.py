@@ -22,12 +22,13 @@ from typing import Final
 import attrs
 import numpy as np
 
-from spice.domain.codecs import lz, quic
+from spice.domain.codecs import lz, quic, scale
 from spice.domain.codecs.classify import is_photographic
 from spice.domain.codecs.jpeg import DEFAULT_QUALITY, encode_jpeg_bgrx
 from spice.domain.codecs.lz import encode_lz_rgb32
 from spice.domain.codecs.lz4_image import encode_lz4_bgrx
 from spice.domain.codecs.quic import encode_quic_rgb32
+from spice.domain.codecs.scale import downscale_bgrx
 from spice.domain.display.surface import Pixels
 from spice.domain.enums import ImageCompression, ImageType
 
@@ -65,6 +66,9 @@ class CodecPolicy:
     warm: bool = True
     #: A video stream's frame: always JPEG (MJPEG streams), at ``jpeg_quality``.
     video: bool = False
+    #: A video frame's size on the wire (width, height) when smaller than its area: the
+    #: client scales it back up (STREAM_DATA_SIZED). None: the area's own size.
+    video_size: tuple[int, int] | None = None
 
     @mode.validator
     def _check_mode(self, _attribute: attrs.Attribute[str], value: str) -> None:
@@ -123,6 +127,8 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
     """Encode ``pixels`` ((h, w, 4) BGRX, C-contiguous) as ``policy`` says. A BITMAP result
     is a view of ``pixels``: pass a copy nobody changes (the surface's snapshot is one)."""
     pixels = np.ascontiguousarray(pixels)
+    if policy.video and policy.video_size is not None:
+        pixels = downscale_bgrx(pixels, *policy.video_size)
     h, w = pixels.shape[:2]
     kind = choose(pixels, policy)
     raw_size = pixels.nbytes
@@ -150,3 +156,4 @@ def warm_up() -> None:
     per process, in a thread, before :attr:`CodecPolicy.warm` is set."""
     lz.warm_up()
     quic.warm_up()
+    scale.warm_up()

@@ -14,7 +14,11 @@ what the link carries, and the queue on the path stays short:
   pipe meanwhile keeps only the newest frame, so the frame rate falls before latency grows.
   Everything else (ordinary drawing, the echo of a key) is sent at once, ahead of waiting
   frames, and is counted against the budget afterwards.
-- The JPEG quality follows the budget per frame at the wanted frame rate.
+- The JPEG quality follows the budget per frame at the wanted frame rate. A frame's budget is
+  also capped at ``FRAME_TIME`` seconds of the rate: a big frame is a burst that a key's echo
+  waits behind at the bottleneck, so on a slow link frames stay small. For a client that
+  scales frames up (spice-gtk), a frame over budget at a middling quality travels smaller
+  (``SCALES``) rather than blurrier, which keeps the frame rate up.
 
 Time is passed in (seconds, any monotonic clock).
 """
@@ -48,10 +52,22 @@ DRAIN_MIN_BYTES = 64 * 1024
 #: Frames per second the quality aims at.
 TARGET_FPS = 30.0
 MIN_QUALITY, MAX_QUALITY, START_QUALITY = 20, 80, 70
+#: The longest a frame may hold the link, in seconds of the rate (10 Mbit/s: 12.5 KB).
+FRAME_TIME = 0.010
+#: Sizes a frame may travel at, as a share of its area's width and height.
+SCALES = (1.0, 0.75, 0.5, 0.375)
+#: Over budget at or below this quality, a scalable stream goes one size down (and its
+#: quality up by ``SCALE_QUALITY_STEP``); under budget at ``UNSCALE_QUALITY`` or above, one up.
+SCALE_QUALITY, UNSCALE_QUALITY, SCALE_QUALITY_STEP = 45, 70, 15
 
 
 class RateController:
-    def __init__(self, bandwidth: float | None = None, now: float = 0.0) -> None:
+    def __init__(
+        self, bandwidth: float | None = None, now: float = 0.0, *, scalable: bool = False
+    ) -> None:
+        #: The client draws frames scaled (STREAM_DATA_SIZED): the size may adapt too.
+        self.scalable = scalable
+        self.scale_level = 0
         self.rate = DEFAULT_RATE
         if bandwidth:
             self.rate = min(MAX_RATE, max(MIN_RATE, bandwidth * START_SHARE))
@@ -133,13 +149,36 @@ class RateController:
             self._last_cut = now
 
     # -- video quality -----------------------------------------------------------------------
-    def frame_sent(self, nbytes: int, quality: int) -> None:
-        """Steer the JPEG quality so that a frame fits the budget at ``TARGET_FPS``."""
-        budget = self.rate / 8 / TARGET_FPS
-        if quality != self.quality:
+    @property
+    def scale(self) -> float:
+        """The share of its area's width and height a frame travels at."""
+        return SCALES[self.scale_level]
+
+    def frame_budget(self) -> float:
+        """Bytes a frame may take: its share of the rate at ``TARGET_FPS``, and at most
+        ``FRAME_TIME`` of the link."""
+        return self.rate / 8 * min(1 / TARGET_FPS, FRAME_TIME)
+
+    def frame_sent(self, nbytes: int, quality: int, scale_level: int = 0) -> None:
+        """Steer the JPEG quality (and a scalable stream's size) so that a frame fits
+        :meth:`frame_budget`."""
+        budget = self.frame_budget()
+        if quality != self.quality or scale_level != self.scale_level:
             return  # a frame encoded before the last change: says nothing new
         if nbytes > budget * 1.15:
+            if (
+                self.scalable
+                and self.quality <= SCALE_QUALITY
+                and self.scale_level < len(SCALES) - 1
+            ):
+                self.scale_level += 1
+                self.quality = min(MAX_QUALITY, self.quality + SCALE_QUALITY_STEP)
+                return
             step = 10 if nbytes > budget * 2 else 4
             self.quality = max(MIN_QUALITY, self.quality - step)
         elif nbytes < budget * 0.6:
+            if self.scale_level > 0 and self.quality >= UNSCALE_QUALITY:
+                self.scale_level -= 1
+                self.quality = max(MIN_QUALITY, self.quality - SCALE_QUALITY_STEP)
+                return
             self.quality = min(MAX_QUALITY, self.quality + 2)

@@ -532,6 +532,31 @@ class StreamData:
 
 
 @attrs.frozen
+class StreamDataSized:
+    """One frame of a stream at its own size, drawn scaled onto ``dest`` (clients with the
+    SIZED_STREAM cap): lets a frame travel smaller than the area it covers."""
+
+    MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_DATA_SIZED
+    id: int = attrs.field(validator=_U32)
+    multi_media_time: int = attrs.field(validator=_U32)
+    width: int = attrs.field(validator=_U32)
+    height: int = attrs.field(validator=_U32)
+    dest: Rect
+    data: BytesLike = attrs.field(converter=_flat_buffer)
+
+    def encode_parts(self) -> list[BytesLike]:
+        d = self.dest
+        head = struct.pack(
+            "<IIIIiiiiI", self.id, self.multi_media_time, self.width, self.height,
+            d.top, d.left, d.bottom, d.right, len(self.data),
+        )  # fmt: skip
+        return [head, self.data]
+
+    def encode(self) -> bytes:
+        return b"".join(self.encode_parts())
+
+
+@attrs.frozen
 class StreamClip:
     """Show only these rectangles of the stream (none: all of it)."""
 

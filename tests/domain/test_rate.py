@@ -3,6 +3,8 @@ other drawing (the echo of a key) goes first, and the JPEG quality follows the b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from test_display_machine import _patch
 from test_streams import StreamingDisplay, play, video_frame
@@ -11,6 +13,8 @@ from spice.domain.display.rate import (
     DECREASE,
     HIGH_DELAY,
     MIN_QUALITY,
+    SCALE_QUALITY,
+    SCALES,
     START_QUALITY,
     START_SHARE,
     RateController,
@@ -120,3 +124,36 @@ def test_a_big_image_does_not_hold_video_back_for_long() -> None:
     rate = RateController(bandwidth=10e6, now=0.0)
     rate.sent(4_000_000, 0.0)  # a lossless photo: 4.6 s at this rate
     assert rate.frame_due(0.0) <= 0.25 + 1e-6
+
+
+def _steer(rate: RateController, frame_bytes: Callable[[RateController], float], n: int) -> None:
+    for _ in range(n):
+        rate.frame_sent(int(frame_bytes(rate)), rate.quality, rate.scale_level)
+
+
+def _bytes_at(full: float) -> Callable[[RateController], float]:
+    """A frame's bytes: ``full`` at quality 70 and full size, less with quality and area."""
+    return lambda r: full * (0.4 + r.quality / 120) * r.scale**2
+
+
+def test_a_frame_holds_a_slow_link_for_at_most_frame_time() -> None:
+    """A frame is a burst that a key's echo waits behind: it may take 10 ms of the link
+    (12.5 KB at 10 Mbit/s), not a whole 30th of a second."""
+    slow = RateController(bandwidth=10e6 / START_SHARE, now=0.0)
+    assert slow.frame_budget() == 10e6 / 8 * 0.010
+
+
+def test_a_scalable_stream_travels_smaller_before_it_gets_blurry() -> None:
+    """On a slow link, frames too big at a middling quality go smaller (spice-gtk scales them
+    up); a client that cannot scale only loses quality. Room again brings the size back."""
+    scalable = RateController(bandwidth=10e6 / START_SHARE, now=0.0, scalable=True)
+    plain = RateController(bandwidth=10e6 / START_SHARE, now=0.0)
+    big = _bytes_at(40_000)  # 720p natural video at quality 70: about 40 KB
+    _steer(scalable, big, 60)
+    _steer(plain, big, 60)
+    assert plain.scale_level == 0 and plain.quality == MIN_QUALITY
+    assert scalable.scale_level > 0
+    assert scalable.quality > SCALE_QUALITY - 10  # smaller, not blurrier
+    assert big(scalable) <= scalable.frame_budget() * 1.15
+    _steer(scalable, _bytes_at(4_000), 100)  # the content got simple
+    assert scalable.scale_level == 0 and scalable.scale == SCALES[0]

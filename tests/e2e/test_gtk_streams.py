@@ -95,3 +95,32 @@ async def test_a_window_across_the_stream_edge_stays_exact() -> None:
             source = display.framebuffer
             assert np.array_equal(shown[150:250, 330:530, :3], source[150:250, 330:530, :3])
             await wait_same(client, display, timeout=5)
+
+
+async def test_on_a_slow_link_smaller_frames_are_scaled_up_by_the_client(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Paced as if the link carried 1 Mbit/s, frames travel smaller than the stream
+    (STREAM_DATA_SIZED); spice-gtk scales them up onto the stream's area without a warning,
+    shows the picture, and ends exact when the motion stops."""
+    from spice.domain.display import rate
+
+    monkeypatch.setattr(rate, "MAX_RATE", 1_000_000.0)
+    async with running_server(640, 480, streaming_video="all") as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            await wait_same(client, display)
+            for i in range(60):
+                await display.update(100, 80, video_frame(i))
+                await trio.sleep(1 / 30)
+            (machine,) = [c.machine for c in server._core.displays[0].clients]
+            assert machine.stats.scaled_frames >= 5, machine.stats
+            await display.sync()
+            shown = await client.screenshot()
+            source = display.framebuffer
+            # Scaled up (nearest neighbour) from about a third of the size: a blurred copy
+            # (30 dB here; the screen before the video: 6 dB).
+            assert psnr(shown[80:320, 100:420], source[80:320, 100:420]) > 24
+            await wait_same(client, display, timeout=5)
+            log = client.stderr_tail(200_000)
+            for bad in ("CRITICAL", "g_return_if_fail", "assertion", "WARNING"):
+                assert bad not in log, log[-3000:]
