@@ -151,8 +151,8 @@ class DisplayPeer:
             for t, lft, b, r in clip or [(top, left, bottom, right)]:
                 self.pixels[t:b, lft:r, :3] = frame[t - top : b - top, lft - left : r - left, :3]
         elif msg_type == MsgDisplay.STREAM_DATA_SIZED:
-            stream_id, _mm_time, width, height, top, left, bottom, right, size = (
-                struct.unpack_from("<IIIIiiiiI", body)
+            stream_id, _mm_time, width, height, top, left, bottom, right, size = struct.unpack_from(
+                "<IIIIiiiiI", body
             )
             assert stream_id in self.streams, "STREAM_DATA_SIZED for an unknown stream"
             _, clip = self.streams[stream_id]

@@ -460,8 +460,7 @@ class DisplayChannel(ChannelConnection):
         area: spice-gtk does (its canvas scales any image to the destination); spice-html5
         draws images at their own size, so it only gets frames of the full size."""
         return (
-            DisplayCap.SIZED_STREAM in self.client_caps
-            and DisplayCap.COMPOSITE in self.client_caps
+            DisplayCap.SIZED_STREAM in self.client_caps and DisplayCap.COMPOSITE in self.client_caps
         )
 
     @property
