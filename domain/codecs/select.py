@@ -29,6 +29,7 @@ from spice.domain.codecs.lz import encode_lz_rgb32
 from spice.domain.codecs.lz4_image import encode_lz4_bgrx
 from spice.domain.codecs.quic import encode_quic_rgb32
 from spice.domain.codecs.scale import downscale_bgrx
+from spice.domain.display import surface
 from spice.domain.display.surface import Pixels
 from spice.domain.enums import ImageCompression, ImageType
 
@@ -157,3 +158,4 @@ def warm_up() -> None:
     lz.warm_up()
     quic.warm_up()
     scale.warm_up()
+    surface.warm_up()

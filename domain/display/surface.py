@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from spice.domain.geometry import Box
 
@@ -28,6 +29,9 @@ Pixels = npt.NDArray[np.uint8]
 #: measured in). 64 keeps the per-tile bookkeeping of a 4K surface at 2,000 entries while a
 #: changed text line still damages little more than itself.
 TILE = 64
+#: Whether the compiled change scan is loaded (see :func:`warm_up`); until then a put
+#: compares with numpy, so the first put never waits for a compile.
+_scan_ready = False
 
 
 def color_to_bgrx(color: int) -> tuple[int, int, int, int]:
@@ -84,9 +88,13 @@ class Surface:
         sx, sy = area.x - x, area.y - y
         new = src[sy : sy + area.h, sx : sx + area.w]
         old = self.pixels[area.y : area.bottom, area.x : area.right]
-        changed = _changed_boxes(old, new, area)
+        if _scan_ready:
+            changed = _put_changes(old, new, area)
+        else:
+            changed = _changed_boxes(old, new, area)
+            if changed:
+                old[...] = new
         if changed:
-            old[...] = new
             self.stamp += 1
             for box in changed:
                 self.tiles[self._tile_span(box)] = self.stamp
@@ -139,10 +147,86 @@ class Surface:
         return self.pixels[area.y : area.bottom, area.x : area.right].copy()
 
 
+@njit(cache=True, nogil=True)
+def _copy_changes(
+    old: npt.NDArray[np.uint32],
+    new: npt.NDArray[np.uint32],
+    y0: int,
+    x0: int,
+    bounds: npt.NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled
+    """Write the pixels of ``new`` that differ into ``old`` (both (h, w) uint32 views of
+    one area whose top-left is (x0, y0) on the surface), and widen ``bounds[ty, tx]`` (x0, y0,
+    x1, y1: surface coordinates, end exclusive) of each tile around the pixels that changed.
+    One pass over both arrays."""
+    h, w = old.shape
+    ty0 = y0 // TILE
+    tx0 = x0 // TILE
+    for r in range(h):
+        y = y0 + r
+        ty = y // TILE - ty0
+        c = 0
+        while c < w:
+            x = x0 + c
+            end = min(w, (x // TILE + 1) * TILE - x0)
+            first = -1
+            last = -1
+            for k in range(c, end):
+                if old[r, k] != new[r, k]:
+                    old[r, k] = new[r, k]
+                    if first < 0:
+                        first = k
+                    last = k
+            if first >= 0:
+                tx = x // TILE - tx0
+                b = bounds[ty, tx]
+                b[0] = min(b[0], x0 + first)
+                b[1] = min(b[1], y)
+                b[2] = max(b[2], x0 + last + 1)
+                b[3] = max(b[3], y + 1)
+            c = end
+
+
+def _put_changes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
+    """Copy ``new`` over ``old`` (both the pixels of ``area``) where they differ; return tight
+    boxes around the changed pixels, one per run of changed tile columns in each band of
+    ``TILE`` rows aligned to the surface, vertically adjacent boxes joined where compact."""
+    ty0, tx0 = area.y // TILE, area.x // TILE
+    rows = -(-area.bottom // TILE) - ty0
+    cols = -(-area.right // TILE) - tx0
+    bounds = np.empty((rows, cols, 4), np.int64)
+    bounds[..., :2] = 1 << 40
+    bounds[..., 2:] = -1
+    _copy_changes(old.view(np.uint32)[..., 0], new.view(np.uint32)[..., 0], area.y, area.x, bounds)
+    changed = bounds[..., 2] >= 0
+    boxes: list[Box] = []
+    for ty in np.flatnonzero(changed.any(axis=1)).tolist():
+        tiles = np.flatnonzero(changed[ty])
+        # Runs of consecutive changed tile columns: each run is one box.
+        breaks = np.flatnonzero(np.diff(tiles) != 1) + 1
+        for run in np.split(tiles, breaks):
+            b = bounds[ty, run]
+            x, y = int(b[:, 0].min()), int(b[:, 1].min())
+            boxes.append(Box(x, y, int(b[:, 2].max()) - x, int(b[:, 3].max()) - y))
+    return _compact(_join_vertical(boxes))
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the change scan; puts use it from then on."""
+    global _scan_ready
+    if _scan_ready:
+        return
+    # Two compiled forms: contiguous rows (a full-width put, twice as fast) and any layout
+    # (a window of the surface), which every other mix converts to: no call compiles.
+    for rows in ("uint32[:, ::1]", "uint32[:, :]"):
+        _copy_changes.compile(f"void({rows}, {rows}, int64, int64, int64[:, :, ::1])")
+    _copy_changes.disable_compile()
+    _scan_ready = True
+
+
 def _changed_boxes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
-    """Tight boxes around the pixels that differ between ``old`` and ``new`` (both the pixels
-    of ``area``), one per run of changed tile columns in each band of ``TILE`` rows aligned to
-    the surface; vertically adjacent boxes with the same columns are joined."""
+    """The numpy form of :func:`_put_changes` (without the copy), used until the compiled scan
+    is loaded (:func:`warm_up`): the same boxes around the pixels that differ."""
     diff = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
     boxes: list[Box] = []
     top = area.y
