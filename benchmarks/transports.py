@@ -81,6 +81,9 @@ async def serve(width: int, height: int, x509_dir: str) -> None:
     display = server.add_display(width, height)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
+        # The compiled change scan and codecs load in a thread at start (seconds on a busy
+        # machine); measure the server as it runs after that.
+        await server.codecs_ready()
         print(
             json.dumps({"port": server.port_bound, "tls_port": server.tls_port_bound}), flush=True
         )
