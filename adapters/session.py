@@ -27,6 +27,7 @@ from spice.adapters.display_worker import (
     EncodeAbandoned,
 )
 from spice.adapters.link import Linked
+from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channel import ChannelClosed
 from spice.domain.channels.cursor import CursorChannel
 from spice.domain.channels.display import DisplayChannel, DisplayReady
@@ -311,8 +312,17 @@ class ClientSession:
                     "%s: no DISPLAY_INIT within %.0f s; closing", label, config.display_init_timeout
                 )
                 raise ClientGone(label)
+            sock = socket_under(stream)
+            machine.probe_with_pings = sock is None or path_timing(sock) is None
+            last_timing = -math.inf
             while True:
-                job = machine.next_job(trio.current_time())
+                now = trio.current_time()
+                if sock is not None and machine.streams and now - last_timing >= PROBE_INTERVAL:
+                    last_timing = now
+                    timing = path_timing(sock)
+                    if timing is not None:
+                        machine.on_round_trip(timing.rtt, now)
+                job = machine.next_job(now)
                 await conn.flush()
                 if job is None:
                     if machine.has_work and not machine.may_send:

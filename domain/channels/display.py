@@ -149,6 +149,10 @@ class DisplayChannel(ChannelConnection):
         self.link_bandwidth: float | None = None
         self._rate: RateController | None = None
         self._last_probe = -1e9
+        #: Whether the round trip that paces video comes from our own PINGs. An adapter that
+        #: reads the path's round trip from elsewhere (the kernel's TCP) clears it and calls
+        #: :meth:`on_round_trip` itself.
+        self.probe_with_pings = True
         #: When next_job returned None only because video waits for the pacing budget.
         self.wait_until: float | None = None
         #: The client said it cannot play our streams: it gets images.
@@ -260,7 +264,7 @@ class DisplayChannel(ChannelConnection):
                 late = report.last_frame_delay < 0
                 self.pacing(now).client_report(report.num_frames, report.num_drops, late, now)
             self._reports.clear()
-        if now is not None and self._streams:
+        if now is not None and self._streams and self.probe_with_pings:
             self._probe(now)
         while self.ready and self.may_send:
             if now is not None and self.pipe.head_is_frame():

@@ -141,9 +141,12 @@ class RateController:
             self._last_cut = now
 
     def client_report(self, frames: int, drops: int, late: bool, now: float) -> None:
-        """The client's STREAM_REPORT: frames it dropped, or frames that came late, mean the
-        stream asks more than the path (or the client) can take."""
-        troubled = (drops and drops * 10 >= frames + drops) or late
+        """The client's STREAM_REPORT: frames it dropped mean the stream asks more than the
+        path (or the client) can take. A late frame alone cuts nothing: spice-gtk drops late
+        frames (they count as drops), spice-html5 still shows them, and it reports a frame
+        late when its own decoding took longer than the playout margin, which a lower rate
+        does not cure."""
+        troubled = drops and drops * 10 >= frames + drops
         if troubled and now - self._last_cut > 0.25:
             self.rate = max(MIN_RATE, self.rate * DECREASE)
             self._last_cut = now

@@ -1,0 +1,65 @@
+"""What the kernel's TCP knows about a client's path: the smoothed round trip of the data we
+sent (from the client's ACKs) and the smallest one seen.
+
+A PING answered by the client measures the path *and* the client's own delay in answering:
+spice-html5 answers from JavaScript, behind its decoding and drawing, so its PONGs read as
+queueing that the network does not have. The client's kernel ACKs our data at once, so the
+round trip TCP measures is the path's alone: queueing at the bottleneck included, the client's
+workload not. The display channel paces video by it where the kernel tells it (Linux).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+import attrs
+import trio
+
+#: struct tcp_info (linux/tcp.h): tcpi_rtt and tcpi_min_rtt, in microseconds.
+_RTT_OFFSET = 68
+_MIN_RTT_OFFSET = 148
+_INFO_BYTES = 152
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+
+
+@attrs.frozen
+class PathTiming:
+    #: Smoothed round trip (s) and the smallest seen on this connection (s).
+    rtt: float
+    min_rtt: float
+
+
+def socket_under(stream: Any) -> trio.socket.SocketType | None:
+    """The TCP socket under a stream of this package's layers (TLS, WebSocket, replay of
+    sniffed bytes), or None."""
+    for _ in range(8):
+        if isinstance(stream, trio.SocketStream):
+            return stream.socket
+        for name in ("tls", "transport_stream", "raw", "stream"):
+            inner = getattr(stream, name, None)
+            if inner is not None:
+                stream = inner
+                break
+        else:
+            return None
+    return None
+
+
+def path_timing(sock: trio.socket.SocketType) -> PathTiming | None:
+    """The kernel's round-trip figures for ``sock``, or None where it has none (not Linux,
+    not TCP, closed, or nothing measured yet)."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _INFO_BYTES)
+    except OSError:
+        return None
+    if len(info) < _INFO_BYTES:
+        return None
+    (rtt,) = struct.unpack_from("<I", info, _RTT_OFFSET)
+    (min_rtt,) = struct.unpack_from("<I", info, _MIN_RTT_OFFSET)
+    if rtt == 0:
+        return None
+    return PathTiming(rtt / 1e6, min_rtt / 1e6 if min_rtt != 0xFFFFFFFF else rtt / 1e6)
