@@ -260,6 +260,11 @@ class AgentMachine:
         return out
 
     @property
+    def backlog(self) -> int:
+        """Outgoing bytes waiting for the client's tokens."""
+        return self._sender.backlog
+
+    @property
     def failed(self) -> str | None:
         """The protocol error that ended this machine, if any."""
         return self._error
