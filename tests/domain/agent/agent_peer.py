@@ -64,6 +64,7 @@ class AgentPeer:
         self.outbox: deque[bytes] = deque()
         self.agent_caps: CapabilitySet | None = None
         self.received: list[am.AgentMessage] = []
+        self.bodies: list[bytes] = []  # every AGENT_DATA body the machine sent, as sent
         self.events: list[AgentEvent] = []
         self._inbound = Reassembler(lambda _type: 1 << 30)
 
@@ -111,6 +112,7 @@ class AgentPeer:
             assert len(out.data) <= am.VD_AGENT_MAX_DATA_SIZE
             assert self.granted > 0, "agent data beyond the tokens the client gave"
             self.granted -= 1
+            self.bodies.append(out.data)
             for frame in self._inbound.feed(out.data):
                 assert isinstance(frame, Complete)
                 msg = am.decode_payload(

@@ -80,30 +80,36 @@ class AgentStateMachine(RuleBasedStateMachine):
     def client_message(self, data: st.DataObject, cuts: list[int]) -> None:
         sel = self.selection(data)
         ids = sorted(self.sizes) or [0]
-        msg = data.draw(
-            st.one_of(
-                st.builds(
-                    am.MonitorsConfig,
-                    st.lists(
-                        st.builds(am.MonConfig, st.integers(0, 5000), st.integers(0, 5000)),
-                        max_size=3,
-                    ).map(tuple),
-                ),
-                st.builds(am.MaxClipboard, st.integers(-1, 5000)),
+        options = [
+            st.builds(
+                am.MonitorsConfig,
+                st.lists(
+                    st.builds(am.MonConfig, st.integers(0, 5000), st.integers(0, 5000)),
+                    max_size=3,
+                ).map(tuple),
+            ),
+            st.builds(am.MaxClipboard, st.integers(-1, 5000)),
+            st.builds(am.DisplayConfig, st.integers(0, 15), st.just(32)),
+            st.builds(am.FileXferData, st.sampled_from(ids), st.binary(max_size=300)),
+            st.builds(
+                am.FileXferStatusMessage,
+                st.sampled_from(ids),
+                st.sampled_from([am.FileXferStatus.CANCELLED, am.FileXferStatus.ERROR]),
+            ),
+            st.builds(am.AnnounceCapabilities, st.booleans(), st.just(self.peer.caps)),
+        ]
+        # spice-gtk sends clipboard messages only once the agent's caps offered the clipboard
+        # (which also settles the selection prefix); with copy-paste off they are dropped unread
+        agent_caps = self.peer.agent_caps
+        offered = agent_caps is not None and am.AgentCap.CLIPBOARD_BY_DEMAND in agent_caps
+        if offered or not self.peer.machine.config.copy_paste:
+            options += [
                 st.builds(am.ClipboardGrab, st.lists(TYPES, max_size=3).map(tuple), st.just(sel)),
                 st.builds(am.ClipboardRequest, TYPES, st.just(sel)),
                 st.builds(am.ClipboardRelease, st.just(sel)),
                 st.builds(am.Clipboard, TYPES, st.binary(max_size=4000), st.just(sel)),
-                st.builds(am.DisplayConfig, st.integers(0, 15), st.just(32)),
-                st.builds(am.FileXferData, st.sampled_from(ids), st.binary(max_size=300)),
-                st.builds(
-                    am.FileXferStatusMessage,
-                    st.sampled_from(ids),
-                    st.sampled_from([am.FileXferStatus.CANCELLED, am.FileXferStatus.ERROR]),
-                ),
-                st.builds(am.AnnounceCapabilities, st.booleans(), st.just(self.peer.caps)),
-            )
-        )
+            ]
+        msg = data.draw(st.one_of(options))
         self.send(msg, cuts)
 
     @rule(name=NAMES, size=st.integers(0, 300), cuts=cuts)
