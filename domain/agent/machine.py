@@ -414,6 +414,9 @@ class AgentMachine:
             return
         data = offer[type_]
         if data is None:
+            if sel in self._their_requests:
+                # the client asked again before the app answered: the earlier paste gets nothing
+                self._send_clipboard(sel, ClipboardType.NONE, b"")
             self._their_requests[sel] = type_
             self._events.append(ClipboardRequested(sel, type_))
         else:
@@ -511,6 +514,8 @@ class AgentMachine:
         return True
 
     def _own(self, selection: int, offer: dict[int, bytes | None]) -> None:
+        if not all(0 < t <= 0xFFFFFFFF for t in offer):
+            raise LocalProtocolError(f"clipboard types {sorted(offer)} are not uint32 types")
         if not self.config.copy_paste:
             return
         self._ours[selection] = offer

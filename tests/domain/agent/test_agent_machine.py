@@ -275,6 +275,23 @@ def test_lazy_grab_asks_the_app() -> None:
     assert sum(isinstance(m, am.Clipboard) for m in msgs) == 1
 
 
+def test_a_second_paste_before_the_app_answers_gets_none() -> None:
+    client = started()
+    client.take()
+    client.machine.grab_clipboard([TEXT])
+    client.send(am.ClipboardRequest(TEXT))
+    client.send(am.ClipboardRequest(TEXT))
+    assert client.take_events() == [ev.ClipboardRequested(0, TEXT)] * 2
+    client.machine.send_clipboard(0, TEXT, b"answer")
+    client.collect()
+    assert client.take()[-2:] == [
+        am.Clipboard(ClipboardType.NONE, b""),
+        am.Clipboard(TEXT, b"answer"),
+    ]
+    with pytest.raises(LocalProtocolError):
+        client.machine.grab_clipboard([1 << 32])
+
+
 def test_clients_max_clipboard_is_honoured() -> None:
     client = started()
     client.take()
