@@ -3,9 +3,11 @@
 In libspice-server the guest's vdagent talks VD_AGENT through a virtio port and the server
 relays it over the main channel. In trio-spice the application is the guest, so the agent is
 emulated in-process: :mod:`.messages` holds the byte-exact VD_AGENT messages, :mod:`.stream`
-the AGENT_DATA reassembly, chunking and tokens, :mod:`.clipboard`, :mod:`.file_xfer` and
-:mod:`.mouse` the three features, and :mod:`.machine` the sans-I/O :class:`AgentMachine` that
-the main channel's adapter drives. Nothing here does I/O or reads a clock.
+the AGENT_DATA reassembly, chunking and tokens, :mod:`.file_xfer` the START key file and the
+name rule, :mod:`.mouse` MOUSE_STATE to input events, :mod:`.events` what the machine reports,
+and :mod:`.machine` the sans-I/O :class:`AgentMachine` (clipboard, resize, file transfer) that
+the main channel's adapter drives; its docstring is the adapter's contract. Nothing here does
+I/O or reads a clock.
 """
 
 from __future__ import annotations
