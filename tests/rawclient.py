@@ -51,6 +51,7 @@ CHANNEL_NOT_AVAILABLE = 9
 # Base messages, server -> client and client -> server.
 MSG_SET_ACK = 3
 MSG_PING = 4
+MSG_DISCONNECTING = 6
 MSGC_ACK_SYNC = 1
 MSGC_ACK = 2
 MSGC_PONG = 3
