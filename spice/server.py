@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import logging
 import os
@@ -13,6 +14,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import trio
 
@@ -116,6 +118,25 @@ def _url_host(host: str) -> str:
     elif host == "::":
         host = "::1"
     return f"[{host}]" if ":" in host else host
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _config_errors(fn: _F) -> _F:
+    """Any ValueError from checking the arguments comes out as a :class:`ConfigError` (still a
+    ValueError), whichever layer found it."""
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    return checked  # type: ignore[return-value]
 
 
 def check_port(name: str, value: object, *, optional: bool = True) -> int | None:
@@ -224,6 +245,7 @@ class Server:
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
     """
 
+    @_config_errors
     def __init__(
         self,
         *,
@@ -388,6 +410,7 @@ class Server:
 
     _KEEP: str = "\0keep"
 
+    @_config_errors
     def set_password(
         self,
         password: str | None,
