@@ -23,7 +23,7 @@ import trio
 from spice.adapters.session import Client
 from spice.display import Display
 from spice.domain.display.surface import Pixels
-from spice.domain.input_events import InputEvent
+from spice.domain.input_events import InputClient, InputEvent
 from spice.errors import Error, ServerFailed, ServerStateError, single_error
 from spice.server import Expiry, Server
 
@@ -201,7 +201,7 @@ class ServerThread:
         """The connected clients (see :attr:`spice.Server.clients`)."""
         return self.call(lambda: self.server.clients)
 
-    def disconnect(self, client: Client) -> None:
+    def disconnect(self, client: InputClient) -> None:
         """Send ``client`` DISCONNECTING and close its channels."""
         self.call(client.disconnect)
 
