@@ -176,7 +176,11 @@ class ServerThread:
             raise self._failed()
         token = self._token
         if token is None:
-            raise ServerStateError("the server thread is not running (start it first)")
+            raise ServerStateError(
+                "the server thread has stopped"
+                if self._started.is_set()
+                else "the server thread is not running (start it first)"
+            )
 
         async def run() -> Any:
             result = fn(*args, **kwargs)

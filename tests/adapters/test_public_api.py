@@ -425,3 +425,14 @@ async def test_a_client_leaving_is_one_line_under_the_spice_logger(server_factor
     assert any("client connected" in r.getMessage() for r in seen[:before])
     assert len(about) == 1, [r.getMessage() for r in about]
     assert "client disconnected (client closed the connection)" in about[0].getMessage()
+
+
+def test_server_thread_after_stop_says_so() -> None:
+    server = spice.Server(addr=HOST, port=0, disable_ticketing=True)
+    server.add_display(32, 32)
+    with spice.ServerThread(server) as st:
+        st.displays[0].fill(0, 0, 1, 1, 0)
+        assert st.clients == []
+    with pytest.raises(spice.ServerStateError, match="has stopped"):
+        st.displays[0].fill(0, 0, 1, 1, 0)
+    assert st.error is None
