@@ -107,7 +107,7 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        return self._session.id in self._session.core.sessions
+        return self._session.core.sessions.get(self._session.id) is self._session
 
     async def disconnect(self) -> None:
         """Send it DISCONNECTING and close all its channels (nothing if already gone)."""

@@ -418,7 +418,8 @@ async def _serve_until_stopped(server: Server, display: Display, exit_on_disconn
             async def stop_on_signal() -> None:
                 async for signum in signals:
                     name = signal.Signals(signum).name
-                    count = await server.stop(grace=STOP_GRACE)
+                    # Before the server is up there is nobody to tell: just cancel.
+                    count = await server.stop(grace=STOP_GRACE) if server.addresses else 0
                     log.info(
                         "%s: stopped; %d client%s told DISCONNECTING",
                         name,

@@ -183,7 +183,7 @@ def _deprecated_expiry(name: str, epoch: float, now: float) -> float:
         f"{name} (seconds since the epoch) is deprecated: give valid_for= (seconds from now) "
         "or expires_at= (a datetime)",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller, past the method and its argument check
     )
     if epoch <= now:
         raise ConfigError(
@@ -361,6 +361,7 @@ class Server:
         #: "new", "serving" or "stopped": a Server serves once.
         self._state = "new"
         self._scope: trio.CancelScope | None = None
+        self._started = False
         self.displays: list[Display] = []
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
         self.addresses: list[tuple[str, int]] = []
@@ -505,9 +506,13 @@ class Server:
                 else "this server has been stopped and cannot serve again: make a new Server"
             )
         self._state = "serving"
+        self._started = False
         try:
             with trio.CancelScope() as self._scope:
                 await self._serve(task_status)
+            if not self._started:
+                # stop() came before the sockets were up: started, and stopped at once.
+                task_status.started(self)
         except BaseExceptionGroup as group:
             raise single_error(group) from None
         finally:
@@ -572,6 +577,7 @@ class Server:
                     await nursery.start(tcp.serve, group, door.handle)
                     for host, port in tcp.bound_addresses(group):
                         log.info("listening on %s:%d for %s", host, port, what)
+            self._started = True
             task_status.started(self)
 
     @property

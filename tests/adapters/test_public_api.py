@@ -436,3 +436,23 @@ def test_server_thread_after_stop_says_so() -> None:
     with pytest.raises(spice.ServerStateError, match="has stopped"):
         st.displays[0].fill(0, 0, 1, 1, 0)
     assert st.error is None
+
+
+async def test_stop_before_the_sockets_are_up_ends_serve_cleanly() -> None:
+    server = spice.Server(addr=HOST, port=0, disable_ticketing=True)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def stop_soon() -> None:
+                await server.stop()
+
+            original = server._open_listeners
+
+            async def slow_listeners(port: int | None) -> list[trio.SocketListener]:
+                nursery.start_soon(stop_soon)
+                await trio.sleep(0)
+                return await original(port)
+
+            server._open_listeners = slow_listeners  # type: ignore[method-assign]
+            await nursery.start(server.serve)
+    assert not server.serving
