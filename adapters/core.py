@@ -100,7 +100,9 @@ class SpiceCore:
         served meanwhile, with LZ4 or BITMAP images."""
         if not self.codecs_warm.is_set():
             started = time.monotonic()
-            await trio.to_thread.run_sync(warm_up_codecs)
+            # Abandoned if the server stops first: it only loads code, and a stop (Ctrl-C)
+            # must not wait for a first-run compile.
+            await trio.to_thread.run_sync(warm_up_codecs, abandon_on_cancel=True)
             self.codecs_warm.set()
             log.info("image codecs ready in %.1f s", time.monotonic() - started)
         for session in self.sessions.values():
