@@ -42,6 +42,7 @@ from spice.domain.messages.base import Notify
 
 if TYPE_CHECKING:
     from spice.adapters.core import SpiceCore
+    from spice.domain.input_events import InputClient
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,12 @@ class Client:
         kind = self.transport + ("+tls" if self.secure and self.transport != "tls" else "")
         role = ", view-only" if self.view_only else ""
         return f"<spice.Client {self.session_id:08x} {self.address} {kind}{role}>"
+
+
+if TYPE_CHECKING:
+
+    def _client_is_what_events_carry(client: Client) -> InputClient:
+        return client  # mypy checks that Client satisfies the events' protocol
 
 
 class ClientSession:

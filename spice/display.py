@@ -51,6 +51,14 @@ def _int(name: str, value: object) -> int:
     return number
 
 
+def _point16(name: str, value: object) -> int:
+    """A pointer coordinate: the cursor channel carries them as int16."""
+    number = _int(name, value)
+    if not -0x8000 <= number <= 0x7FFF:
+        raise ConfigError(f"{name}={number} does not fit the cursor channel's int16")
+    return number
+
+
 def check_size(width: object, height: object) -> tuple[int, int]:
     """A display size, checked: 1 to :data:`MAX_SIDE` pixels a side."""
     w, h = _int("width", width), _int("height", height)
@@ -168,8 +176,8 @@ class Display:
     ) -> None:
         """Set the pointer shape from an (h, w, 4) uint8 array in B, G, R, A order (straight
         alpha) or a PIL image with alpha."""
-        x = None if x is None else _int("x", x)
-        y = None if y is None else _int("y", y)
+        x = None if x is None else _point16("x", x)
+        y = None if y is None else _point16("y", y)
         bgra = cursor_bgra(image)
         h, w = bgra.shape[:2]
         self._cursor_serial = getattr(self, "_cursor_serial", 0) + 1
@@ -188,7 +196,7 @@ class Display:
 
     async def move_cursor(self, x: int, y: int) -> None:
         """Move the pointer (clients show this in server mouse mode)."""
-        x, y = _int("x", x), _int("y", y)
+        x, y = _point16("x", x), _point16("y", y)
         await self._send(CursorMoveCmd(x, y))
 
     async def hide_cursor(self) -> None:

@@ -525,8 +525,11 @@ class Server:
         if self._state != "serving" or self._scope is None:
             return 0
         count = len(self._core.sessions)
-        with trio.move_on_after(grace):
-            await self._core.disconnect_all("server stopping")
+        try:
+            with trio.move_on_after(grace):
+                await self._core.disconnect_all("server stopping")
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None
         if self._scope is not None:
             self._scope.cancel()
         return count
@@ -640,7 +643,10 @@ class Server:
 
     async def disconnect_all(self) -> None:
         """Send DISCONNECTING to every client and close all their channels."""
-        await self._core.disconnect_all()
+        try:
+            await self._core.disconnect_all()
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         """Tell clients the keyboard LEDs: SCROLL_LOCK 1, NUM_LOCK 2, CAPS_LOCK 4."""

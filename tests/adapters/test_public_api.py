@@ -103,6 +103,12 @@ async def test_a_bad_resize_raises_and_the_server_keeps_serving(
         await display.fill(0, 0, -5, 1, 0)
     with pytest.raises(TypeError, match="x must be an int"):
         await display.move_cursor(None, 1)
+    with pytest.raises(ValueError, match="int16"):
+        await display.move_cursor(0, 10**5)
+    with pytest.raises(ValueError, match="int16"):
+        await display.set_cursor(np.zeros((4, 4, 4), np.uint8), x=-40000)
+    with pytest.raises(ValueError, match="uint16"):
+        await display.set_cursor(np.zeros((4, 4, 4), np.uint8), hot_x=-1)
     with pytest.raises(ValueError, match="severity must be one of info, warn, error"):
         await server.notify("hello", severity="fatal")
     with pytest.raises(ValueError, match="mask of 1, 2 and 4"):
