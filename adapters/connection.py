@@ -33,7 +33,13 @@ def ping_stamp() -> int:
 
 
 class ClientGone(Exception):
-    """The peer closed, reset, or stopped reading for longer than the send timeout."""
+    """The peer closed, reset, or stopped reading for longer than the send timeout.
+    ``by_peer``: the peer closed or reset the connection (routine when a client quits), as
+    opposed to the server giving up on it."""
+
+    def __init__(self, message: str, *, by_peer: bool = False) -> None:
+        super().__init__(message)
+        self.by_peer = by_peer
 
 
 class Wakeup:
@@ -88,7 +94,9 @@ class Connection:
             except trio.TooSlowError:
                 raise ClientGone(f"{self.label}: client stopped reading") from None
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
+                raise ClientGone(
+                    f"{self.label}: {exc or 'connection lost'}", by_peer=True
+                ) from None
 
     async def read_loop(self, on_event: Callable[[Any], Awaitable[None]]) -> None:
         """Decode what the machine already holds (bytes that came with the ticket), then read
@@ -112,9 +120,11 @@ class Connection:
             try:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ClientGone(f"{self.label}: {exc or 'connection lost'}") from None
+                raise ClientGone(
+                    f"{self.label}: {exc or 'connection lost'}", by_peer=True
+                ) from None
             if not data:
-                raise ClientGone(f"{self.label}: closed by peer")
+                raise ClientGone(f"{self.label}: closed by peer", by_peer=True)
             self.machine.receive_data(data)
 
     async def aclose(self) -> None:

@@ -20,7 +20,8 @@ import trio
 from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
-from spice.adapters.session import ClientSession, new_session_id
+from spice.adapters.session import Client, ClientSession, Transport, new_session_id
+from spice.adapters.websocket import WebSocketStream
 from spice.domain.codecs.select import warm_up as warm_up_codecs
 from spice.domain.enums import ChannelType, LinkError, NotifySeverity
 from spice.domain.input_events import InputEvent
@@ -43,6 +44,9 @@ class SpiceCore:
         self._subscribers: list[trio.MemorySendChannel[InputEvent]] = []
         self._callbacks: list[Callable[[InputEvent], None]] = []
         self._nursery: trio.Nursery | None = None
+        #: Whether :meth:`run` has started (its display workers' queues are then closed for
+        #: good once it ends).
+        self.ran = False
         self._sessions_changed = trio.Event()
         self._epoch = time.monotonic()
         #: Set once the compiled codecs are loaded; until then images go as LZ4 or BITMAP.
@@ -58,6 +62,11 @@ class SpiceCore:
             self._nursery.start_soon(worker.run)
         return worker
 
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` is running (its display workers take commands)."""
+        return self._nursery is not None
+
     def channel_list(self) -> list[tuple[int, int]]:
         channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
         channels.append((ChannelType.INPUTS.value, 0))
@@ -71,6 +80,7 @@ class SpiceCore:
     # -- running -----------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the display workers; connections are handled in this nursery too."""
+        self.ran = True
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for worker in self.displays:
@@ -90,7 +100,9 @@ class SpiceCore:
         served meanwhile, with LZ4 or BITMAP images."""
         if not self.codecs_warm.is_set():
             started = time.monotonic()
-            await trio.to_thread.run_sync(warm_up_codecs)
+            # Abandoned if the server stops first: it only loads code, and a stop (Ctrl-C)
+            # must not wait for a first-run compile.
+            await trio.to_thread.run_sync(warm_up_codecs, abandon_on_cancel=True)
             self.codecs_warm.set()
             log.info("image codecs ready in %.1f s", time.monotonic() - started)
         for session in self.sessions.values():
@@ -132,7 +144,17 @@ class SpiceCore:
             return
         request = linked.request
         if request.channel_type == ChannelType.MAIN:
-            session = ClientSession(self, new_session_id(self.sessions), peer)
+            transport: Transport = (
+                "websocket" if isinstance(stream, WebSocketStream) else "tls" if secure else "tcp"
+            )
+            session = ClientSession(
+                self,
+                new_session_id(self.sessions),
+                peer,
+                transport=transport,
+                secure=secure,
+                view_only=linked.view_only,
+            )
             self.sessions[session.id] = session
             self._notify_sessions()
             try:
@@ -181,9 +203,19 @@ class SpiceCore:
     async def wait_sessions_changed(self) -> None:
         await self._sessions_changed.wait()
 
-    async def disconnect_all(self) -> None:
-        for session in list(self.sessions.values()):
-            await session.disconnect()
+    @property
+    def clients(self) -> list[Client]:
+        """The connected clients, in the order they connected."""
+        return [session.handle for session in self.sessions.values()]
+
+    async def disconnect_all(self, reason: str = "disconnected by the server") -> int:
+        """DISCONNECTING to every client at once (each bounded to a second); returns how many
+        clients there were."""
+        sessions = list(self.sessions.values())
+        async with trio.open_nursery() as nursery:
+            for session in sessions:
+                nursery.start_soon(session.disconnect, reason)
+        return len(sessions)
 
     async def notify(self, message: str, severity: NotifySeverity) -> None:
         for session in list(self.sessions.values()):

@@ -41,6 +41,8 @@ class Linked:
     trailing: bytes
     #: Whether the connection came over TLS.
     secure: bool = False
+    #: Whether the ticket was the view-only password (the client's input is dropped).
+    view_only: bool = False
 
     @property
     def mini_header(self) -> bool:
@@ -82,7 +84,10 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                     request = event
                     err = policy.security(event, policy.secure)
                     if err != LinkError.OK:
-                        log.warning(
+                        # Moving a channel to the TLS port (or off it) is routine for clients.
+                        moved = err in (LinkError.NEED_SECURED, LinkError.NEED_UNSECURED)
+                        log.log(
+                            logging.INFO if moved else logging.WARNING,
                             "%s: link refused for %s channel: %s",
                             peer,
                             _name(event.channel_type),
@@ -97,14 +102,15 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                 elif isinstance(event, AuthTicket):
                     assert request is not None
                     password = policy.key.decrypt(event.encrypted)
-                    err = policy.ticket.check(password, time.time())
+                    verdict = policy.ticket.verdict(password, time.time())
+                    err = verdict.error
                     if err == LinkError.OK:
                         err = policy.admit(request)
                     await stream.send_all(link.send_result(err))
                     if err != LinkError.OK:
                         what = (
-                            "authentication failed"
-                            if err == LinkError.PERMISSION_DENIED
+                            f"authentication failed: {verdict.reason}"
+                            if verdict.error == LinkError.PERMISSION_DENIED
                             else err.name
                         )
                         log.warning(
@@ -114,7 +120,7 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                             what,
                         )
                         return None
-                    return Linked(request, link.trailing_data(), policy.secure)
+                    return Linked(request, link.trailing_data(), policy.secure, verdict.view_only)
     except RemoteProtocolError as exc:
         code = exc.link_error.name if exc.link_error is not None else "no answer"
         log.warning("%s: bad link: %s (%s), closing", peer, exc, code)

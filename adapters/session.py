@@ -7,14 +7,16 @@ other channel of the client closes with it.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
 import trio
 
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
@@ -41,6 +43,7 @@ from spice.domain.messages.base import Notify
 
 if TYPE_CHECKING:
     from spice.adapters.core import SpiceCore
+    from spice.domain.input_events import InputClient
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +65,93 @@ def new_session_id(taken: set[int] | Any) -> int:
             return sid
 
 
+Transport = Literal["tcp", "tls", "websocket"]
+
+
+class Client:
+    """One connected client as the application sees it: in ``server.clients`` while it is
+    connected, and as the ``client`` of every input event it sends. Read-only, except
+    :meth:`disconnect`."""
+
+    def __init__(self, session: ClientSession) -> None:
+        self._session = session
+
+    @property
+    def session_id(self) -> int:
+        """The id the client got in MAIN_INIT (its channels join the session by it)."""
+        return self._session.id
+
+    @property
+    def address(self) -> str:
+        """The peer's ``host:port`` (``[host]:port`` for IPv6)."""
+        return self._session.address
+
+    @property
+    def transport(self) -> Transport:
+        """How its main channel arrived: "tcp", "tls" or "websocket" (see :attr:`secure`)."""
+        return self._session.transport
+
+    @property
+    def secure(self) -> bool:
+        """Whether its main channel came over TLS (a ``wss://`` WebSocket included)."""
+        return self._session.secure
+
+    @property
+    def view_only(self) -> bool:
+        """Whether it logged in with the view-only password: its input never reaches the
+        application."""
+        return self._session.view_only
+
+    @property
+    def connected_at(self) -> datetime.datetime:
+        """When its main channel linked (UTC)."""
+        return self._session.connected_at
+
+    @property
+    def connected(self) -> bool:
+        return self._session.core.sessions.get(self._session.id) is self._session
+
+    async def disconnect(self) -> None:
+        """Send it DISCONNECTING and close all its channels (nothing if already gone)."""
+        await self._session.disconnect("disconnected by the application")
+
+    def __repr__(self) -> str:
+        kind = self.transport + ("+tls" if self.secure and self.transport != "tls" else "")
+        role = ", view-only" if self.view_only else ""
+        return f"<spice.Client {self.session_id:08x} {self.address} {kind}{role}>"
+
+
+if TYPE_CHECKING:
+
+    def _client_is_what_events_carry(client: Client) -> InputClient:
+        return client  # mypy checks that Client satisfies the events' protocol
+
+
 class ClientSession:
-    def __init__(self, core: SpiceCore, session_id: int, peer: str) -> None:
+    def __init__(
+        self,
+        core: SpiceCore,
+        session_id: int,
+        peer: str,
+        *,
+        transport: Transport = "tcp",
+        secure: bool = False,
+        view_only: bool = False,
+    ) -> None:
         self.core = core
         self.id = session_id
         self.peer = peer
+        #: ``host:port`` without the transport tag the label carries.
+        self.address = peer.split(" ", 1)[0]
+        self.transport: Transport = transport
+        self.secure = secure
+        self.view_only = view_only
+        self.connected_at = datetime.datetime.now(datetime.UTC)
+        self._started = time.monotonic()
+        #: Why the client went away, for the one line its disconnect is logged in.
+        self.end_reason: str | None = None
+        #: What the application holds for this client (``server.clients``, ``event.client``).
+        self.handle = Client(self)
         self.nursery: trio.Nursery | None = None
         self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
         self.main: Connection | None = None
@@ -109,7 +194,13 @@ class ClientSession:
             name=self.core.config.name,
             uuid=self.core.config.uuid,
         )
-        log.info("%s: client connected", self.label)
+        log.info(
+            "%s: client connected (%s%s%s)",
+            self.label,
+            self.transport,
+            "+tls" if self.secure and self.transport != "tls" else "",
+            ", view-only" if self.view_only else "",
+        )
 
         async def on_event(event: Any) -> None:
             if isinstance(event, mm.AttachChannels):
@@ -133,7 +224,13 @@ class ClientSession:
         finally:
             self.nursery = None
             await conn.aclose()
-            log.info("%s: client disconnected", self.label)
+            # The one line a disconnect is logged in, whichever channel noticed it first.
+            log.info(
+                "%s: client disconnected (%s) after %.0f s",
+                self.label,
+                self.end_reason or "connection ended",
+                time.monotonic() - self._started,
+            )
 
     async def _await_acks(self, conn: Connection, wake: Wakeup) -> None:
         """Wait for the client to acknowledge what it was sent; one that owes acks for longer
@@ -194,15 +291,37 @@ class ClientSession:
                 " (slow link: JPEG allowed)" if self.low_bandwidth else "",
             )
 
+    def _gone(self, conn: Connection, exc: ClientGone) -> None:
+        """Log a connection the client closed, or the server dropped, in at most one line. A
+        client quitting closes all its channels at once: those closes are the session's one
+        disconnect line, not a line per channel."""
+        if conn is self.main:
+            # The session's end line says it (run_main).
+            reason = "client closed the connection" if exc.by_peer else str(exc)
+            self._ended(reason.removeprefix(f"{conn.label}: "))
+            log.debug("%s", exc)
+        elif exc.by_peer:
+            log.debug("%s", exc)
+        else:
+            log.info("%s", exc)
+
+    def _ended(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+
     async def _serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
-        """Run a connection's reader until it ends; log why in one line."""
+        """Run a connection's reader until it ends; log why in at most one line."""
         try:
             await conn.read_loop(on_event)
         except ClientGone as exc:
-            log.info("%s", exc)
+            self._gone(conn, exc)
         except ChannelClosed:
-            log.info("%s: client disconnecting", conn.label)
+            if conn is self.main:
+                self._ended("client said DISCONNECTING")
+            log.debug("%s: client disconnecting", conn.label)
         except ProtocolError as exc:
+            if conn is self.main:
+                self._ended(f"protocol error: {exc}")
             log.warning("%s: protocol error: %s; closing", conn.label, exc)
 
     async def _run_pair(
@@ -218,7 +337,7 @@ class ClientSession:
         try:
             await conn.flush()
         except ClientGone as exc:
-            log.info("%s", exc)
+            self._gone(conn, exc)
             return
         async with trio.open_nursery() as nursery:
 
@@ -226,7 +345,7 @@ class ClientSession:
                 try:
                     await writer()
                 except ClientGone as exc:
-                    log.info("%s", exc)
+                    self._gone(conn, exc)
                 finally:
                     nursery.cancel_scope.cancel()
 
@@ -268,14 +387,29 @@ class ClientSession:
         machine.receive_data(linked.trailing)
         machine.start(self.core.keyboard_leds)
         self.inputs.append(conn)
-        if not linked.secure and self.core.config.tls_available:
+        view_only = self.view_only or linked.view_only
+        if not linked.secure and self.core.config.tls_available and not view_only:
             # As reds does: tell the user their keystrokes travel in the clear.
             await self.notify("keyboard channel is insecure", NotifySeverity.WARN)
+        ignored = False
+
+        async def deliver(event: Any) -> None:
+            nonlocal ignored
+            if view_only:
+                # A viewer's keys and clicks never reach the application; said once.
+                if not ignored:
+                    ignored = True
+                    log.info("%s: view-only client; its input is ignored", label)
+                return
+            if attrs.has(type(event)) and hasattr(event, "client"):
+                event = attrs.evolve(event, client=self.handle)
+            await self.core.deliver_input(event)
+
         try:
             await conn.flush()
-            await self._serve(conn, self.core.deliver_input)
+            await self._serve(conn, deliver)
         except ClientGone as exc:
-            log.info("%s", exc)
+            self._gone(conn, exc)
         finally:
             self.inputs.remove(conn)
 
@@ -405,7 +539,7 @@ class ClientSession:
         try:
             await self.main.flush()
         except ClientGone as exc:
-            log.info("%s", exc)
+            self._gone(self.main, exc)
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         for conn in list(self.inputs):
@@ -414,15 +548,16 @@ class ClientSession:
             try:
                 await conn.flush()
             except ClientGone as exc:
-                log.info("%s", exc)
+                self._gone(conn, exc)
 
-    async def disconnect(self) -> None:
-        """Tell the client (DISCONNECTING on main) and close all its channels."""
+    async def disconnect(self, reason: str = "disconnected by the server") -> None:
+        """Tell the client (DISCONNECTING on main) and close all its channels; ``reason``
+        goes in the one line its disconnect is logged in."""
         if self.main is not None and self.nursery is not None:
+            self._ended(reason)
             self.main.machine.disconnecting(time.time_ns() // 1000)
             with trio.move_on_after(1):
                 with contextlib.suppress(ClientGone):
                     await self.main.flush()
-            log.info("%s: disconnected by the server", self.label)
         if self.nursery is not None:
             self.nursery.cancel_scope.cancel()

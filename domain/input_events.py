@@ -6,11 +6,16 @@ QEMU's keyboard devices and most emulators consume; see :mod:`domain.scancodes`.
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Awaitable
+from typing import Protocol
+
 import attrs
 
 from spice.domain.scancodes import KeyEvent
 
 __all__ = [
+    "InputClient",
     "InputEvent",
     "KeyEvent",
     "KeyboardModifiersEvent",
@@ -21,11 +26,37 @@ __all__ = [
 ]
 
 
+class InputClient(Protocol):
+    """Who sent an input event: the server's :class:`spice.Client` for that connection.
+
+    Every event's ``client`` field holds it (None for an event made by hand); it takes no part
+    in equality, so ``event == KeyEvent(0x1C, True)`` still compares what happened.
+    """
+
+    @property
+    def session_id(self) -> int: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def view_only(self) -> bool: ...
+
+    @property
+    def connected_at(self) -> datetime.datetime: ...
+
+    def disconnect(self) -> Awaitable[None]: ...
+
+
 @attrs.frozen
 class KeyboardModifiersEvent:
     """The client's lock-key state (SCROLL 1, NUM 2, CAPS 4), sent when it gains focus."""
 
     modifiers: int
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 @attrs.frozen
@@ -35,6 +66,7 @@ class MouseMotionEvent:
     dx: int
     dy: int
     buttons: int
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 @attrs.frozen
@@ -45,6 +77,7 @@ class MousePositionEvent:
     y: int
     buttons: int
     display_id: int = 0
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 @attrs.frozen
@@ -54,6 +87,7 @@ class MouseButtonEvent:
     button: int
     pressed: bool
     buttons: int
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 @attrs.frozen
@@ -62,6 +96,7 @@ class MouseWheelEvent:
 
     dy: int
     buttons: int
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 InputEvent = (

@@ -24,9 +24,14 @@ them unmapped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from spice.domain.errors import MessageDecodeError
+
+if TYPE_CHECKING:
+    from spice.domain.input_events import InputClient
 
 #: The Pause key (``E1 1D 45``).
 PAUSE = 0xE11D45
@@ -62,6 +67,8 @@ class KeyEvent:
 
     scancode: int = attrs.field(validator=_check_scancode)
     pressed: bool
+    #: Who pressed it (see :class:`~domain.input_events.InputClient`); not part of equality.
+    client: InputClient | None = attrs.field(default=None, eq=False, kw_only=True, repr=False)
 
 
 def _decode(buf: bytes, *, keep_pause_prefix: bool) -> tuple[list[KeyEvent], bytes]:

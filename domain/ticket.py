@@ -55,29 +55,62 @@ class TicketKey:
         return None
 
 
+def _none_if_empty(value: str | None) -> str | None:
+    return value or None
+
+
+@attrs.frozen
+class TicketVerdict:
+    """The outcome of a ticket check: the link result, whether the ticket grants only a
+    view (no input), and why it was refused, in words fit for a log line."""
+
+    error: LinkError
+    view_only: bool = False
+    reason: str = ""
+
+
 @attrs.frozen
 class TicketPolicy:
-    """What passes the ticket check. ``expires_at`` is seconds since the epoch or None."""
+    """What passes the ticket check. ``expires_at`` is seconds since the epoch or None.
 
-    password: str | None = None
+    ``view_only_password`` is a second ticket whose holders see the displays but whose input
+    is dropped; it expires with the main password. An empty password is no password.
+    """
+
+    password: str | None = attrs.field(default=None, converter=_none_if_empty)
     expires_at: float | None = None
     ticketing: bool = True
+    view_only_password: str | None = attrs.field(default=None, converter=_none_if_empty)
 
     def __attrs_post_init__(self) -> None:
-        if self.password is not None and len(self.password.encode()) > SPICE_MAX_PASSWORD_LENGTH:
-            raise ValueError(f"SPICE passwords are at most {SPICE_MAX_PASSWORD_LENGTH} bytes")
+        for value in (self.password, self.view_only_password):
+            if value is not None and len(value.encode()) > SPICE_MAX_PASSWORD_LENGTH:
+                raise ValueError(f"SPICE passwords are at most {SPICE_MAX_PASSWORD_LENGTH} bytes")
+        if self.password is not None and self.password == self.view_only_password:
+            raise ValueError("the view-only password must differ from the password")
 
     def check(self, password: bytes | None, now: float) -> LinkError:
         """The link result for a decrypted ticket (None: it did not decrypt)."""
+        return self.verdict(password, now).error
+
+    def verdict(self, password: bytes | None, now: float) -> TicketVerdict:
+        """The full outcome for a decrypted ticket (None: it did not decrypt)."""
+        denied = LinkError.PERMISSION_DENIED
         if password is None:
-            return LinkError.PERMISSION_DENIED
+            return TicketVerdict(denied, reason="the ticket did not decrypt")
         if not self.ticketing:
-            return LinkError.OK
-        if self.password is None:
+            return TicketVerdict(LinkError.OK)
+        if self.password is None and self.view_only_password is None:
             # Ticketing on but no password set: nobody gets in (QEMU's behaviour).
-            return LinkError.PERMISSION_DENIED
+            return TicketVerdict(
+                denied, reason="no password is set on the server, so nobody may log in"
+            )
+        matched: bool | None = None  # None: no match; else whether view-only
+        for candidate, view_only in ((self.password, False), (self.view_only_password, True)):
+            if candidate is not None and hmac.compare_digest(password, candidate.encode()):
+                matched = view_only
+        if matched is None:
+            return TicketVerdict(denied, reason="wrong password")
         if self.expires_at is not None and now >= self.expires_at:
-            return LinkError.PERMISSION_DENIED
-        if not hmac.compare_digest(password, self.password.encode()):
-            return LinkError.PERMISSION_DENIED
-        return LinkError.OK
+            return TicketVerdict(denied, reason="the password has expired")
+        return TicketVerdict(LinkError.OK, view_only=matched)

@@ -33,17 +33,26 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# A strict editable install: a tree of links under build/ that holds only the spice package
+# (mypy and IDEs follow it, unlike setuptools' default import hook, and domain/adapters do not
+# become top-level names as with the compat mode's path entry). Edits show at once; a new
+# module file needs this script (or the pip line) run again.
+editable=(--config-settings editable_mode=strict)
 if [ "$want_tests" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q "${editable[@]}" -e '.[test]'
   if [ -f package.json ]; then
     if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --silent; else npm install --no-audit --no-fund --silent; fi
   fi
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q "${editable[@]}" -e .
 fi
 # Compile the numba image codecs once (tens of seconds) into numba's cache beside the sources,
 # so servers and tests start with them loaded in milliseconds.
 .venv/bin/python -c "from spice.domain.codecs.select import warm_up; warm_up()"
+# Outside the project the installed link tree is imported, and numba keys its cache by the
+# path it imported from: warm that copy too.
+root=$(pwd)
+(cd / && "$root/.venv/bin/python" -c "from spice.domain.codecs.select import warm_up; warm_up()")
 if [ "$want_tests" = 1 ]; then
   # The tests also decode QUIC in-process (the server never does): compile that now too, or
   # the first test that needs it stalls its event loop for the compile.

@@ -16,11 +16,16 @@ Embed it::
 
     trio.run(main)
 
-From a plain thread, see :class:`spice.ServerThread`.
+From a plain thread, see :class:`spice.ServerThread`. Errors raised on purpose derive from
+:class:`spice.Error`.
 """
 
+from importlib import metadata as _metadata
+
+from spice.adapters.session import Client
 from spice.display import Display
 from spice.domain.input_events import (
+    InputClient,
     InputEvent,
     KeyboardModifiersEvent,
     KeyEvent,
@@ -29,18 +34,33 @@ from spice.domain.input_events import (
     MousePositionEvent,
     MouseWheelEvent,
 )
+from spice.errors import ConfigError, Error, ListenError, ServerFailed, ServerStateError
 from spice.server import Server
-from spice.threaded import ServerThread
+from spice.threaded import ServerThread, SyncDisplay
+
+try:
+    __version__ = _metadata.version("trio-spice")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = [
+    "Client",
+    "ConfigError",
     "Display",
+    "Error",
+    "InputClient",
     "InputEvent",
     "KeyEvent",
     "KeyboardModifiersEvent",
+    "ListenError",
     "MouseButtonEvent",
     "MouseMotionEvent",
     "MousePositionEvent",
     "MouseWheelEvent",
     "Server",
+    "ServerFailed",
+    "ServerStateError",
     "ServerThread",
+    "SyncDisplay",
+    "__version__",
 ]

@@ -2,6 +2,10 @@
 
 Options are named like Xspice's and QEMU's ``-spice`` ones. ``trio-spice gen-cert DIR``
 writes a self-signed CA and server certificate for ``--x509-dir``.
+
+Ctrl-C and SIGTERM stop the server gracefully (every client gets DISCONNECTING, one log
+line, exit status 0). A startup error is one line on stderr and a non-zero exit status
+(``-v`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -9,20 +13,61 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
+import signal
 import sys
+import traceback
 import uuid as uuid_mod
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 import trio
 
+import spice
 from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
+from spice.errors import single_error
 from spice.server import CHANNEL_NAMES, Server, find_html5_dir
 
 log = logging.getLogger("spice.cli")
+
+#: Environment variables read when no password option is given (Xspice reads its password
+#: from the environment too, so it never shows in ``ps``).
+PASSWORD_ENV = "SPICE_PASSWORD"
+VIEW_ONLY_PASSWORD_ENV = "SPICE_VIEW_ONLY_PASSWORD"
+#: Seconds clients get to receive DISCONNECTING when the server is stopped.
+STOP_GRACE = 1.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is many)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free port), not {port}")
+    return port
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -36,27 +81,58 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="trio-spice",
-        description="A SPICE server written in Python on Trio.",
+        description="A SPICE server written in Python on Trio. Ctrl-C or SIGTERM stops it, "
+        "telling clients first.",
         epilog="trio-spice gen-cert DIR writes a self-signed CA and server certificate "
-        "for --x509-dir.",
+        f"for --x509-dir. Passwords are also read from ${PASSWORD_ENV} and "
+        f"${VIEW_ONLY_PASSWORD_ENV} when no option gives them.",
     )
-    p.add_argument("--addr", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5900, help="TCP port (default 5900)")
-    p.add_argument("--password", help="the SPICE ticket clients must give")
+    p.add_argument("--version", action="version", version=f"%(prog)s {spice.__version__}")
+    p.add_argument(
+        "--addr",
+        default="127.0.0.1",
+        help="address or host name to listen on; '' or * for every address (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port", type=port_number, default=5900, help="TCP port, 0 for any free one (default 5900)"
+    )
+    pw = p.add_mutually_exclusive_group()
+    pw.add_argument(
+        "--password",
+        help="the SPICE ticket clients must give (visible to other users in ps: prefer "
+        f"--password-file or ${PASSWORD_ENV}); empty means none",
+    )
+    pw.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="read the password from the first line of FILE",
+    )
+    vo = p.add_mutually_exclusive_group()
+    vo.add_argument(
+        "--view-only-password",
+        metavar="PASSWORD",
+        help="a second password whose holders see the display but cannot type or click "
+        f"(or ${VIEW_ONLY_PASSWORD_ENV})",
+    )
+    vo.add_argument(
+        "--view-only-password-file",
+        metavar="FILE",
+        help="read the view-only password from the first line of FILE",
+    )
     p.add_argument(
         "--password-expires",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
-        help="the password expires this many seconds after start",
+        help="the passwords stop working this many seconds after start",
     )
     p.add_argument(
         "--disable-ticketing", action="store_true", help="let clients in without a password"
     )
     fam = p.add_mutually_exclusive_group()
-    fam.add_argument("--ipv4-only", action="store_true")
-    fam.add_argument("--ipv6-only", action="store_true")
+    fam.add_argument("--ipv4-only", action="store_true", help="listen on IPv4 addresses only")
+    fam.add_argument("--ipv6-only", action="store_true", help="listen on IPv6 addresses only")
     p.add_argument(
         "--exit-on-disconnect", action="store_true", help="exit when the last client disconnects"
     )
@@ -95,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--server-mouse", action="store_true", help="offer only server (relative) mouse mode"
     )
     tls = p.add_argument_group("TLS (as QEMU's -spice tls-port=, x509-*=, tls-channel=)")
-    tls.add_argument("--tls-port", type=int, help="also listen for TLS on this port")
+    tls.add_argument("--tls-port", type=port_number, help="also listen for TLS on this port")
     tls.add_argument(
         "--x509-dir",
         metavar="DIR",
@@ -124,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="this channel must not use TLS (repeatable)",
     )
     web = p.add_argument_group("browsers (spice-html5 over WebSocket)")
-    web.add_argument("--ws-port", type=int, help="also listen for browsers only on this port")
+    web.add_argument(
+        "--ws-port", type=port_number, help="also listen for browsers only on this port"
+    )
     web.add_argument(
         "--html5-dir",
         metavar="DIR",
@@ -146,12 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a site (scheme://host:port) whose pages may connect, besides the server's own "
         "page; * for any",
     )
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debugging detail, and a traceback with any startup error",
+    )
     return p
 
 
 def build_gen_cert_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="trio-spice gen-cert",
         description="Write a self-signed CA and a server certificate in QEMU's file names "
         "(ca-cert.pem, server-cert.pem, server-key.pem) for --x509-dir.",
@@ -195,6 +278,27 @@ def is_loopback(addr: str) -> bool:
         return False
 
 
+def read_password(
+    value: str | None, file: str | None, env: str, environ: dict[str, str] | os._Environ[str]
+) -> str | None:
+    """The password from the option, else its file's first line, else the environment
+    variable; an empty one is none. Raises OSError for a file that cannot be read."""
+    if file is not None:
+        with open(file, encoding="utf-8") as f:
+            value = f.readline().rstrip("\r\n")
+    elif value is None:
+        value = environ.get(env)
+    return value or None
+
+
+class _Stop(Exception):
+    """A signal arrived before the server's loop took signals over."""
+
+
+def _early_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["gen-cert"]:
@@ -205,18 +309,49 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.password is None and not args.disable_ticketing:
+    # Until Trio takes the signals over, Ctrl-C and SIGTERM end the start quietly.
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _early_signal)
+    try:
+        return _main(args)
+    except (_Stop, KeyboardInterrupt) as exc:
+        print(f"trio-spice: stopped ({exc or 'SIGINT'}) before serving", file=sys.stderr)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _fail(args: argparse.Namespace, message: object, status: int) -> int:
+    print(f"trio-spice: {message}", file=sys.stderr)
+    if args.verbose:
+        traceback.print_exc()
+    return status
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        password = read_password(args.password, args.password_file, PASSWORD_ENV, os.environ)
+        view_only = read_password(
+            args.view_only_password,
+            args.view_only_password_file,
+            VIEW_ONLY_PASSWORD_ENV,
+            os.environ,
+        )
+    except OSError as exc:
+        return _fail(args, f"cannot read the password file: {exc}", 2)
+    if password is None and view_only is None and not args.disable_ticketing:
         if not is_loopback(args.addr):
             print(
                 f"trio-spice: refusing to listen on {args.addr}, which is not a loopback address, "
-                "with neither --password nor --disable-ticketing: anyone who can reach it would "
+                "with neither a password (--password, --password-file or "
+                f"${PASSWORD_ENV}) nor --disable-ticketing: anyone who can reach it would "
                 "see and control this display. Give one of the two.",
                 file=sys.stderr,
             )
             return 2
         args.disable_ticketing = True
-    import time
-
     html5_dir: Path | None = None
     if args.html5_dir is not None:
         html5_dir = Path(args.html5_dir)
@@ -231,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         server = Server(
             addr=None if args.addr in ("", "*") else args.addr,
             port=args.port,
-            password=args.password,
-            password_expires=time.time() + args.password_expires if args.password_expires else None,
+            password=password,
+            view_only_password=view_only,
+            password_valid_for=args.password_expires,
             disable_ticketing=args.disable_ticketing,
             name=args.name,
             uuid=args.uuid,
@@ -254,45 +390,75 @@ def main(argv: list[str] | None = None) -> int:
             html5_dir=html5_dir if not args.no_html5 else None,
             ws_allowed_origins=args.ws_allowed_origin,
         )
-    except (OSError, ValueError) as exc:
-        print(f"trio-spice: {exc}", file=sys.stderr)
-        return 2
-    display = server.add_display(*args.size)
+        display = server.add_display(*args.size)
+    except (spice.Error, OSError, ValueError, TypeError) as exc:
+        return _fail(args, exc, 2)
     try:
         trio.run(_serve, server, display, args.exit_on_disconnect)
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        print(f"trio-spice: {exc}", file=sys.stderr)
-        return 1
+    except spice.ListenError as exc:
+        return _fail(args, exc, 1)
+    except (_Stop, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        return _fail(args, f"the server stopped on an error: {exc!r}", 1)
     return 0
 
 
 async def _serve(server: Server, display: Display, exit_on_disconnect: bool) -> None:
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.serve)
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"trio-spice: serving; connect with: remote-viewer spice://{shown}:{port}",
-                flush=True,
-            )
-        for host, port in server.tls_addresses:
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"trio-spice: TLS on {shown}:{port}; connect with: remote-viewer "
-                f"--spice-ca-file=CA 'spice://{shown}?tls-port={port}'",
-                flush=True,
-            )
-        for url in server.urls:
-            print(f"trio-spice: in a browser, open {url}", flush=True)
-        nursery.start_soon(run_demo, server, display)
-        if exit_on_disconnect:
-            seen = False
-            while True:
-                count = await server.wait_clients_changed()
-                seen = seen or count > 0
-                if seen and count == 0:
-                    log.info("last client disconnected; exiting")
+    try:
+        await _serve_until_stopped(server, display, exit_on_disconnect)
+    except BaseExceptionGroup as group:
+        raise single_error(group) from None
+
+
+async def _serve_until_stopped(server: Server, display: Display, exit_on_disconnect: bool) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    # Before the server is up there is nobody to tell: just cancel.
+                    count = await server.stop(grace=STOP_GRACE) if server.addresses else 0
+                    log.info(
+                        "%s: stopped; %d client%s told DISCONNECTING",
+                        name,
+                        count,
+                        "" if count == 1 else "s",
+                    )
                     nursery.cancel_scope.cancel()
                     return
+
+            nursery.start_soon(stop_on_signal)
+            await _run(server, display, exit_on_disconnect, nursery)
+
+
+async def _run(
+    server: Server, display: Display, exit_on_disconnect: bool, nursery: trio.Nursery
+) -> None:
+    await nursery.start(server.serve)
+    for host, port in server.addresses:
+        shown = f"[{host}]" if ":" in host else host
+        print(
+            f"trio-spice: serving; connect with: remote-viewer spice://{shown}:{port}",
+            flush=True,
+        )
+    for host, port in server.tls_addresses:
+        shown = f"[{host}]" if ":" in host else host
+        print(
+            f"trio-spice: TLS on {shown}:{port}; connect with: remote-viewer "
+            f"--spice-ca-file=CA 'spice://{shown}?tls-port={port}'",
+            flush=True,
+        )
+    for url in server.urls:
+        print(f"trio-spice: in a browser, open {url}", flush=True)
+    nursery.start_soon(run_demo, server, display)
+    if exit_on_disconnect:
+        seen = False
+        while True:
+            count = await server.wait_clients_changed()
+            seen = seen or count > 0
+            if seen and count == 0:
+                log.info("last client disconnected; exiting")
+                nursery.cancel_scope.cancel()
+                return

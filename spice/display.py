@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,19 +25,68 @@ from spice.domain.display.pixels import cursor_bgra, owned_bgrx, to_bgrx
 from spice.domain.display.surface import Pixels
 from spice.domain.geometry import Box
 from spice.domain.messages.cursor import CursorShape
+from spice.errors import ConfigError
 
 #: Pixel counts above which conversions run in a thread.
 _THREAD_PIXELS = 64 * 1024
 
 _owned_bgrx = owned_bgrx
 
+#: The largest display side (as the command's --size); a surface this size is 256 MiB.
+MAX_SIDE = 8192
+#: Coordinates beyond this are refused at the call rather than clipped (SPICE's are int32).
+_MAX_COORD = 1 << 30
+
+
+def _int(name: str, value: object) -> int:
+    """``value`` as an int (numpy integers too), else TypeError naming the argument."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not a bool")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    if not -_MAX_COORD <= number <= _MAX_COORD:
+        raise ConfigError(f"{name}={number} is out of range")
+    return number
+
+
+def _point16(name: str, value: object) -> int:
+    """A pointer coordinate: the cursor channel carries them as int16."""
+    number = _int(name, value)
+    if not -0x8000 <= number <= 0x7FFF:
+        raise ConfigError(f"{name}={number} does not fit the cursor channel's int16")
+    return number
+
+
+def check_size(width: object, height: object) -> tuple[int, int]:
+    """A display size, checked: 1 to :data:`MAX_SIDE` pixels a side."""
+    w, h = _int("width", width), _int("height", height)
+    if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
+        raise ConfigError(f"a display is 1 to {MAX_SIDE} pixels a side, not {w}x{h}")
+    return w, h
+
+
+def _not_negative(name: str, value: object) -> int:
+    number = _int(name, value)
+    if number < 0:
+        raise ConfigError(f"{name} must not be negative, not {number}")
+    return number
+
 
 class Display:
     """Draw on one display. Every method may be awaited from the server's Trio loop; they wait
-    only when the display worker is behind (its command queue is bounded)."""
+    only when the display worker is behind (its command queue is bounded).
 
-    def __init__(self, worker: DisplayWorker) -> None:
+    Arguments are checked at the call (``TypeError``/``ValueError``), so a bad one never
+    reaches the server's tasks. Before the server serves (or after it stopped) the drawing is
+    applied at once to the display's content, which clients get when they connect.
+    """
+
+    def __init__(self, worker: DisplayWorker, serving: Callable[[], bool] = lambda: True) -> None:
         self._worker = worker
+        self._serving = serving
+        self._direct = trio.Lock()
 
     @property
     def id(self) -> int:
@@ -55,7 +106,13 @@ class Display:
         return self._worker.surface.pixels.copy()
 
     async def _send(self, cmd: Command) -> None:
-        await self._worker.submit(cmd)
+        if self._serving():
+            await self._worker.submit(cmd)
+            return
+        # No worker task runs: its bounded queue would fill and block forever. Apply the
+        # command here, in order with other calls made meanwhile.
+        async with self._direct:
+            await self._worker.apply(cmd)
 
     async def update(
         self, x: int, y: int, image: Any, width: int | None = None, height: int | None = None
@@ -63,6 +120,7 @@ class Display:
         """Draw ``image`` with its top-left corner at (x, y). ``image``: a numpy BGRX (h, w, 4)
         or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``.
         The pixels are copied, so the caller may reuse its buffer at once."""
+        x, y = _int("x", x), _int("y", y)
         small = isinstance(image, np.ndarray) and image.size <= _THREAD_PIXELS * 4
         if small:
             pixels = _owned_bgrx(image, width, height)
@@ -73,18 +131,29 @@ class Display:
 
     async def fill(self, x: int, y: int, width: int, height: int, color: int) -> None:
         """Fill a rectangle with ``color`` (0xRRGGBB)."""
+        x, y = _int("x", x), _int("y", y)
+        width, height = _not_negative("width", width), _not_negative("height", height)
+        color = _int("color", color)
         await self._send(FillCmd(Box(x, y, width, height), color & 0xFFFFFF))
 
     async def copy_rect(
         self, src_x: int, src_y: int, x: int, y: int, width: int, height: int
     ) -> None:
         """Copy the width x height area at (src_x, src_y) to (x, y): scrolling and moving
-        windows, sent as COPY_BITS so the client moves pixels it already has."""
+        windows, sent as COPY_BITS so the client moves pixels it already has. Both areas
+        must lie on the display, or nothing happens."""
+        src_x, src_y, x, y = (
+            _int(n, v)
+            for n, v in zip(("src_x", "src_y", "x", "y"), (src_x, src_y, x, y), strict=True)
+        )
+        width, height = _not_negative("width", width), _not_negative("height", height)
         await self._send(CopyBitsCmd(src_x, src_y, Box(x, y, width, height)))
 
     async def scroll(self, x: int, y: int, width: int, height: int, dy: int, dx: int = 0) -> None:
         """Scroll the content of a rectangle by (dx, dy); the uncovered strip keeps its old
         pixels until the application draws it."""
+        x, y, dx, dy = _int("x", x), _int("y", y), _int("dx", dx), _int("dy", dy)
+        width, height = _not_negative("width", width), _not_negative("height", height)
         box = Box(x, y, width, height)
         dest = box.intersect(Box(x + dx, y + dy, width, height))
         if dest.empty:
@@ -92,8 +161,9 @@ class Display:
         await self.copy_rect(dest.x - dx, dest.y - dy, dest.x, dest.y, dest.w, dest.h)
 
     async def resize(self, width: int, height: int) -> None:
-        """Change the display size; clients get a new primary surface."""
-        await self._send(ResizeCmd(width, height))
+        """Change the display size (1 to :data:`MAX_SIDE` pixels a side); clients get a new
+        primary surface."""
+        await self._send(ResizeCmd(*check_size(width, height)))
 
     async def set_cursor(
         self,
@@ -106,6 +176,8 @@ class Display:
     ) -> None:
         """Set the pointer shape from an (h, w, 4) uint8 array in B, G, R, A order (straight
         alpha) or a PIL image with alpha."""
+        x = None if x is None else _point16("x", x)
+        y = None if y is None else _point16("y", y)
         bgra = cursor_bgra(image)
         h, w = bgra.shape[:2]
         self._cursor_serial = getattr(self, "_cursor_serial", 0) + 1
@@ -124,6 +196,7 @@ class Display:
 
     async def move_cursor(self, x: int, y: int) -> None:
         """Move the pointer (clients show this in server mouse mode)."""
+        x, y = _point16("x", x), _point16("y", y)
         await self._send(CursorMoveCmd(x, y))
 
     async def hide_cursor(self) -> None:
@@ -136,4 +209,4 @@ class Display:
         await done.wait()
 
 
-__all__ = ["Display", "to_bgrx"]
+__all__ = ["MAX_SIDE", "Display", "check_size", "to_bgrx"]

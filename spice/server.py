@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
+import ipaddress
 import logging
 import os
 import ssl
+import time
 import uuid as uuid_mod
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import trio
 
@@ -18,14 +24,16 @@ from spice.adapters.core import SpiceCore
 from spice.adapters.front_door import FrontDoor, TransportLimits
 from spice.adapters.html5_page import find_client_module, render_page
 from spice.adapters.http_static import Site
+from spice.adapters.session import Client
 from spice.adapters.tls import server_context
 from spice.certs import CertificateFiles
-from spice.display import Display
+from spice.display import Display, check_size
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
 from spice.domain.ticket import TicketPolicy
+from spice.errors import ConfigError, ListenError, ServerStateError, single_error
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +120,94 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _config_errors(fn: _F) -> _F:
+    """Any ValueError from checking the arguments comes out as a :class:`ConfigError` (still a
+    ValueError), whichever layer found it."""
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    return checked  # type: ignore[return-value]
+
+
+def check_port(name: str, value: object, *, optional: bool = True) -> int | None:
+    """A TCP port number (0 picks a free one), checked at the call."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{name} must be 0 to 65535, not {value}")
+    return value
+
+
+Expiry = float | datetime.timedelta | None
+
+
+def expiry_time(
+    valid_for: Expiry = None, expires_at: datetime.datetime | None = None, *, now: float
+) -> float | None:
+    """Seconds since the epoch at which a password stops working, from a duration
+    (seconds, or a timedelta, from ``now``) or an aware datetime; None: never."""
+    if valid_for is not None and expires_at is not None:
+        raise ConfigError("give the password's validity as valid_for or expires_at, not both")
+    if valid_for is not None:
+        seconds = (
+            valid_for.total_seconds()
+            if isinstance(valid_for, datetime.timedelta)
+            else float(valid_for)
+        )
+        if not seconds > 0:
+            raise ConfigError(f"valid_for must be a positive duration, not {valid_for!r}")
+        return now + seconds
+    if expires_at is not None:
+        if not isinstance(expires_at, datetime.datetime):
+            raise TypeError("expires_at must be a datetime.datetime (use valid_for for seconds)")
+        if expires_at.tzinfo is None:
+            raise ConfigError("expires_at must be timezone-aware (e.g. datetime.UTC)")
+        return expires_at.timestamp()
+    return None
+
+
+def _deprecated_expiry(name: str, epoch: float, now: float) -> float:
+    warnings.warn(
+        f"{name} (seconds since the epoch) is deprecated: give valid_for= (seconds from now) "
+        "or expires_at= (a datetime)",
+        DeprecationWarning,
+        stacklevel=4,  # the caller, past the method and its argument check
+    )
+    if epoch <= now:
+        raise ConfigError(
+            f"{name}={epoch!r} is a time in the past (seconds since the epoch), so nobody could "
+            f"log in; for a duration use valid_for={epoch!r}"
+        )
+    return float(epoch)
+
+
+def _check_family(addr: str | None, ipv4_only: bool, ipv6_only: bool) -> None:
+    if ipv4_only and ipv6_only:
+        raise ConfigError("ipv4_only and ipv6_only exclude each other")
+    if not addr or not (ipv4_only or ipv6_only):
+        return
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return  # a host name: resolved when serving
+    if ipv6_only and ip.version == 4:
+        raise ConfigError(f"ipv6_only with the IPv4 address {addr}")
+    if ipv4_only and ip.version == 6:
+        raise ConfigError(f"ipv4_only with the IPv6 address {addr}")
+
+
 class Server:
     """A SPICE server.
 
@@ -119,8 +215,12 @@ class Server:
     >>> display = server.add_display(1024, 768)
     >>> # in a Trio task:  await nursery.start(server.serve); await display.fill(...)
 
-    ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
-    ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
+    ``password`` turns on ticketing (an empty one is no password); it stops working after
+    ``password_valid_for`` (seconds or a timedelta from now) or at ``password_expires_at`` (an
+    aware datetime). ``view_only_password`` is a second password whose holders see the
+    displays but whose keys and clicks never reach the application. ``disable_ticketing`` lets
+    anyone in. With neither a password nor that, nobody can log in (as QEMU) and each refusal
+    is logged as such. (``password_expires``, seconds since the epoch, is deprecated.)
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
     ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
     photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
@@ -145,13 +245,17 @@ class Server:
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
     """
 
+    @_config_errors
     def __init__(
         self,
         *,
         addr: str | None = "127.0.0.1",
-        port: int = 5900,
+        port: int | None = 5900,
         password: str | None = None,
         password_expires: float | None = None,
+        password_valid_for: Expiry = None,
+        password_expires_at: datetime.datetime | None = None,
+        view_only_password: str | None = None,
         disable_ticketing: bool = False,
         name: str | None = None,
         uuid: uuid_mod.UUID | str | None = None,
@@ -179,6 +283,18 @@ class Server:
         max_ws_message: int = 1 << 20,
         ws_allowed_origins: Iterable[str] = (),
     ) -> None:
+        port = check_port("port", port)
+        tls_port = check_port("tls_port", tls_port)
+        ws_port = check_port("ws_port", ws_port)
+        if addr is not None and not isinstance(addr, str):
+            raise TypeError(f"addr must be a str or None, not {type(addr).__name__}")
+        _check_family(addr, ipv4_only, ipv6_only)
+        now = time.time()
+        expires_at = expiry_time(password_valid_for, password_expires_at, now=now)
+        if password_expires is not None:
+            if expires_at is not None:
+                raise ConfigError("password_expires is the deprecated form of password_valid_for")
+            expires_at = _deprecated_expiry("password_expires", password_expires, now)
         self.addr = addr
         self.port = port
         self.tls_port = tls_port
@@ -224,7 +340,10 @@ class Server:
             )
         config = ServerConfig(
             ticket=TicketPolicy(
-                password=password, expires_at=password_expires, ticketing=not disable_ticketing
+                password=password,
+                expires_at=expires_at,
+                ticketing=not disable_ticketing,
+                view_only_password=view_only_password,
             ),
             name=name,
             uuid=uuid_mod.UUID(str(uuid)) if uuid is not None else None,
@@ -239,6 +358,10 @@ class Server:
             streaming_video=streaming_video,
         )
         self._core = SpiceCore(config)
+        #: "new", "serving" or "stopped": a Server serves once.
+        self._state = "new"
+        self._scope: trio.CancelScope | None = None
+        self._started = False
         self.displays: list[Display] = []
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
         self.addresses: list[tuple[str, int]] = []
@@ -277,15 +400,48 @@ class Server:
 
     # -- configuration --------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> Display:
-        display = Display(self._core.add_display(width, height))
+        """A new display of 1 to 8192 pixels a side (before or while serving)."""
+        width, height = check_size(width, height)
+        display = Display(self._core.add_display(width, height), self._worker_running)
         self.displays.append(display)
         return display
 
-    def set_password(self, password: str | None, expires: float | None = None) -> None:
-        """Change the ticket for new connections (like spice_server_set_ticket)."""
+    def _worker_running(self) -> bool:
+        return self._state == "serving" and self._core.running
+
+    _KEEP: str = "\0keep"
+
+    @_config_errors
+    def set_password(
+        self,
+        password: str | None,
+        expires: float | None = None,
+        *,
+        valid_for: Expiry = None,
+        expires_at: datetime.datetime | None = None,
+        view_only_password: str | None = _KEEP,
+    ) -> None:
+        """Change the password for new connections (like spice_server_set_ticket); None or ""
+        is no password. It stops working after ``valid_for`` (seconds or a timedelta from now)
+        or at ``expires_at`` (an aware datetime); neither: never. ``view_only_password``
+        changes the view-only one too (by default it is kept). ``expires``, seconds since the
+        epoch, is deprecated."""
+        now = time.time()
+        when = expiry_time(valid_for, expires_at, now=now)
+        if expires is not None:
+            if when is not None:
+                raise ConfigError("expires is the deprecated form of valid_for")
+            when = _deprecated_expiry("expires", expires, now)
         cfg = self._core.config
         cfg.ticket = TicketPolicy(
-            password=password, expires_at=expires, ticketing=cfg.ticket.ticketing
+            password=password,
+            expires_at=when,
+            ticketing=cfg.ticket.ticketing,
+            view_only_password=(
+                cfg.ticket.view_only_password
+                if view_only_password is self._KEEP
+                else view_only_password
+            ),
         )
 
     # -- serving ---------------------------------------------------------------------------
@@ -335,21 +491,80 @@ class Server:
     async def serve(
         self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Listen and serve until cancelled. ``await nursery.start(server.serve)`` returns once
-        the sockets are bound (see :attr:`addresses`, :attr:`tls_addresses`,
-        :attr:`ws_addresses` and :attr:`urls`)."""
+        """Listen and serve until cancelled or :meth:`stop` is called. ``await
+        nursery.start(server.serve)`` returns once the sockets are bound (see
+        :attr:`addresses`, :attr:`tls_addresses`, :attr:`ws_addresses` and :attr:`urls`).
+
+        A socket that cannot be opened raises :class:`spice.ListenError` (one line naming the
+        address and why). A Server serves once: serving it again, or twice at a time, raises
+        :class:`spice.ServerStateError`. Whatever single error stops it is raised as itself,
+        never inside an ExceptionGroup."""
+        if self._state != "new":
+            raise ServerStateError(
+                "this server is already serving"
+                if self._state == "serving"
+                else "this server has been stopped and cannot serve again: make a new Server"
+            )
+        self._state = "serving"
+        self._started = False
+        try:
+            with trio.CancelScope() as self._scope:
+                await self._serve(task_status)
+            if not self._started:
+                # stop() came before the sockets were up: started, and stopped at once.
+                task_status.started(self)
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None
+        finally:
+            self._state = "stopped" if self._core.ran else "new"
+            self._scope = None
+
+    async def stop(self, *, grace: float = 1.0) -> int:
+        """Send every client DISCONNECTING (waiting at most ``grace`` seconds), then stop
+        serving: :meth:`serve` returns. Returns how many clients were connected."""
+        if self._state != "serving" or self._scope is None:
+            return 0
+        count = len(self._core.sessions)
+        try:
+            with trio.move_on_after(grace):
+                await self._core.disconnect_all("server stopping")
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None
+        if self._scope is not None:
+            self._scope.cancel()
+        return count
+
+    async def _open_listeners(self, port: int | None) -> list[trio.SocketListener]:
+        try:
+            return await self._listen(port)
+        except OSError as exc:
+            where = f"[{self.addr}]" if self.addr and ":" in self.addr else (self.addr or "*")
+            why = exc.strerror or str(exc)
+            if self.ipv6_only or self.ipv4_only:
+                why = str(exc) if "no IPv" in str(exc) else why
+            error = ListenError(f"cannot listen on {where}:{port}: {why}")
+            error.errno = exc.errno
+            raise error from exc
+
+    async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
         opened: list[trio.SocketListener] = []
         try:
-            listeners = await self._listen(self.port)
+            listeners = await self._open_listeners(self.port)
             opened += listeners
-            tls_listeners = await self._listen(self.tls_port)
+            tls_listeners = await self._open_listeners(self.tls_port)
             opened += tls_listeners
-            ws_listeners = await self._listen(self.ws_port)
+            ws_listeners = await self._open_listeners(self.ws_port)
             opened += ws_listeners
         except BaseException:
             for listener in opened:
                 await listener.aclose()
             raise
+        ticket = self._core.config.ticket
+        if ticket.ticketing and ticket.password is None and ticket.view_only_password is None:
+            log.warning(
+                "no password is set and ticketing is on: every client will be refused "
+                "(give password= or disable_ticketing=True)"
+            )
         self.addresses = tcp.bound_addresses(listeners)
         self.tls_addresses = tcp.bound_addresses(tls_listeners)
         self.ws_addresses = tcp.bound_addresses(ws_listeners)
@@ -365,7 +580,12 @@ class Server:
                     await nursery.start(tcp.serve, group, door.handle)
                     for host, port in tcp.bound_addresses(group):
                         log.info("listening on %s:%d for %s", host, port, what)
+            self._started = True
             task_status.started(self)
+
+    @property
+    def serving(self) -> bool:
+        return self._state == "serving"
 
     @property
     def port_bound(self) -> int:
@@ -397,6 +617,12 @@ class Server:
 
     # -- clients -----------------------------------------------------------------------------
     @property
+    def clients(self) -> list[Client]:
+        """The connected clients (a snapshot), oldest first: each with its ``address``,
+        ``transport``, ``session_id``, ``connected_at``, ``view_only`` and ``disconnect()``."""
+        return self._core.clients
+
+    @property
     def client_count(self) -> int:
         return len(self._core.sessions)
 
@@ -408,14 +634,26 @@ class Server:
     async def notify(self, message: str, *, severity: str = "info") -> None:
         """Send a NOTIFY to every client's main channel (clients log it).
         ``severity``: info, warn or error."""
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a str, not {type(message).__name__}")
+        names = [s.name.lower() for s in NotifySeverity]
+        if not isinstance(severity, str) or severity.lower() not in names:
+            raise ConfigError(f"severity must be one of {', '.join(names)}, not {severity!r}")
         await self._core.notify(message, NotifySeverity[severity.upper()])
 
     async def disconnect_all(self) -> None:
         """Send DISCONNECTING to every client and close all their channels."""
-        await self._core.disconnect_all()
+        try:
+            await self._core.disconnect_all()
+        except BaseExceptionGroup as group:
+            raise single_error(group) from None
 
     async def set_keyboard_leds(self, modifiers: int) -> None:
         """Tell clients the keyboard LEDs: SCROLL_LOCK 1, NUM_LOCK 2, CAPS_LOCK 4."""
+        if isinstance(modifiers, bool) or not isinstance(modifiers, int):
+            raise TypeError(f"modifiers must be an int, not {type(modifiers).__name__}")
+        if not 0 <= modifiers <= 7:
+            raise ConfigError(f"modifiers is a mask of 1, 2 and 4, not {modifiers}")
         await self._core.set_keyboard_leds(modifiers)
 
     # -- input ------------------------------------------------------------------------------

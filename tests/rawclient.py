@@ -51,6 +51,7 @@ CHANNEL_NOT_AVAILABLE = 9
 # Base messages, server -> client and client -> server.
 MSG_SET_ACK = 3
 MSG_PING = 4
+MSG_DISCONNECTING = 6
 MSGC_ACK_SYNC = 1
 MSGC_ACK = 2
 MSGC_PONG = 3
@@ -70,6 +71,10 @@ MSG_DISPLAY_SURFACE_CREATE = 314
 MSG_DISPLAY_SURFACE_DESTROY = 315
 MSG_DISPLAY_MONITORS_CONFIG = 317
 MSGC_DISPLAY_INIT = 101
+
+# Inputs channel, client to server: KEY_DOWN and KEY_UP carry a uint32 scan code.
+MSGC_INPUTS_KEY_DOWN = 101
+MSGC_INPUTS_KEY_UP = 102
 
 #: SpiceLinkReply: error, 162-byte DER key, num_common_caps, num_channel_caps, caps_offset.
 REPLY_FIXED = struct.Struct("<I162sIII")

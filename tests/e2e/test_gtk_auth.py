@@ -38,7 +38,7 @@ async def test_wrong_password_fails_and_others_keep_working(
 
 async def test_expired_password_is_refused(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    async with running_server(64, 64, password="old", password_expires=time.time() + 1.0) as server:
+    async with running_server(64, 64, password="old", password_valid_for=1.0) as server:
         async with open_gtk_client("127.0.0.1", server.port_bound, password="old") as early:
             await early.wait_for("mark")
         while time.time() < server_expiry(server):
@@ -47,6 +47,7 @@ async def test_expired_password_is_refused(caplog: pytest.LogCaptureFixture) -> 
             failed = await late.wait_for("channel-event", lambda e: e["channel"] == "main")
             assert failed["name"] == "error-auth", failed
         assert len(auth_failures(caplog)) == 1
+        assert "the password has expired" in auth_failures(caplog)[0]
         # A new password set by the application works at once.
         server.set_password("new")
         async with open_gtk_client("127.0.0.1", server.port_bound, password="new") as renewed:
