@@ -17,8 +17,9 @@ from typing import Any
 
 import trio
 
+from spice.adapters.agent import AgentHub
 from spice.adapters.config import ServerConfig
-from spice.adapters.display_worker import DisplayWorker
+from spice.adapters.display_worker import DisplayWorker, ResizeCmd
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from spice.adapters.session import ClientSession, new_session_id
 from spice.domain.codecs.select import warm_up as warm_up_codecs
@@ -47,6 +48,8 @@ class SpiceCore:
         self._epoch = time.monotonic()
         #: Set once the compiled codecs are loaded; until then images go as LZ4 or BITMAP.
         self.codecs_warm = trio.Event()
+        #: The application's side of every client's agent (clipboard, resize, files).
+        self.agent = AgentHub(self.config.agent, self.config.file_transfer_dir, self.resize_display)
 
     # -- displays ----------------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> DisplayWorker:
@@ -57,6 +60,13 @@ class SpiceCore:
         if self._nursery is not None:
             self._nursery.start_soon(worker.run)
         return worker
+
+    async def resize_display(self, display_id: int, width: int, height: int) -> bool:
+        """The default answer to a client's resize request: give the display that size."""
+        if display_id >= len(self.displays):
+            return False
+        await self.displays[display_id].submit(ResizeCmd(width, height))
+        return True
 
     def channel_list(self) -> list[tuple[int, int]]:
         channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
@@ -83,6 +93,7 @@ class SpiceCore:
                 self._nursery = None
                 for send in self._subscribers:
                     send.close()
+                self.agent.close()
 
     async def _warm_codecs(self) -> None:
         """Load the numba codecs in a thread (compiling them takes tens of seconds the first

@@ -19,7 +19,17 @@ Embed it::
 From a plain thread, see :class:`spice.ServerThread`.
 """
 
+from spice.clipboard import Clipboard, ClipboardType
 from spice.display import Display
+from spice.domain.agent.app_events import (
+    AgentAppEvent,
+    ClipboardCleared,
+    ClipboardOffered,
+    DisplayResizeRequested,
+    FileReceived,
+    FileTransferAborted,
+    FileTransferProgress,
+)
 from spice.domain.input_events import (
     InputEvent,
     KeyboardModifiersEvent,
@@ -33,7 +43,16 @@ from spice.server import Server
 from spice.threaded import ServerThread
 
 __all__ = [
+    "AgentAppEvent",
+    "Clipboard",
+    "ClipboardCleared",
+    "ClipboardOffered",
+    "ClipboardType",
     "Display",
+    "DisplayResizeRequested",
+    "FileReceived",
+    "FileTransferAborted",
+    "FileTransferProgress",
     "InputEvent",
     "KeyEvent",
     "KeyboardModifiersEvent",
