@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from spice.adapters.agent import CLIPBOARD_TIMEOUT, AgentHub
 from spice.domain.agent.machine import PNG_SIGNATURE
 from spice.domain.agent.messages import ClipboardSelection, ClipboardType
+from spice.domain.errors import LocalProtocolError
 
 #: Selection names as spice-gtk and vdagent know them.
 SELECTIONS: dict[str, int] = {
@@ -50,8 +51,12 @@ class Clipboard:
         await self.set({ClipboardType.IMAGE_PNG: png}, selection=selection)
 
     async def set(self, contents: Mapping[int, bytes], *, selection: str = "clipboard") -> None:
-        """Several representations at once, by ClipboardType number (1 text, 2 PNG...)."""
-        await self._hub.set_clipboard(contents, _selection(selection))
+        """Several representations at once, by ClipboardType number (1 text, 2 PNG...).
+        ValueError for contents over the server's ``clipboard_limit`` or no real type."""
+        try:
+            await self._hub.set_clipboard(contents, _selection(selection))
+        except LocalProtocolError as exc:
+            raise ValueError(str(exc)) from None
 
     async def clear(self, *, selection: str = "clipboard") -> None:
         """Stop offering what the application put on ``selection``."""

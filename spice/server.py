@@ -148,7 +148,8 @@ class Server:
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
 
     The agent (what vdagent does in a guest) is built in: :attr:`clipboard` is shared with
-    the clients unless ``copy_paste`` is False (QEMU's ``disable-copy-paste``); a client's
+    the clients unless ``copy_paste`` is False (QEMU's ``disable-copy-paste``), up to
+    ``clipboard_limit`` bytes each way (a larger copy is refused, the session goes on); a client's
     window resize asks for a new display size, which :meth:`on_resize` decides (by default
     the display takes it); files a client sends are stored in ``file_transfer_dir`` (as a
     temporary ``.NAME.*.part`` file, renamed when complete; no directory, or
@@ -190,6 +191,7 @@ class Server:
         max_ws_message: int = 1 << 20,
         ws_allowed_origins: Iterable[str] = (),
         copy_paste: bool = True,
+        clipboard_limit: int = 16 << 20,
         file_transfer: bool = True,
         file_transfer_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -254,7 +256,11 @@ class Server:
             image_compression=image_compression,
             jpeg_wan_compression=jpeg_wan_compression,
             streaming_video=streaming_video,
-            agent=AgentConfig(copy_paste=copy_paste, file_transfer=file_transfer),
+            agent=AgentConfig(
+                copy_paste=copy_paste,
+                file_transfer=file_transfer,
+                clipboard_limit=clipboard_limit,
+            ),
             file_transfer_dir=transfer_dir,
         )
         self._core = SpiceCore(config)
