@@ -240,9 +240,9 @@ class SessionAgent:
         elif isinstance(event, ev.FileTransferCompleted):
             await self._on_file_complete(event)
         elif isinstance(event, ev.FileTransferFailed):
-            await self._abort(event.id, event.reason)
+            await self._abort(event.id, event.reason, logging.WARNING)
         elif isinstance(event, ev.FileTransferCancelled):
-            await self._abort(event.id, "cancelled by the client")
+            await self._abort(event.id, "cancelled by the client", logging.INFO)
 
     # -- clipboard ------------------------------------------------------------------------
     def _answer(self, selection: int, data: bytes | None) -> None:
@@ -341,11 +341,13 @@ class SessionAgent:
         self.machine.finish_transfer(event.id, ok=True)
         self.hub.publish(FileReceived(final.name, str(final), incoming.size))
 
-    async def _abort(self, xfer_id: int, reason: str) -> None:
+    async def _abort(self, xfer_id: int, reason: str, level: int) -> None:
         incoming = self._files.get(xfer_id)
         if incoming is None:
             return
-        log.info("%s: transfer of %r ended without a file: %s", self.label, incoming.name, reason)
+        log.log(
+            level, "%s: transfer of %r ended without a file: %s", self.label, incoming.name, reason
+        )
         await self._discard(xfer_id)
         self.hub.publish(FileTransferAborted(incoming.name, reason))
 
