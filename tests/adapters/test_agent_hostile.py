@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_hostile_clients are parameters here)
 """Hostile agent traffic on the main channel, at byte level: each case gets one log line, the
 offender's own session is closed only where the stream can no longer be trusted, and a good
 client on the same server keeps working. Bytes are written from spice-protocol's vd_agent.h
