@@ -272,7 +272,9 @@ class SessionAgent:
         accepted = bool(event.monitors)
         for display_id, mon in enumerate(event.monitors):
             if not (MIN_SIZE <= mon.width <= MAX_SIZE and MIN_SIZE <= mon.height <= MAX_SIZE):
+                log.info("%s: resize to %dx%d refused", self.label, mon.width, mon.height)
                 accepted = False
+                self.hub.publish(DisplayResizeRequested(display_id, mon.width, mon.height, False))
                 continue
             ok = False
             with trio.move_on_after(RESIZE_TIMEOUT):

@@ -27,9 +27,7 @@ def test_bad_size_is_a_usage_error() -> None:
     assert exc.value.code == 2
 
 
-def test_file_transfer_dir_must_exist(
-    capsys: pytest.CaptureFixture[str], tmp_path: object
-) -> None:
+def test_file_transfer_dir_must_exist(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
     missing = f"{tmp_path}/nowhere"
     assert main(["--port", "1", "--file-transfer-dir", missing]) == 2
     assert f"file_transfer_dir {missing} is not a directory" in capsys.readouterr().err
