@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid as uuid_mod
+from pathlib import Path
 
 import attrs
 
+from spice.domain.agent.machine import AgentConfig
 from spice.domain.codecs.select import DEFAULT_MODE
 from spice.domain.enums import ChannelType
 from spice.domain.ticket import TicketPolicy
@@ -39,3 +41,7 @@ class ServerConfig:
     #: Channel types that must use TLS / must not (QEMU's tls-channel / plaintext-channel).
     secure_channels: frozenset[ChannelType] = frozenset()
     plaintext_channels: frozenset[ChannelType] = frozenset()
+    #: The emulated guest agent: clipboard, file transfer switches and limits.
+    agent: AgentConfig = attrs.field(factory=AgentConfig)
+    #: Where files sent by clients are stored; None announces file transfer as disabled.
+    file_transfer_dir: Path | None = None

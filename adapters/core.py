@@ -17,8 +17,9 @@ from typing import Any
 
 import trio
 
+from spice.adapters.agent import AgentHub
 from spice.adapters.config import ServerConfig
-from spice.adapters.display_worker import DisplayWorker
+from spice.adapters.display_worker import DisplayWorker, ResizeCmd
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from spice.adapters.session import Client, ClientSession, Transport, new_session_id
 from spice.adapters.websocket import WebSocketStream
@@ -51,6 +52,8 @@ class SpiceCore:
         self._epoch = time.monotonic()
         #: Set once the compiled codecs are loaded; until then images go as LZ4 or BITMAP.
         self.codecs_warm = trio.Event()
+        #: The application's side of every client's agent (clipboard, resize, files).
+        self.agent = AgentHub(self.config.agent, self.config.file_transfer_dir, self.resize_display)
 
     # -- displays ----------------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> DisplayWorker:
@@ -66,6 +69,13 @@ class SpiceCore:
     def running(self) -> bool:
         """Whether :meth:`run` is running (its display workers take commands)."""
         return self._nursery is not None
+
+    async def resize_display(self, display_id: int, width: int, height: int) -> bool:
+        """The default answer to a client's resize request: give the display that size."""
+        if display_id >= len(self.displays):
+            return False
+        await self.displays[display_id].submit(ResizeCmd(width, height))
+        return True
 
     def channel_list(self) -> list[tuple[int, int]]:
         channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
@@ -93,6 +103,7 @@ class SpiceCore:
                 self._nursery = None
                 for send in self._subscribers:
                     send.close()
+                self.agent.close()
 
     async def _warm_codecs(self) -> None:
         """Load the numba codecs in a thread (compiling them takes tens of seconds the first

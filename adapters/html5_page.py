@@ -5,6 +5,11 @@ modules from the same server and connects back to the host and port it was loade
 With no password it connects as soon as it loads; with one it shows a password field. Errors
 (a wrong password, a lost connection) are shown in the status line, and ``data-state`` on
 ``<body>`` (``connecting``, ``connected``, ``error``, ``login``) lets tests and scripts follow it.
+Once the agent is up (``data-agent="ready"``), as spice-html5's own spice_auto.html does: a
+resized browser window asks the server for that display size (its resize.js), and files
+dropped on the display are sent to the server (its filexfer.js). Unlike spice_auto.html the
+page does not ask for the window's size on connect: the application's size stands until the
+user resizes the window.
 spice-html5's own code is not copied: only imported.
 """
 
@@ -40,7 +45,8 @@ header h1 { font-size: 15px; margin: 0; font-weight: 600; }
 body[data-state="login"] #login, body[data-state="error"].ticketing #login { display: flex; }
 #spice-area { padding: 12px; }
 #spice-screen canvas { display: block; outline: none; image-rendering: pixelated; }
-#spice-messages { display: none; }
+/* resize.js subtracts this element's height from the window's when it is hidden */
+#spice-messages { display: none; height: 0; }
 """
 
 _SCRIPT = """
@@ -58,7 +64,26 @@ function setState(state, text) {
     statusLine.textContent = text;
 }
 
+let agentWired = false;
+
+function onAgent(sc) {
+    window.spice_connection = sc;
+    if (!agentWired) {
+        agentWired = true;
+        window.addEventListener('resize', SpiceHtml5.handle_resize);
+        const area = document.getElementById('spice-area');
+        // spice-html5 shows each transfer's progress bar (and Cancel) in this element.
+        const xfers = document.createElement('div');
+        xfers.id = 'spice-xfer-area';
+        area.appendChild(xfers);
+        area.addEventListener('dragover', SpiceHtml5.handle_file_dragover, false);
+        area.addEventListener('drop', SpiceHtml5.handle_file_drop, false);
+    }
+    document.body.dataset.agent = 'ready';
+}
+
 function stop() {
+    delete document.body.dataset.agent;
     if (connection) {
         try { connection.stop(); } catch (e) { /* already stopped */ }
         connection = null;
@@ -98,6 +123,7 @@ function connect(password) {
             password: password,
             onerror: onError,
             onsuccess: () => setState('connected', 'Connected'),
+            onagent: onAgent,
         });
     } catch (e) {
         onError(e);

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import trio
 
+from spice.adapters.agent import SessionAgent
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.adapters.display_worker import (
     CursorClient,
@@ -184,6 +185,7 @@ class ClientSession:
             stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout
         )
         self.main = conn
+        agent = SessionAgent(self.core.agent, conn, f"{self.label} agent", view_only=self.view_only)
         machine.receive_data(linked.trailing)
         machine.start(
             session_id=self.id,
@@ -193,6 +195,8 @@ class ClientSession:
             multi_media_time=self.core.mm_time(),
             name=self.core.config.name,
             uuid=self.core.config.uuid,
+            agent_connected=True,
+            agent_tokens=agent.machine.window,
         )
         log.info(
             "%s: client connected (%s%s%s)",
@@ -215,14 +219,20 @@ class ClientSession:
                         assert isinstance(inputs.machine, InputsChannel)
                         inputs.machine.mouse_mode = self.mouse_mode
                 machine.send_mouse_mode(self.supported_mouse_modes, self.mouse_mode)
+            elif isinstance(event, (mm.AgentStart, mm.ClientAgentData, mm.ClientAgentToken)):
+                # An AgentProtocolError goes up to _serve: one line, this client closed.
+                await agent.handle(event)
 
         def opened(nursery: trio.Nursery) -> None:
             self.nursery = nursery
 
+        self.core.agent.agents.append(agent)
         try:
             await self._run_pair(conn, on_event, partial(self._keepalive, conn), opened=opened)
         finally:
             self.nursery = None
+            self.core.agent.agents.remove(agent)
+            await agent.close()
             await conn.aclose()
             # The one line a disconnect is logged in, whichever channel noticed it first.
             log.info(

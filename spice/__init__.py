@@ -23,7 +23,17 @@ From a plain thread, see :class:`spice.ServerThread`. Errors raised on purpose d
 from importlib import metadata as _metadata
 
 from spice.adapters.session import Client
+from spice.clipboard import Clipboard, ClipboardType
 from spice.display import Display
+from spice.domain.agent.app_events import (
+    AgentAppEvent,
+    ClipboardCleared,
+    ClipboardOffered,
+    DisplayResizeRequested,
+    FileReceived,
+    FileTransferAborted,
+    FileTransferProgress,
+)
 from spice.domain.input_events import (
     InputClient,
     InputEvent,
@@ -44,10 +54,19 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
     __version__ = "0+unknown"
 
 __all__ = [
+    "AgentAppEvent",
     "Client",
+    "Clipboard",
+    "ClipboardCleared",
+    "ClipboardOffered",
+    "ClipboardType",
     "ConfigError",
     "Display",
+    "DisplayResizeRequested",
     "Error",
+    "FileReceived",
+    "FileTransferAborted",
+    "FileTransferProgress",
     "InputClient",
     "InputEvent",
     "KeyEvent",

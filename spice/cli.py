@@ -170,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--server-mouse", action="store_true", help="offer only server (relative) mouse mode"
     )
+    agent = p.add_argument_group("agent (clipboard, resize, file transfer; as QEMU's -spice)")
+    agent.add_argument(
+        "--disable-copy-paste",
+        action="store_true",
+        help="share no clipboard with clients (QEMU's disable-copy-paste)",
+    )
+    agent.add_argument(
+        "--disable-agent-file-xfer",
+        action="store_true",
+        help="refuse files from clients (QEMU's disable-agent-file-xfer)",
+    )
+    agent.add_argument(
+        "--file-transfer-dir",
+        metavar="DIR",
+        help="store files clients send (drag and drop) in DIR; without it they are refused",
+    )
     tls = p.add_argument_group("TLS (as QEMU's -spice tls-port=, x509-*=, tls-channel=)")
     tls.add_argument("--tls-port", type=port_number, help="also listen for TLS on this port")
     tls.add_argument(
@@ -389,6 +405,9 @@ def _main(args: argparse.Namespace) -> int:
             ws_port=args.ws_port,
             html5_dir=html5_dir if not args.no_html5 else None,
             ws_allowed_origins=args.ws_allowed_origin,
+            copy_paste=not args.disable_copy_paste,
+            file_transfer=not args.disable_agent_file_xfer,
+            file_transfer_dir=args.file_transfer_dir,
         )
         display = server.add_display(*args.size)
     except (spice.Error, OSError, ValueError, TypeError) as exc:

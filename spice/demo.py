@@ -1,7 +1,9 @@
 """The built-in demo display: a small desktop drawn with Pillow, live.
 
 It shows a clock, a bouncing ball, what the user types (US layout) and a trail where the mouse
-drags, with a custom arrow cursor. It exercises the same public API an application uses.
+drags, with a custom arrow cursor. It follows the client's window size (resize requests from
+the agent, at least 400x300) and shows the last text a client copied. It exercises the same
+public API an application uses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import trio
 from PIL import Image, ImageDraw, ImageFont
 
 from spice.display import Display, to_bgrx
+from spice.domain.agent.app_events import ClipboardOffered, FileReceived
 from spice.domain.input_events import (
     KeyEvent,
     MouseButtonEvent,
@@ -37,6 +40,8 @@ SHIFT_KEYS = {0x2A, 0x36}
 BACKSPACE, ENTER = 0x0E, 0x1C
 
 BG_TOP, BG_BOTTOM = (32, 64, 112), (12, 20, 40)
+#: The smallest size the demo's layout accepts from a client's resize request.
+MIN_W, MIN_H = 400, 300
 
 
 def arrow_cursor() -> np.ndarray:
@@ -66,6 +71,30 @@ class Demo:
         # Each picture is composed from ``self.bg`` and pushed under this lock, so a ball step
         # composed before a trail was drawn cannot land after it and erase it.
         self.lock = trio.Lock()
+        #: The last line of news from the agent (clipboard, files), shown at the bottom.
+        self.news = ""
+
+    async def resize(self, display: Display, width: int, height: int) -> bool:
+        """A client's window asks for this size: take it and redraw everything."""
+        if width < MIN_W or height < MIN_H:
+            return False
+        async with self.lock:
+            await display.resize(width, height)
+            self.w, self.h = width, height
+            r = self.ball_r
+            self.ball[0] = min(max(self.ball[0], r + 30), self.w - r)
+            self.ball[1] = min(max(self.ball[1], r + 210), self.h - r - 40)
+            self.pointer = (min(self.pointer[0], self.w - 1), min(self.pointer[1], self.h - 1))
+            await self._draw_full()
+        return True
+
+    async def show_news(self, text: str) -> None:
+        async with self.lock:
+            self.news = text[:80]
+            img = Image.new("RGB", (min(self.w - 80, 640), 24), (230, 230, 235))
+            ImageDraw.Draw(img).text((6, 3), self.news, fill=(20, 20, 20), font=self.font)
+            self.bg.paste(img, (40, 36))
+            await self.display.update(40, 36, img)
 
     def background(self) -> Image.Image:
         ramp = np.linspace(0, 1, self.h)[:, None]
@@ -82,10 +111,13 @@ class Demo:
 
     async def draw_full(self) -> None:
         async with self.lock:
-            self.bg = self.background()
-            await self.display.update(0, 0, self.bg)
-            await self._draw_text()
-            await self._draw_clock()
+            await self._draw_full()
+
+    async def _draw_full(self) -> None:
+        self.bg = self.background()
+        await self.display.update(0, 0, self.bg)
+        await self._draw_text()
+        await self._draw_clock()
 
     async def draw_clock(self) -> None:
         async with self.lock:
@@ -186,8 +218,13 @@ class Demo:
 
 async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
     demo = Demo(display)
+    server.on_resize(demo.resize)
     # Subscribe before drawing, so that nothing typed while the first frame is drawn is lost.
-    async with server.input_events() as events, trio.open_nursery() as nursery:
+    async with (
+        server.input_events() as events,
+        server.agent_events() as agent_events,
+        trio.open_nursery() as nursery,
+    ):
         await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
         await demo.draw_full()
 
@@ -201,7 +238,17 @@ async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> No
                     await demo.draw_clock()
                 await trio.sleep(1 / fps)
 
+        async def agent_news() -> None:
+            async for event in agent_events:
+                if isinstance(event, ClipboardOffered) and event.has_text:
+                    text = await server.clipboard.read_text()
+                    if text is not None:
+                        await demo.show_news("Copied: " + " ".join(text.split()))
+                elif isinstance(event, FileReceived):
+                    await demo.show_news(f"Received {event.name} ({event.size} bytes)")
+
         nursery.start_soon(animate)
+        nursery.start_soon(agent_news)
         async for event in events:
             await demo.handle(event)
 

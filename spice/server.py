@@ -11,7 +11,7 @@ import ssl
 import time
 import uuid as uuid_mod
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +27,10 @@ from spice.adapters.http_static import Site
 from spice.adapters.session import Client
 from spice.adapters.tls import server_context
 from spice.certs import CertificateFiles
+from spice.clipboard import Clipboard
 from spice.display import Display, check_size
+from spice.domain.agent.app_events import AgentAppEvent
+from spice.domain.agent.machine import AgentConfig
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
@@ -243,6 +246,15 @@ class Server:
     ``handshake_timeout`` bounds each stage before the link (TLS handshake, first bytes, HTTP
     request head, WebSocket handshake); ``max_http_header`` and ``max_ws_message`` bound the
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
+
+    The agent (what vdagent does in a guest) is built in: :attr:`clipboard` is shared with
+    the clients unless ``copy_paste`` is False (QEMU's ``disable-copy-paste``), up to
+    ``clipboard_limit`` bytes each way (a larger copy is refused, the session goes on); a client's
+    window resize asks for a new display size, which :meth:`on_resize` decides (by default
+    the display takes it); files a client sends are stored in ``file_transfer_dir`` (as a
+    temporary ``.NAME.*.part`` file, renamed when complete; no directory, or
+    ``file_transfer=False`` as QEMU's ``disable-agent-file-xfer``, refuses them).
+    :meth:`agent_events` tells what happens.
     """
 
     @_config_errors
@@ -282,6 +294,10 @@ class Server:
         max_http_header: int = 16384,
         max_ws_message: int = 1 << 20,
         ws_allowed_origins: Iterable[str] = (),
+        copy_paste: bool = True,
+        clipboard_limit: int = 16 << 20,
+        file_transfer: bool = True,
+        file_transfer_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         port = check_port("port", port)
         tls_port = check_port("tls_port", tls_port)
@@ -338,6 +354,9 @@ class Server:
             raise ValueError(
                 f"streaming_video must be one of {', '.join(STREAM_MODES)}, not {streaming_video!r}"
             )
+        transfer_dir = Path(file_transfer_dir) if file_transfer_dir is not None else None
+        if transfer_dir is not None and not transfer_dir.is_dir():
+            raise ValueError(f"file_transfer_dir {transfer_dir} is not a directory")
         config = ServerConfig(
             ticket=TicketPolicy(
                 password=password,
@@ -356,6 +375,12 @@ class Server:
             image_compression=image_compression,
             jpeg_wan_compression=jpeg_wan_compression,
             streaming_video=streaming_video,
+            agent=AgentConfig(
+                copy_paste=copy_paste,
+                file_transfer=file_transfer,
+                clipboard_limit=clipboard_limit,
+            ),
+            file_transfer_dir=transfer_dir,
         )
         self._core = SpiceCore(config)
         #: "new", "serving" or "stopped": a Server serves once.
@@ -363,6 +388,9 @@ class Server:
         self._scope: trio.CancelScope | None = None
         self._started = False
         self.displays: list[Display] = []
+        #: The clipboard shared with the clients (see :class:`~spice.clipboard.Clipboard`).
+        self.clipboard = Clipboard(self._core.agent)
+        self._core.agent.resize_handler = self._resize
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
         self.addresses: list[tuple[str, int]] = []
         self.tls_addresses: list[tuple[str, int]] = []
@@ -670,3 +698,33 @@ class Server:
     def on_input(self, callback: Callable[[InputEvent], None]) -> None:
         """Call ``callback(event)`` in the server's Trio thread for every input event."""
         self._core.on_input(callback)
+
+    # -- agent: resize and events --------------------------------------------------------------
+    def on_resize(self, handler: Callable[[Display, int, int], Awaitable[bool]] | None) -> None:
+        """Decide a client's resize requests: ``await handler(display, width, height)`` returns
+        whether the display now has that size (it calls ``display.resize`` and redraws, or
+        keeps its size and returns False). None restores the default: resize, nothing else."""
+        self._resize_handler = handler
+
+    _resize_handler: Callable[[Display, int, int], Awaitable[bool]] | None = None
+
+    async def _resize(self, display_id: int, width: int, height: int) -> bool:
+        if display_id >= len(self.displays):
+            return False
+        display = self.displays[display_id]
+        if self._resize_handler is None:
+            await display.resize(width, height)
+            return True
+        return bool(await self._resize_handler(display, width, height))
+
+    @asynccontextmanager
+    async def agent_events(
+        self, queue: int = 64
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[AgentAppEvent]]:
+        """``async with server.agent_events() as events: async for event in events: ...``:
+        clipboard offers and clears, resize requests and files received (see
+        :mod:`spice.domain.agent.app_events`). Bounded; events beyond ``queue`` unread are
+        dropped, so a slow reader never holds a client up."""
+        receive = self._core.agent.subscribe(queue)
+        async with receive:
+            yield receive

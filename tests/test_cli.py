@@ -34,6 +34,33 @@ def test_bad_size_is_a_usage_error() -> None:
     assert exc.value.code == 2
 
 
+def test_file_transfer_dir_must_exist(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
+    missing = f"{tmp_path}/nowhere"
+    assert main(["--port", "1", "--file-transfer-dir", missing]) == 2
+    assert f"file_transfer_dir {missing} is not a directory" in capsys.readouterr().err
+
+
+def test_agent_switches_reach_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    import spice.cli as cli
+
+    seen: dict[str, object] = {}
+    real = cli.Server
+
+    def spy(**options: object) -> object:
+        seen.update(options)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(cli, "Server", spy)
+    argv = ["--port", "1", "--disable-copy-paste", "--disable-agent-file-xfer"]
+    assert main([*argv, "--file-transfer-dir", str(tmp_path)]) == 2
+    assert seen["copy_paste"] is False and seen["file_transfer"] is False
+    assert seen["file_transfer_dir"] == str(tmp_path)
+    assert main(["--port", "1"]) == 2
+    assert seen["copy_paste"] is True and seen["file_transfer"] is True
+    assert seen["file_transfer_dir"] is None
+    assert real is not spy
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

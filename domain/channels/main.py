@@ -2,7 +2,9 @@
 
 Right after the link the server sends MAIN_INIT (and NAME/UUID to clients that announced
 NAME_AND_UUID); the client answers with ATTACH_CHANNELS, after which, and only after which, the
-server may send CHANNELS_LIST. Mouse-mode requests come out as events for the session to decide.
+server may send CHANNELS_LIST. Mouse-mode requests and the agent's messages (AGENT_START,
+AGENT_DATA, AGENT_TOKEN, for :class:`~spice.domain.agent.machine.AgentMachine`) come out as
+events for the session to decide.
 """
 
 from __future__ import annotations
@@ -10,14 +12,12 @@ from __future__ import annotations
 import uuid as uuid_mod
 from typing import Any
 
+from spice.domain.agent.stream import AGENT_WINDOW
 from spice.domain.caps import CapabilitySet
 from spice.domain.channel import ChannelConnection
 from spice.domain.enums import MainCap
 from spice.domain.errors import LocalProtocolError
 from spice.domain.messages import main as m
-
-#: How many AGENT_DATA messages a client may send before it needs a token (reference: 10).
-AGENT_TOKENS = 10
 
 
 class MainChannel(ChannelConnection):
@@ -38,15 +38,19 @@ class MainChannel(ChannelConnection):
         multi_media_time: int,
         name: str | None = None,
         uuid: uuid_mod.UUID | None = None,
+        agent_connected: bool = False,
+        agent_tokens: int = AGENT_WINDOW,
     ) -> None:
+        """MAIN_INIT: ``agent_tokens`` is how many AGENT_DATA messages the client may send
+        before it needs a token (the agent machine's window)."""
         self.send(
             m.MainInit(
                 session_id=session_id,
                 display_channels_hint=display_channels,
                 supported_mouse_modes=supported_mouse_modes,
                 current_mouse_mode=current_mouse_mode,
-                agent_connected=False,
-                agent_tokens=AGENT_TOKENS,
+                agent_connected=agent_connected,
+                agent_tokens=agent_tokens,
                 multi_media_time=multi_media_time,
                 ram_hint=0,
             )

@@ -153,6 +153,10 @@ const commands = {
         await page.screenshot({ path });
         return { event: 'ok' };
     },
+    async viewport({ width, height }) {
+        await page.setViewportSize({ width, height });
+        return { event: 'ok' };
+    },
     async eval({ expression }) {
         return { event: 'value', value: await page.evaluate(expression) };
     },

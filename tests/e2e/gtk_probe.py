@@ -15,7 +15,12 @@ benchmarks, ``watch_region`` records what the client shows in a rectangle to a f
 ``watch_streams`` reports spice-gtk's stream create/destroy/clip debug messages as events;
 ``key_echo`` times a key press to the change it causes at one pixel, and ``watch_marker`` /
 ``marker_stats`` count the frames an application numbers in a strip of blocks
-(``benchmarks/latency.py``).
+(``benchmarks/latency.py``). The agent: ``clipboard_grab`` / ``clipboard_request`` /
+``clipboard_release`` drive spice-gtk's clipboard API (the server's grabs, requests and data
+come back as ``clipboard-grab``, ``clipboard-request``, ``clipboard-data`` and
+``clipboard-release`` events; a request is answered from what ``clipboard_grab`` offered),
+``monitor_config`` sends a MONITORS_CONFIG for one display, and ``file_copy`` sends files
+(``file-copy-progress``, then ``file-copy-done``), optionally cancelling after some bytes.
 A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
 connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
 exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
@@ -242,6 +247,10 @@ class Probe:
         self.echo_waits: list[EchoWait] = []
         self.marker: MarkerWatch | None = None
         self.stream_log_handler: int | None = None
+        self.copy_watch: JsonDict = {}
+        self.copy_cancellable: Any = None
+        #: What ``clipboard_grab`` offered per selection: {type: bytes}.
+        self.clipboard: dict[int, dict[int, bytes]] = {}
 
     # ----------------------------------------------------------------- setup
     def configure(self) -> None:
@@ -301,6 +310,11 @@ class Probe:
         if kind == "main":
             gconnect(channel, "main-mouse-update", self.on_mouse_update)
             gconnect(channel, "main-agent-update", self.on_agent_update)
+            gconnect(channel, "main-clipboard-selection-grab", self.on_clipboard_grab)
+            gconnect(channel, "main-clipboard-selection-request", self.on_clipboard_request)
+            gconnect(channel, "main-clipboard-selection", self.on_clipboard_data)
+            gconnect(channel, "main-clipboard-selection-release", self.on_clipboard_release)
+            gconnect(channel, "new-file-transfer", self.on_new_file_transfer)
         elif kind == "display":
             gconnect(channel, "display-primary-create", self.on_primary_create)
             gconnect(channel, "display-primary-destroy", self.on_primary_destroy)
@@ -355,7 +369,63 @@ class Probe:
         emit("mouse-mode", mode=int(channel.get_property("mouse-mode")))
 
     def on_agent_update(self, channel: Any) -> None:
-        emit("main-agent-update", connected=bool(channel.get_property("agent-connected")))
+        emit(
+            "main-agent-update",
+            connected=bool(channel.get_property("agent-connected")),
+            caps0=int(channel.get_property("agent-caps-0")),
+        )
+
+    def on_clipboard_grab(self, _channel: Any, selection: int, types: Any, ntypes: int) -> bool:
+        if isinstance(types, (list, tuple)):  # GI reads the annotated guint32 array itself
+            words = [int(t) for t in types][:ntypes]
+        else:
+            words = list((ctypes.c_uint32 * ntypes).from_address(int(types))) if ntypes else []
+        emit("clipboard-grab", selection=selection, types=words)
+        return True
+
+    def on_clipboard_request(self, channel: Any, selection: int, type_: int) -> bool:
+        data = self.clipboard.get(selection, {}).get(type_)
+        emit("clipboard-request", selection=selection, type=type_, answered=data is not None)
+        if data is None:
+            return False
+        channel.clipboard_selection_notify(selection, type_, data)
+        return True
+
+    def on_clipboard_data(
+        self, _channel: Any, selection: int, type_: int, data: Any, size: int
+    ) -> None:
+        if isinstance(data, (bytes, bytearray, list)):  # GI reads the annotated array itself
+            raw = bytes(data)[:size]
+        else:
+            raw = ctypes.string_at(int(data), size) if size else b""
+        emit(
+            "clipboard-data",
+            selection=selection,
+            type=type_,
+            size=size,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            hex=raw.hex() if size <= 4096 else None,
+        )
+
+    def on_clipboard_release(self, _channel: Any, selection: int) -> None:
+        emit("clipboard-release", selection=selection)
+
+    def on_new_file_transfer(self, _channel: Any, task: Any) -> None:
+        emit("file-transfer-new", total=int(task.get_property("total-bytes")))
+        gconnect(task, "notify::transferred-bytes", self.on_transfer_progress)
+
+    def on_transfer_progress(self, task: Any, _pspec: Any) -> None:
+        watch = self.copy_watch
+        current = int(task.get_property("transferred-bytes"))
+        total = int(task.get_property("total-bytes"))
+        cancel_at, last = watch.get("cancel_at"), int(watch.get("last", -1))
+        if cancel_at is not None and current >= int(cancel_at) > last:
+            emit("file-copy-cancelling", current=current, total=total)
+            task.cancel()
+        step = max(total // 8, 1)
+        if current // step != last // step or current == total:
+            emit("file-copy-progress", current=current, total=total)
+        watch["last"] = current
 
     # -------------------------------------------------------------- display
     def on_primary_create(
@@ -771,6 +841,65 @@ class Probe:
 
     def cmd_unwatch_marker(self, _command: JsonDict, reply: JsonDict) -> None:
         self.marker = None
+        emit("ok", **reply)
+
+    # ---------------------------------------------------------------- agent
+    def cmd_clipboard_grab(self, command: JsonDict, reply: JsonDict) -> None:
+        """Copy in the client: ``data`` maps ClipboardType numbers (as strings) to hex bytes;
+        the server's requests for them are answered from it."""
+        selection = int(command.get("selection", 0))
+        data = {int(t): bytes.fromhex(h) for t, h in dict(command["data"]).items()}
+        self.clipboard[selection] = data
+        self.channel("main").clipboard_selection_grab(selection, sorted(data))
+        emit("ok", **reply)
+
+    def cmd_clipboard_release(self, command: JsonDict, reply: JsonDict) -> None:
+        selection = int(command.get("selection", 0))
+        self.clipboard.pop(selection, None)
+        self.channel("main").clipboard_selection_release(selection)
+        emit("ok", **reply)
+
+    def cmd_clipboard_request(self, command: JsonDict, reply: JsonDict) -> None:
+        """Paste in the client: the answer comes as a ``clipboard-data`` event."""
+        self.channel("main").clipboard_selection_request(
+            int(command.get("selection", 0)), int(command["type"])
+        )
+        emit("ok", **reply)
+
+    def cmd_monitor_config(self, command: JsonDict, reply: JsonDict) -> None:
+        """The client's window for display ``display`` is now ``width`` x ``height``."""
+        main = self.channel("main")
+        ident = int(command.get("display", 0))
+        main.update_display_enabled(ident, True, False)
+        main.update_display(ident, 0, 0, int(command["width"]), int(command["height"]), False)
+        if not main.send_monitor_config():
+            raise CommandError("spice_main_channel_send_monitor_config() returned FALSE")
+        emit("ok", **reply)
+
+    def cmd_file_copy(self, command: JsonDict, reply: JsonDict) -> None:
+        """Send ``paths`` to the agent; ``cancel_at`` cancels once that many bytes went.
+        Answers ``ok`` at once; ``file-copy-done`` (``ok``, ``message``) comes at the end."""
+        from gi.repository import Gio
+
+        files = [Gio.File.new_for_path(str(path)) for path in command["paths"]]
+        cancellable = Gio.Cancellable()
+        # Progress is watched on the SpiceFileTransferTask (new-file-transfer): a Python
+        # progress_callback here is freed after the call and crashes spice-gtk later.
+        self.copy_watch = {"reply": reply, "cancel_at": command.get("cancel_at"), "last": -1}
+        self.copy_cancellable = cancellable
+
+        @guarded("file-copy-done")
+        def done(source: Any, result: Any, *_data: Any) -> None:
+            try:
+                ok = bool(Spice.MainChannel.file_copy_finish(source, result))
+                message = None
+            except GLib.Error as exc:
+                ok, message = False, exc.message
+            emit("file-copy-done", id=reply.get("id"), ok=ok, message=message)
+
+        self.channel("main").file_copy_async(
+            files, Gio.FileCopyFlags.NONE, cancellable, None, None, done, None
+        )
         emit("ok", **reply)
 
     def cmd_quit(self, _command: JsonDict, reply: JsonDict) -> None:

@@ -67,6 +67,26 @@ async def test_view_only_client_sees_but_cannot_type(server_factory) -> None:
             assert not viewer.errors
 
 
+async def test_a_view_only_client_cannot_resize_or_use_the_clipboard(server_factory) -> None:
+    """The agent gives a view-only client nothing to act with: its monitors config is
+    refused (the display keeps its size) and it is offered no clipboard."""
+    server = await server_factory(password="full", view_only_password="view")
+    display = server.displays[0]
+    async with open_gtk_client(HOST, server.port_bound, password="view") as viewer:
+        await viewer.wait_for("mark", timeout=15)
+        await viewer.wait_for("main-agent-update", lambda e: e["connected"])
+        update = await viewer.wait_for(
+            "main-agent-update", lambda e: e["caps0"] & (1 << 1), timeout=10
+        )
+        assert not update["caps0"] & (1 << 5)  # VD_AGENT_CAP_CLIPBOARD_BY_DEMAND
+        size = (display.width, display.height)
+        await viewer.command({"cmd": "monitor_config", "width": 480, "height": 360})
+        await trio.sleep(1.0)
+        await display.sync()
+        assert (display.width, display.height) == size
+        assert not viewer.errors
+
+
 async def test_spice_gtk_quitting_is_one_line(server_factory, caplog) -> None:
     server = await server_factory()
     async with open_gtk_client(HOST, server.port_bound) as client:
