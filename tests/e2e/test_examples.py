@@ -156,6 +156,21 @@ async def test_threaded_program_example(tmp_path: Path) -> None:
             )
 
 
+@pytest.mark.e2e
+async def test_readme_agent_example(tmp_path: Path) -> None:
+    async with run_example("readme_agent.py", tmp_path) as (example, port):
+        async with open_gtk_client(HOST, port) as client:
+            await settled_screenshot(client)
+            await client.wait_for("main-agent-update", lambda e: e["caps0"] & (1 << 1))
+            text = "copied in spice-gtk"
+            await client.command({"cmd": "clipboard_grab", "data": {"1": text.encode().hex()}})
+            await example.wait_output(f"copied: {text}")
+            await client.command({"cmd": "monitor_config", "width": 640, "height": 400})
+            await example.wait_output("resize to 640x400: done")
+            await client.wait_for("primary-create", lambda e: e["width"] == 640)
+            await until_pixel(client, 600, 380, (0x99, 0x66, 0x33))
+
+
 def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
 
