@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trio-spice",
         description="A SPICE server written in Python on Trio.",
         epilog="trio-spice gen-cert DIR writes a self-signed CA and server certificate "
-        "for --x509-dir.",
+        "for --x509-dir; trio-spice x11 [--display :N] shows an X display.",
     )
     p.add_argument("--addr", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5900, help="TCP port (default 5900)")
@@ -200,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["gen-cert"]:
         return gen_cert(argv[1:])
     parser = build_parser()
+    x11 = argv[:1] == ["x11"]
+    if x11:  # trio-spice x11: an X display instead of the demo (spice/x11.py)
+        from spice import x11 as x11_command
+
+        x11_command.add_arguments(parser)
+        argv = argv[1:]
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -258,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trio-spice: {exc}", file=sys.stderr)
         return 2
     display = server.add_display(*args.size)
+    if x11:
+        return x11_command.run_command(server, display, args)
     try:
         trio.run(_serve, server, display, args.exit_on_disconnect)
     except KeyboardInterrupt:
