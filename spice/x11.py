@@ -77,12 +77,12 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
                     *args.size, session=not args.no_session, task_status=task_status
                 )
             )
-            name, auth, size = xserver.display, xserver.auth, None
+            name, auth, size = xserver.display, xserver.xauthority, None
         events = None if args.view_only else await stack.enter_async_context(server.input_events())
         source = X11Source(
             name,
             display,
-            auth=auth,
+            xauthority=auth,
             events=events,
             notify=lambda text: server.notify(text, severity="error"),
             size=size,

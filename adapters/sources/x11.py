@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -85,7 +86,7 @@ class X11Source:
 
     ``events`` (the server's input events) are played into the X server unless it is None
     (view only). ``notify`` tells the clients a message (their main channel's NOTIFY).
-    ``auth`` is ``b"MIT-MAGIC-COOKIE-1:" + cookie`` (else $XAUTHORITY is read).
+    ``xauthority`` is the Xauthority file to use (else $XAUTHORITY's).
     ``size`` asks RandR to switch the X screen to that size, where the server lists it.
     """
 
@@ -94,7 +95,7 @@ class X11Source:
         display_name: str | None,
         sink: DisplaySink,
         *,
-        auth: bytes | None = None,
+        xauthority: str | os.PathLike[str] | None = None,
         events: trio.abc.ReceiveChannel[InputEvent] | None = None,
         notify: Notify | None = None,
         size: tuple[int, int] | None = None,
@@ -104,7 +105,7 @@ class X11Source:
         use_damage: bool = True,
     ) -> None:
         self.display_name = display_name
-        self.auth = auth
+        self.xauthority = xauthority
         self.sink = sink
         self.events = events
         self.notify = notify
@@ -150,7 +151,7 @@ class X11Source:
                 except LOST as exc:
                     log.warning(
                         "X display %s went away (%s); showing clients a notice and "
-                        "retrying every %.0f s",
+                        "retrying every %g s",
                         self.shown_name,
                         exc or type(exc).__name__,
                         self.retry,
@@ -165,7 +166,10 @@ class X11Source:
     async def _connect(self) -> XScreen:
         screen = await trio.to_thread.run_sync(
             lambda: XScreen(
-                self.display_name, auth=self.auth, use_shm=self.use_shm, use_damage=self.use_damage
+                self.display_name,
+                xauthority=self.xauthority,
+                use_shm=self.use_shm,
+                use_damage=self.use_damage,
             ),
             limiter=self._limiter,
         )

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
+import threading
 from typing import Any
 
 import attrs
@@ -51,6 +53,28 @@ LOST = (xcffib.ConnectionException, xcffib.XcffibException, OSError)
 #: SPICE button numbers to X buttons: left, middle, right, wheel up/down, side, extra.
 _BUTTONS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 9}
 _KEY_PRESS, _KEY_RELEASE, _BUTTON_PRESS, _BUTTON_RELEASE, _MOTION = 2, 3, 4, 5, 6
+
+
+_environ_lock = threading.Lock()
+
+
+def connect(display: str | None, xauthority: str | os.PathLike[str] | None = None) -> Any:
+    """An xcffib connection (xcffib has no type hints: Any). ``xauthority`` names the
+    Xauthority file to use instead of $XAUTHORITY: XCB reads only the environment, and
+    xcffib's own credentials argument loses its buffers before XCB reads them, so the
+    variable is set for the duration of the connect, under a lock."""
+    if xauthority is None:
+        return _xcb.connect(display=display)
+    with _environ_lock:
+        old = os.environ.get("XAUTHORITY")
+        os.environ["XAUTHORITY"] = os.fspath(xauthority)
+        try:
+            return _xcb.connect(display=display)
+        finally:
+            if old is None:
+                del os.environ["XAUTHORITY"]
+            else:
+                os.environ["XAUTHORITY"] = old
 
 
 class XUnsupported(Exception):
@@ -114,13 +138,12 @@ class XScreen:
         self,
         display: str | None,
         *,
-        auth: bytes | None = None,
+        xauthority: str | os.PathLike[str] | None = None,
         use_shm: bool = True,
         use_damage: bool = True,
     ) -> None:
         self.name = display or ""
-        # xcffib has no type hints: its objects are Any here.
-        self.conn: Any = _xcb.connect(display=display, auth=auth)
+        self.conn: Any = connect(display, xauthority)
         try:
             self._setup(use_shm, use_damage)
         except BaseException:

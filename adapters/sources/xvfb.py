@@ -22,13 +22,12 @@ from pathlib import Path
 import attrs
 import trio
 
-from spice.domain.sources.xauth import MIT_MAGIC_COOKIE, xauthority_entry
+from spice.domain.sources.xauth import xauthority_entry
 
 log = logging.getLogger(__name__)
 
 #: Window managers tried in this order for the session.
 WINDOW_MANAGERS = ("openbox", "twm")
-_COOKIE_BYTES = [b for b in range(256) if b != ord(":")]
 #: Seconds Xvfb gets to announce its display.
 START_TIMEOUT = 15.0
 
@@ -37,12 +36,6 @@ START_TIMEOUT = 15.0
 class XServer:
     display: str  # ":N"
     xauthority: Path
-    cookie: bytes
-
-    @property
-    def auth(self) -> bytes:
-        """The credentials as :class:`~adapters.sources.x11.X11Source` takes them."""
-        return MIT_MAGIC_COOKIE + b":" + self.cookie
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DISPLAY": self.display, "XAUTHORITY": str(self.xauthority)}
@@ -74,8 +67,7 @@ async def run_xvfb(
         raise FileNotFoundError("Xvfb is not installed (Debian: apt install xvfb)")
     with tempfile.TemporaryDirectory(prefix="trio-spice-x11-") as tmp:
         auth = Path(tmp) / "Xauthority"
-        # No ':' in it: XCB's Python binding splits the credentials there.
-        cookie = bytes(secrets.choice(_COOKIE_BYTES) for _ in range(16))
+        cookie = secrets.token_bytes(16)
         fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(xauthority_entry(cookie))
@@ -106,7 +98,7 @@ async def run_xvfb(
         children: list[trio.Process] = []
         try:
             number = await _read_display_number(read_end)
-            x = XServer(f":{number}", auth, cookie)
+            x = XServer(f":{number}", auth)
             log.info("started Xvfb on display %s (%dx%d)", x.display, width, height)
             commands: list[Sequence[str]] = []
             if session:

@@ -1,0 +1,227 @@
+"""``trio-spice x11`` against a real X server (Debian's Xvfb, with an xterm) and a real
+client (spice-gtk): the client shows the X root window's exact pixels, what it types lands
+in the xterm's shell, the X cursor reaches it, a small change sends a small update, and an X
+server that dies leaves a notice on the screen and a server that keeps taking clients."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import trio
+from content import desktop_like
+from gtk_client import GtkClient, open_gtk_client
+from serving import running_server, same_pixels
+from xpeer import XPeer
+
+import spice
+from spice.adapters.sources.x11 import X11Source, message_screen
+from spice.adapters.sources.xvfb import XServer, run_xvfb
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not (shutil.which("Xvfb") and shutil.which("xterm")),
+        reason="needs Debian's xvfb and xterm (scripts/setup.sh --test installs them)",
+    ),
+]
+
+W, H = 480, 320
+PICTURE = (8, 8)  # where the known picture sits
+#: The xterm: 40 columns by 6 rows of the default 6x13 font, below the picture.
+XTERM_AT = (20, 200)
+
+
+@asynccontextmanager
+async def xvfb(programs: Sequence[Sequence[str]] = ()) -> AsyncIterator[tuple[XServer, Any]]:
+    async with trio.open_nursery() as nursery:
+        scope = trio.CancelScope()
+
+        async def run(task_status: trio.TaskStatus[XServer]) -> None:
+            with scope:
+                await run_xvfb(W, H, session=False, programs=programs, task_status=task_status)
+
+        xserver: XServer = await nursery.start(run)
+        try:
+            yield xserver, scope
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def mirrored(
+    xserver: XServer, server: spice.Server, **options: Any
+) -> AsyncIterator[X11Source]:
+    async with trio.open_nursery() as nursery:
+        source = X11Source(
+            xserver.display, server.displays[0], xauthority=xserver.xauthority, **options
+        )
+        await nursery.start(source.run)
+        await source.connected.wait()
+        try:
+            yield source
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def client_equals_root(client: GtkClient, peer: XPeer, timeout: float = 15.0) -> None:
+    shown = expected = None
+    with trio.move_on_after(timeout):
+        while True:
+            expected = await trio.to_thread.run_sync(peer.root_pixels)
+            shown = await client.screenshot()
+            if same_pixels(shown, expected):
+                return
+            await trio.sleep(0.1)
+    assert shown is not None and expected is not None
+    if shown.shape != expected.shape:
+        client.fail(f"client shows {shown.shape}, the X root is {expected.shape}")
+    wrong = int(np.count_nonzero(np.any(shown[..., :3] != expected[..., :3], axis=2)))
+    client.fail(f"client never showed the X root window: {wrong} pixels differ")
+
+
+async def wait_file(path: Path, text: str, timeout: float = 10.0) -> str:
+    content = ""
+    with trio.move_on_after(timeout):
+        while True:
+            if path.exists():
+                content = path.read_text()
+                if text in content:
+                    return content
+            await trio.sleep(0.1)
+    raise AssertionError(f"{path} never held {text!r}: {content!r}")
+
+
+# Set-1 make codes for what the test types (US layout, as Xvfb's default keymap).
+KEYS = {
+    **{ch: code for code, ch in zip(range(0x10, 0x1A), "qwertyuiop", strict=True)},
+    **{ch: code for code, ch in zip(range(0x1E, 0x27), "asdfghjkl", strict=True)},
+    **{ch: code for code, ch in zip(range(0x2C, 0x33), "zxcvbnm", strict=True)},
+    **{ch: code for code, ch in zip(range(0x02, 0x0C), "1234567890", strict=True)},
+    " ": 0x39,
+    "-": 0x0C,
+    "\n": 0x1C,
+}
+SHIFTED = {">": 0x34}  # Shift + '.'
+
+
+async def type_text(client: GtkClient, text: str) -> None:
+    for ch in text:
+        if ch in SHIFTED:
+            await client.command({"cmd": "key_press", "scancode": 0x2A})
+            await client.command({"cmd": "key_press_and_release", "scancode": SHIFTED[ch]})
+            await client.command({"cmd": "key_release", "scancode": 0x2A})
+        else:
+            await client.command({"cmd": "key_press_and_release", "scancode": KEYS[ch]})
+    await client.flush()
+
+
+async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path) -> None:
+    xterm = [
+        "xterm", "-geometry", f"40x6+{XTERM_AT[0]}+{XTERM_AT[1]}",
+        "-e", "sh", "-c", f"cd {tmp_path} && exec sh",
+    ]  # fmt: skip
+    async with xvfb([xterm]) as (xserver, _), running_server(64, 64) as server:
+        peer = XPeer(xserver.display, xserver.xauthority)
+        try:
+            picture = desktop_like(160, 300, seed=9)
+            picture[20:60, 20:120, :3] = (30, 140, 250)  # and a flat colour panel
+            window = peer.show_picture(*PICTURE, picture)
+            async with (
+                server.input_events() as events,
+                mirrored(xserver, server, events=events) as source,
+            ):
+                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                    await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
+                    await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    # Lossless: the client's surface is the X root window, pixel for pixel.
+                    await client_equals_root(client, peer)
+                    shown = await client.screenshot()
+                    x0, y0 = PICTURE
+                    assert same_pixels(shown[y0 : y0 + 160, x0 : x0 + 300], picture)
+
+                    # Damage only: a 10x10 square sends about 10x10, not the screen.
+                    await trio.sleep(0.5)  # let the xterm finish drawing its prompt
+                    since = client.mark()
+                    before = await client.command({"cmd": "read_bytes"}, "read-bytes")
+                    sent_before = source.pixels_sent
+                    await trio.to_thread.run_sync(peer.fill, window, 200, 100, 10, 10, 0xFF00FF)
+                    await client.wait_for(
+                        "invalidate",
+                        lambda e: e["x"] <= x0 + 200 and e["y"] <= y0 + 100,
+                        since=since,
+                    )
+                    await client_equals_root(client, peer)
+                    await trio.sleep(0.3)
+                    after = await client.command({"cmd": "read_bytes"}, "read-bytes")
+                    areas = [
+                        e["w"] * e["h"] for e in client.events[since:] if e["event"] == "invalidate"
+                    ]
+                    assert sum(areas) == 100, areas
+                    read = after["channels"]["display:0"] - before["channels"]["display:0"]
+                    assert read < 1000, f"{read} display bytes for a 10x10 change"
+                    assert source.pixels_sent - sent_before <= 32 * 32
+
+                    # The X cursor over the xterm is the xterm's I-beam: the client gets it.
+                    mark = client.mark()
+                    x, y = XTERM_AT[0] + 60, XTERM_AT[1] + 30
+                    await client.command({"cmd": "position", "x": x, "y": y, "buttons": 0})
+                    await client.flush()
+                    with trio.fail_after(10):
+                        while (peer.conn.core.QueryPointer(peer.root).reply().root_x,) != (x,):
+                            await trio.sleep(0.05)
+                    expected = await trio.to_thread.run_sync(peer.cursor)
+                    got = await client.wait_for(
+                        "cursor-set",
+                        lambda e: e["rgba_sha256"] == expected["rgba_sha256"],
+                        since=mark,
+                    )
+                    assert {k: got[k] for k in expected} == expected
+
+                    # Typed keys reach the shell in the xterm (focus follows the pointer).
+                    await type_text(client, "echo typed-42 >out\n")
+                    await wait_file(tmp_path / "out", "typed-42")
+                    assert not client.errors
+        finally:
+            peer.close()
+
+
+async def test_x_server_going_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    notices: list[str] = []
+
+    async def notify(text: str) -> None:
+        notices.append(text)
+
+    async with running_server(64, 64) as server:
+        async with xvfb() as (xserver, scope):
+            source_cm = mirrored(xserver, server, notify=notify, retry=0.2)
+            async with source_cm:
+                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                    await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    with caplog.at_level(logging.INFO, logger="spice.adapters.sources.x11"):
+                        scope.cancel()  # Xvfb is terminated
+                        notice = message_screen(
+                            W,
+                            H,
+                            f"The X display {xserver.display} has closed. "
+                            "Waiting for it to come back...",
+                        )
+                        with trio.fail_after(15):
+                            while not same_pixels(await client.screenshot(), notice):
+                                await trio.sleep(0.1)
+                        await trio.sleep(0.6)  # a few reconnect attempts
+                    gone = [r for r in caplog.records if "went away" in r.getMessage()]
+                    assert len(gone) == 1, [r.getMessage() for r in caplog.records]
+                    assert len(notices) == 1 and xserver.display in notices[0]
+                # The server is still up: a new client connects and sees the notice.
+                async with open_gtk_client("127.0.0.1", server.port_bound) as again:
+                    await again.wait_for("primary-create", lambda e: e["width"] == W)
+                    with trio.fail_after(15):
+                        while not same_pixels(await again.screenshot(), notice):
+                            await trio.sleep(0.1)
