@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from contextlib import AsyncExitStack
 
@@ -52,6 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(name=None)
 
 
+async def _stop_on_signals(scope: trio.CancelScope) -> None:
+    """SIGTERM and SIGHUP stop the command as Ctrl-C does: the private Xvfb and its session
+    are stopped too, not left behind."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
 def run_command(server: Server, display: Display, args: argparse.Namespace) -> int:
     """Serve until interrupted; the exit status of ``trio-spice x11``."""
     failures: list[BaseException] = []
@@ -68,7 +79,9 @@ def run_command(server: Server, display: Display, args: argparse.Namespace) -> i
 
 async def serve(server: Server, display: Display, args: argparse.Namespace) -> None:
     size = None if args.size == (1024, 768) and args.display else args.size
-    async with trio.open_nursery() as nursery, AsyncExitStack() as stack:
+    # The input subscription outlives the nursery: the source's input task ends first.
+    async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signals, nursery.cancel_scope)
         auth = None
         name = args.display
         if name is None:

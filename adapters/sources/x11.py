@@ -238,6 +238,12 @@ class X11Source:
 
     async def _play_input(self, events: trio.abc.ReceiveChannel[InputEvent]) -> None:
         complained: set[str] = set()
+        with contextlib.suppress(trio.ClosedResourceError):
+            await self._play(events, complained)
+
+    async def _play(
+        self, events: trio.abc.ReceiveChannel[InputEvent], complained: set[str]
+    ) -> None:
         async for event in events:
             screen = self.screen
             if screen is None:

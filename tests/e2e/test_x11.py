@@ -6,7 +6,12 @@ server that dies leaves a notice on the screen and a server that keeps taking cl
 from __future__ import annotations
 
 import logging
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +23,7 @@ import trio
 from content import desktop_like
 from gtk_client import GtkClient, open_gtk_client
 from serving import running_server, same_pixels
+from supervised import stop_process
 from xpeer import XPeer
 
 import spice
@@ -122,7 +128,16 @@ async def type_text(client: GtkClient, text: str) -> None:
     await client.flush()
 
 
-async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        {},  # MIT-SHM and DAMAGE
+        {"use_shm": False},  # core GetImage
+        {"use_damage": False},  # the tile scan
+    ],
+    ids=["shm-damage", "getimage", "tile-scan"],
+)
+async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path, how: dict[str, bool]) -> None:
     xterm = [
         "xterm", "-geometry", f"40x6+{XTERM_AT[0]}+{XTERM_AT[1]}",
         "-e", "sh", "-c", f"cd {tmp_path} && exec sh",
@@ -225,3 +240,49 @@ async def test_x_server_going_away(tmp_path: Path, caplog: pytest.LogCaptureFixt
                     with trio.fail_after(15):
                         while not same_pixels(await again.screenshot(), notice):
                             await trio.sleep(0.1)
+
+
+async def test_command_without_display_serves_its_own_desktop() -> None:
+    """``trio-spice x11`` with no display: a private Xvfb with an xterm in it, shown to a
+    client; all of it gone when the command stops."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    command = [sys.executable, "-m", "spice", "x11", "--port", str(port), "--size", "400x300"]
+    proc = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    display = None
+    output = b""
+    try:
+        assert proc.stdout is not None
+        with trio.fail_after(20):
+            while b"connect with" not in output:
+                chunk = await proc.stdout.receive_some(4096)
+                assert chunk, output.decode(errors="replace")
+                output += chunk
+        found = re.search(rb"showing X display :(\d+)", output)
+        assert found, output
+        display = int(found.group(1))
+        async with open_gtk_client("127.0.0.1", port) as client:
+            await client.wait_for(
+                "primary-create", lambda e: (e["width"], e["height"]) == (400, 300)
+            )
+            with trio.fail_after(15):
+                while True:
+                    shown = await client.screenshot()
+                    white = np.all(shown[..., :3] == 255, axis=2)
+                    if white.sum() > 20_000:  # the xterm's page
+                        break
+                    await trio.sleep(0.1)
+    finally:
+        await stop_process(proc, signal.SIGINT, 10)
+        assert proc.stdout is not None
+        with trio.move_on_after(5):
+            while chunk := await proc.stdout.receive_some(4096):
+                output += chunk
+    assert proc.returncode == 0, output.decode(errors="replace")
+    assert display is not None
+    # Xvfb removed its lock file and socket: it stopped, and the session with it.
+    assert not Path(f"/tmp/.X{display}-lock").exists()
+    assert not Path(f"/tmp/.X11-unix/X{display}").exists()
