@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with the private Xvfb, start no window manager or xterm",
     )
     x11.add_argument(
-        "--max-fps", type=float, default=30.0, help="screen reads per second, at most (default 30)"
+        "--max-fps", type=float, default=60.0, help="screen reads per second, at most (default 60)"
     )
     parser.set_defaults(name=None)
 
