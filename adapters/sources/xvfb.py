@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from spice.adapters.sources.x11_screen import LOST, connect
 from spice.domain.sources.xauth import xauthority_entry
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ async def run_xvfb(
         try:
             number = await _read_display_number(read_end)
             x = XServer(f":{number}", auth)
+            await wait_accepting(x.display, auth)
             log.info("started Xvfb on display %s (%dx%d)", x.display, width, height)
             commands: list[Sequence[str]] = []
             if session:
@@ -133,6 +135,25 @@ async def run_xvfb(
                 for child in reversed(children):
                     await _stop(child)
                 await _stop(server)
+
+
+async def wait_accepting(
+    display: str, xauthority: Path | None = None, timeout: float = START_TIMEOUT
+) -> None:
+    """Until an X client can connect: Xvfb may announce its display on ``-displayfd`` a
+    moment before it accepts connections."""
+
+    def attempt() -> bool:
+        try:
+            connect(display, xauthority).disconnect()
+        except LOST as exc:
+            log.debug("X display %s not accepting yet: %r", display, exc)
+            return False
+        return True
+
+    with trio.fail_after(timeout):
+        while not await trio.to_thread.run_sync(attempt):
+            await trio.sleep(0.02)
 
 
 async def _read_display_number(fd: int) -> int:

@@ -6,6 +6,7 @@ server that dies leaves a notice on the screen and a server that keeps taking cl
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import signal
@@ -28,7 +29,7 @@ from xpeer import XPeer
 
 import spice
 from spice.adapters.sources.x11 import X11Source, message_screen
-from spice.adapters.sources.xvfb import XServer, run_xvfb
+from spice.adapters.sources.xvfb import XServer, run_xvfb, wait_accepting
 
 pytestmark = [
     pytest.mark.e2e,
@@ -207,39 +208,89 @@ async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path, how: dict[str, boo
             peer.close()
 
 
-async def test_x_server_going_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def free_display() -> int:
+    for n in range(120, 220):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    raise RuntimeError("no free X display number")
+
+
+@asynccontextmanager
+async def plain_xvfb(number: int) -> AsyncIterator[trio.Process]:
+    """Xvfb on a chosen display number (no cookie: the test restarts it on the same one),
+    ready once it writes its number to ``-displayfd`` (a killed one leaves its socket file)."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = await trio.lowlevel.open_process(
+            ["Xvfb", f":{number}", "-displayfd", str(write_end), "-screen", "0", f"{W}x{H}x24",
+             "-nolisten", "tcp"],
+            pass_fds=(write_end,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    try:
+        async with trio.lowlevel.FdStream(read_end) as ready:
+            # Read up to the newline: Xvfb dies if the pipe closes before it wrote that.
+            announced = b""
+            with trio.fail_after(10):
+                while not announced.endswith(b"\n"):
+                    chunk = await ready.receive_some(64)
+                    assert chunk, "Xvfb exited before it was ready"
+                    announced += chunk
+        await wait_accepting(f":{number}")
+        yield proc
+    finally:
+        await stop_process(proc, signal.SIGTERM, 5)
+
+
+async def test_x_server_going_away_and_coming_back(caplog: pytest.LogCaptureFixture) -> None:
     notices: list[str] = []
 
     async def notify(text: str) -> None:
         notices.append(text)
 
-    async with running_server(64, 64) as server:
-        async with xvfb() as (xserver, scope):
-            source_cm = mirrored(xserver, server, notify=notify, retry=0.2)
-            async with source_cm:
-                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
-                    await client.wait_for("primary-create", lambda e: e["width"] == W)
-                    with caplog.at_level(logging.INFO, logger="spice.adapters.sources.x11"):
-                        scope.cancel()  # Xvfb is terminated
-                        notice = message_screen(
-                            W,
-                            H,
-                            f"The X display {xserver.display} has closed. "
-                            "Waiting for it to come back...",
-                        )
-                        with trio.fail_after(15):
-                            while not same_pixels(await client.screenshot(), notice):
-                                await trio.sleep(0.1)
-                        await trio.sleep(0.6)  # a few reconnect attempts
-                    gone = [r for r in caplog.records if "went away" in r.getMessage()]
-                    assert len(gone) == 1, [r.getMessage() for r in caplog.records]
-                    assert len(notices) == 1 and xserver.display in notices[0]
-                # The server is still up: a new client connects and sees the notice.
-                async with open_gtk_client("127.0.0.1", server.port_bound) as again:
-                    await again.wait_for("primary-create", lambda e: e["width"] == W)
+    number = free_display()
+    display = f":{number}"
+    notice = message_screen(
+        W, H, f"The X display {display} has closed. Waiting for it to come back..."
+    )
+    async with running_server(64, 64) as server, trio.open_nursery() as nursery:
+        async with plain_xvfb(number) as xvfb_proc:
+            source = X11Source(display, server.displays[0], notify=notify, retry=0.2)
+            await nursery.start(source.run)
+            async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                await client.wait_for("primary-create", lambda e: e["width"] == W)
+                with caplog.at_level(logging.INFO, logger="spice.adapters.sources.x11"):
+                    xvfb_proc.kill()  # the X server dies mid-session
                     with trio.fail_after(15):
-                        while not same_pixels(await again.screenshot(), notice):
+                        while not same_pixels(await client.screenshot(), notice):
                             await trio.sleep(0.1)
+                    await trio.sleep(0.6)  # a few reconnect attempts fail meanwhile
+                gone = [r for r in caplog.records if "went away" in r.getMessage()]
+                assert len(gone) == 1, [r.getMessage() for r in caplog.records]
+                assert notices == [notice_text(display)]
+        # The SPICE server is still up: a new client connects and sees the notice.
+        async with open_gtk_client("127.0.0.1", server.port_bound) as again:
+            await again.wait_for("primary-create", lambda e: e["width"] == W)
+            with trio.fail_after(15):
+                while not same_pixels(await again.screenshot(), notice):
+                    await trio.sleep(0.1)
+            # The display comes back: the source reconnects and the client sees it again.
+            async with plain_xvfb(number):
+                peer = XPeer(display)
+                try:
+                    peer.fill(peer.root, 10, 10, 100, 50, 0x00FF00)
+                    await client_equals_root(again, peer)
+                finally:
+                    peer.close()
+        nursery.cancel_scope.cancel()
+
+
+def notice_text(display: str) -> str:
+    return f"The X display {display} has closed. Waiting for it to come back..."
 
 
 async def test_command_without_display_serves_its_own_desktop() -> None:
