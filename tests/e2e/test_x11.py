@@ -208,6 +208,38 @@ async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path, how: dict[str, boo
             peer.close()
 
 
+async def test_view_only_plays_no_input() -> None:
+    """``events=None`` (``--view-only``): the client's pointer and keys never reach the X
+    server, while the same client still sees the screen. The control is the first test,
+    where the same commands move the X pointer."""
+    async with xvfb() as (xserver, _), running_server(64, 64) as server:
+        peer = XPeer(xserver.display, xserver.xauthority)
+        try:
+            start = peer.conn.core.QueryPointer(peer.root).reply()
+            async with server.input_events() as events, mirrored(xserver, server, events=None):
+                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                    await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
+                    await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    await client_equals_root(client, peer)
+                    await client.command({"cmd": "position", "x": 77, "y": 55, "buttons": 0})
+                    await client.command({"cmd": "key_press_and_release", "scancode": 0x1E})
+                    await client.flush()
+                    # The server received the input (so it was sent) ...
+                    got = []
+                    with trio.fail_after(10):
+                        while len(got) < 3:
+                            event = await events.receive()
+                            if not isinstance(event, spice.KeyboardModifiersEvent):
+                                got.append(event)
+                    assert got[0] == spice.MousePositionEvent(77, 55, 0, 0)
+                    await trio.sleep(0.3)
+            # ... and the X pointer did not move.
+            now = peer.conn.core.QueryPointer(peer.root).reply()
+            assert (now.root_x, now.root_y) == (start.root_x, start.root_y)
+        finally:
+            peer.close()
+
+
 def free_display() -> int:
     for n in range(120, 220):
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -337,3 +369,81 @@ async def test_command_without_display_serves_its_own_desktop() -> None:
     # Xvfb removed its lock file and socket: it stopped, and the session with it.
     assert not Path(f"/tmp/.X{display}-lock").exists()
     assert not Path(f"/tmp/.X11-unix/X{display}").exists()
+
+
+XORG_CONF = """\
+Section "Device"
+    Identifier "XSPICE"
+    Driver "spiceqxl"
+    Option "SpicePort" "{port}"
+    Option "SpiceAddr" "127.0.0.1"
+    Option "SpiceDisableTicketing" "True"
+    Option "NumHeads" "1"
+    Option "FrameBufferSize" "16"
+    Option "SurfaceBufferSize" "128"
+    Option "CommandBufferSize" "128"
+EndSection
+Section "Screen"
+    Identifier "XSPICE Screen"
+    Device     "XSPICE"
+    DefaultDepth 24
+    SubSection "Display"
+        Virtual 1024 768
+        Modes "1024x768" "800x600"
+    EndSubSection
+EndSection
+Section "ServerFlags"
+    Option "AutoAddDevices" "False"
+EndSection
+"""
+
+
+@pytest.mark.skipif(
+    not (shutil.which("Xorg") and Path("/usr/lib/xorg/modules/drivers/spiceqxl_drv.so").exists()),
+    reason="needs Debian's xserver-xspice (scripts/setup.sh --test installs it)",
+)
+async def test_randr_size_asked_and_resizes_followed(tmp_path: Path) -> None:
+    """An X server that resizes (Xorg with the spiceqxl driver, used here only as an X server
+    with RandR modes; Xvfb cannot): ``size`` switches it to 800x600, and when something else
+    switches it back to 1024x768 the client gets a new primary surface with the right pixels."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        xspice_port = int(s.getsockname()[1])
+    conf = tmp_path / "xorg.conf"
+    conf.write_text(XORG_CONF.format(port=xspice_port))
+    number = free_display()
+    display = f":{number}"
+    xorg = await trio.lowlevel.open_process(
+        ["Xorg", "-config", str(conf), "-noreset", "-nolisten", "tcp",
+         "-logfile", str(tmp_path / "xorg.log"), display],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_accepting(display, timeout=30)
+        async with running_server(64, 64) as server, trio.open_nursery() as nursery:
+            source = X11Source(display, server.displays[0], size=(800, 600))
+            await nursery.start(source.run)
+            peer = XPeer(display)
+            try:
+                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                    await client.wait_for(
+                        "primary-create", lambda e: (e["width"], e["height"]) == (800, 600)
+                    )
+                    await client_equals_root(client, peer)
+                    since = client.mark()
+                    result = await trio.run_process(
+                        ["xrandr", "-display", display, "-s", "1024x768"], check=False
+                    )
+                    assert result.returncode == 0
+                    await client.wait_for(
+                        "primary-create",
+                        lambda e: (e["width"], e["height"]) == (1024, 768),
+                        since=since,
+                    )
+                    peer.width, peer.height = 1024, 768
+                    await client_equals_root(client, peer)
+            finally:
+                peer.close()
+            nursery.cancel_scope.cancel()
+    finally:
+        await stop_process(xorg, signal.SIGTERM, 10)
