@@ -206,6 +206,7 @@ class X11Source:
         self.connected.set()
         fd = screen.fileno()
         last = -1e9
+        x_errors = 0
         while True:
             wait = max(0.0, last + self.min_interval - trio.current_time())
             if wait:
@@ -215,7 +216,19 @@ class X11Source:
                 with trio.move_on_after(poll):
                     await trio.lowlevel.wait_readable(fd)
             last = trio.current_time()
-            changes = await trio.to_thread.run_sync(screen.collect, limiter=self._limiter)
+            try:
+                changes = await trio.to_thread.run_sync(screen.collect, limiter=self._limiter)
+            except LOST as exc:
+                if not await trio.to_thread.run_sync(screen.alive, limiter=self._limiter):
+                    raise
+                # An error reply (a read racing a resize, say): the connection is fine.
+                if not x_errors:
+                    log.info(
+                        "X display %s: %r; reading the whole screen again", self.shown_name, exc
+                    )
+                x_errors += 1
+                screen.full_refresh()
+                continue
             await self._apply(changes)
 
     async def _apply(self, changes: Changes) -> None:
@@ -252,7 +265,9 @@ class X11Source:
             if screen is None:
                 continue  # no X server: the input has nowhere to go
             try:
-                complaint = await trio.to_thread.run_sync(screen.inject, event)
+                complaint = await trio.to_thread.run_sync(
+                    screen.inject, event, limiter=self._limiter
+                )
             except LOST:
                 continue  # the capture loop notices and says so
             if complaint is not None and complaint not in complained:
@@ -264,7 +279,7 @@ class X11Source:
         screen = self.screen
         if screen is not None:
             with contextlib.suppress(*LOST):
-                await trio.to_thread.run_sync(screen.release_all)
+                await trio.to_thread.run_sync(screen.release_all, limiter=self._limiter)
 
 
 __all__ = ["DisplaySink", "X11Source", "XUnsupported", "message_screen"]

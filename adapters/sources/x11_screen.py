@@ -223,6 +223,14 @@ class XScreen:
                 ) != (0xFF0000, 0xFF00, 0xFF):
                     raise XUnsupported("the root visual is not 8-bit RGB")
 
+    def alive(self) -> bool:
+        """Whether the connection still works (an X error reply leaves it working)."""
+        try:
+            self.conn.invalid()
+        except LOST:
+            return False
+        return True
+
     def fileno(self) -> int:
         return int(self.conn.get_file_descriptor())
 
