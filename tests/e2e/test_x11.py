@@ -447,3 +447,49 @@ async def test_randr_size_asked_and_resizes_followed(tmp_path: Path) -> None:
             nursery.cancel_scope.cancel()
     finally:
         await stop_process(xorg, signal.SIGTERM, 10)
+
+
+async def test_x_desktop_in_spice_html5(tmp_path: Path) -> None:
+    """The browser path of ``trio-spice x11``: spice-html5 in Chromium shows the X root
+    window exactly and its keys reach the xterm's shell."""
+    from browser_client import open_browser, require_browser
+
+    from spice.server import find_html5_dir
+
+    require_browser()
+    html5 = find_html5_dir()
+    assert html5 is not None, "spice-html5 is not installed (scripts/setup.sh --test)"
+    xterm = [
+        "xterm", "-geometry", f"40x6+{XTERM_AT[0]}+{XTERM_AT[1]}",
+        "-e", "sh", "-c", f"cd {tmp_path} && exec sh",
+    ]  # fmt: skip
+    async with xvfb([xterm]) as (xserver, _), running_server(64, 64, html5_dir=html5) as server:
+        peer = XPeer(xserver.display, xserver.xauthority)
+        try:
+            peer.show_picture(*PICTURE, desktop_like(160, 300, seed=4))
+            async with server.input_events() as events, mirrored(xserver, server, events=events):
+                async with open_browser() as browser:
+                    await browser.goto(f"http://127.0.0.1:{server.port_bound}/")
+                    await browser.wait_state("connected")
+                    shown = expected = None
+                    with trio.move_on_after(15):
+                        while True:
+                            expected = await trio.to_thread.run_sync(peer.root_pixels)
+                            shown = await browser.canvas()
+                            if shown.shape[:2] == expected.shape[:2] and np.array_equal(
+                                shown[..., :3], expected[..., [2, 1, 0]]
+                            ):
+                                break
+                            await trio.sleep(0.1)
+                    assert shown is not None and expected is not None
+                    assert np.array_equal(shown[..., :3], expected[..., [2, 1, 0]]), (
+                        "the canvas never showed the X root window"
+                    )
+                    # A click in the xterm puts the X pointer there (focus follows it).
+                    await browser.click(XTERM_AT[0] + 60, XTERM_AT[1] + 30)
+                    for key in [*"touch html5", "Enter"]:
+                        await browser.press("Space" if key == " " else key)
+                    await wait_file(tmp_path / "html5", "")
+                    assert not browser.client_errors
+        finally:
+            peer.close()
