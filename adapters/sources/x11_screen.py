@@ -33,6 +33,7 @@ from spice.domain.display.surface import Pixels
 from spice.domain.geometry import Box
 from spice.domain.input_events import (
     InputEvent,
+    KeyboardModifiersEvent,
     KeyEvent,
     MouseButtonEvent,
     MouseMotionEvent,
@@ -400,6 +401,8 @@ class XScreen:
                 else:
                     self._buttons.discard(xbutton)
                 self._fake(_BUTTON_PRESS if pressed else _BUTTON_RELEASE, xbutton)
+            case KeyboardModifiersEvent(modifiers=locks):
+                self._sync_locks(locks)
             case MouseWheelEvent(dy=dy):
                 xbutton = 4 if dy < 0 else 5
                 self._fake(_BUTTON_PRESS, xbutton)
@@ -408,6 +411,18 @@ class XScreen:
                 return None
         self.conn.flush()
         return None
+
+    def _sync_locks(self, locks: int) -> None:
+        """Tap Caps Lock and Num Lock where the X server's state differs from the client's
+        (SPICE: CAPS_LOCK 4, NUM_LOCK 2; X: LockMask, and Mod2, where every keymap puts
+        Num Lock)."""
+        mask = self.conn.core.QueryPointer(self.root).reply().mask
+        for spice_bit, x_mask, scancode in ((4, xp.ModMask.Lock, 0x3A), (2, xp.ModMask._2, 0x45)):
+            if bool(locks & spice_bit) != bool(mask & x_mask):
+                keycode = self.keys.keycode(scancode)
+                if keycode is not None:
+                    self._fake(_KEY_PRESS, keycode)
+                    self._fake(_KEY_RELEASE, keycode)
 
     def release_all(self) -> None:
         """Let go of every key and button a client left pressed (it went away)."""

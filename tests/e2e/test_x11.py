@@ -200,6 +200,17 @@ async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path, how: dict[str, boo
                     )
                     assert {k: got[k] for k in expected} == expected
 
+                    # The client's Caps Lock state becomes the X server's, both ways.
+                    for locks, caps in ((4, True), (0, False)):
+                        await client.command({"cmd": "set_key_locks", "locks": locks})
+                        await client.flush()
+                        with trio.fail_after(10):
+                            while (
+                                bool(peer.conn.core.QueryPointer(peer.root).reply().mask & 2)
+                                != caps
+                            ):
+                                await trio.sleep(0.05)
+
                     # Typed keys reach the shell in the xterm (focus follows the pointer).
                     await type_text(client, "echo typed-42 >out\n")
                     await wait_file(tmp_path / "out", "typed-42")
