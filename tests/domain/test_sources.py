@@ -31,8 +31,8 @@ EVDEV_KEYMAP = {
     50: (0xFFE1,),  # Shift_L
     65: (0x20,),  # space
     111: (0xFF52,),  # Up
-    110: (0xFF13,),  # Pause
-    127: (0xFF13,),  # Pause again (evdev KEY_PAUSE = 119)
+    110: (0xFF50,),  # Home
+    127: (0xFF13,),  # Pause (evdev KEY_PAUSE = 119)
 }
 
 
@@ -51,6 +51,7 @@ def test_evdev_keymap_maps_keys_by_place() -> None:
     assert mapper.keycode(0x1E) == 38  # A
     assert mapper.keycode(0x2A) == 50  # left Shift
     assert mapper.keycode(0xE048) == 111  # Up: evdev 103
+    assert mapper.keycode(0xE047) == 110  # Home: evdev 102
     assert mapper.keycode(PAUSE) == 127  # evdev 119
     assert mapper.keycode(0x30) is None  # B: not in this keymap at all
 
