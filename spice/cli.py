@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "telling clients first.",
         epilog="trio-spice gen-cert DIR writes a self-signed CA and server certificate "
         f"for --x509-dir. Passwords are also read from ${PASSWORD_ENV} and "
-        f"${VIEW_ONLY_PASSWORD_ENV} when no option gives them.",
+        f"${VIEW_ONLY_PASSWORD_ENV} when no option gives them. trio-spice x11 "
+        "[--display :N] shows an X display.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {spice.__version__}")
     p.add_argument(
@@ -320,7 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["gen-cert"]:
         return gen_cert(argv[1:])
     parser = build_parser()
+    x11 = argv[:1] == ["x11"]
+    if x11:  # trio-spice x11: an X display instead of the demo (spice/x11.py)
+        from spice import x11 as x11_command
+
+        x11_command.add_arguments(parser)
+        argv = argv[1:]
     args = parser.parse_args(argv)
+    args.x11 = x11
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -412,6 +420,10 @@ def _main(args: argparse.Namespace) -> int:
         display = server.add_display(*args.size)
     except (spice.Error, OSError, ValueError, TypeError) as exc:
         return _fail(args, exc, 2)
+    if args.x11:
+        from spice import x11 as x11_command
+
+        return x11_command.run_command(server, display, args)
     try:
         trio.run(_serve, server, display, args.exit_on_disconnect)
     except spice.ListenError as exc:

@@ -1,0 +1,128 @@
+"""``trio-spice x11``: show an X display to SPICE clients.
+
+With ``--display :N`` the server mirrors that X server (its clients type and click into it
+through XTEST unless ``--view-only``); with no display it starts a private Xvfb with a
+session (a window manager and an xterm, when installed) and shows that. The X source draws
+through the same :class:`spice.Display` an application uses.
+
+Needs xcffib (a dependency) and, for the private desktop, Debian's ``xvfb`` (plus ``xterm``
+and ``twm`` or ``openbox`` for the session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+import trio
+
+from spice.adapters.sources.x11 import X11Source
+from spice.adapters.sources.x11_screen import LOST, XUnsupported
+from spice.adapters.sources.xvfb import run_xvfb
+from spice.display import Display
+from spice.server import Server
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``trio-spice x11`` adds to the server's."""
+    parser.prog = "trio-spice x11"
+    parser.description = (
+        "Show an X display to SPICE clients: --display :N, or with no display a private "
+        "Xvfb desktop (an xterm and a window manager, when installed) of --size."
+    )
+    x11 = parser.add_argument_group("X display")
+    x11.add_argument(
+        "--display", metavar=":N", help="the X display to show (default: start a private Xvfb)"
+    )
+    x11.add_argument(
+        "--view-only", action="store_true", help="clients see the display but cannot type or click"
+    )
+    x11.add_argument(
+        "--no-session",
+        action="store_true",
+        help="with the private Xvfb, start no window manager or xterm",
+    )
+    x11.add_argument(
+        "--max-fps", type=float, default=60.0, help="screen reads per second, at most (default 60)"
+    )
+    parser.set_defaults(name=None)
+
+
+async def _stop_on_signals(server: Server, scope: trio.CancelScope) -> None:
+    """SIGINT, SIGTERM and SIGHUP stop the command: clients are told DISCONNECTING, and the
+    private Xvfb and its session are stopped too, not left behind."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            count = await server.stop()
+            log.info(
+                "%s: stopped; %d client(s) told DISCONNECTING", signal.Signals(signum).name, count
+            )
+            scope.cancel()
+            return
+
+
+def run_command(server: Server, display: Display, args: argparse.Namespace) -> int:
+    """Serve until interrupted; the exit status of ``trio-spice x11``."""
+    failures: list[BaseException] = []
+    try:
+        trio.run(serve, server, display, args)
+    except* KeyboardInterrupt:
+        pass
+    except* (OSError, XUnsupported, RuntimeError, *LOST) as group:
+        failures += group.exceptions
+    for exc in failures:
+        print(f"trio-spice x11: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+async def serve(server: Server, display: Display, args: argparse.Namespace) -> None:
+    size = None if args.size == (1024, 768) and args.display else args.size
+    # The input subscription outlives the nursery: the source's input task ends first.
+    async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signals, server, nursery.cancel_scope)
+        auth = None
+        name = args.display
+        if name is None:
+            xserver = await nursery.start(
+                lambda task_status: run_xvfb(
+                    *args.size, session=not args.no_session, task_status=task_status
+                )
+            )
+            name, auth, size = xserver.display, xserver.xauthority, None
+        events = None if args.view_only else await stack.enter_async_context(server.input_events())
+        source = X11Source(
+            name,
+            display,
+            xauthority=auth,
+            events=events,
+            notify=lambda text: server.notify(text, severity="error"),
+            size=size,
+            max_fps=args.max_fps,
+        )
+        try:
+            await nursery.start(source.run)
+        except (*LOST, XUnsupported) as exc:
+            raise OSError(f"cannot show X display {name}: {exc or type(exc).__name__}") from exc
+        await nursery.start(server.serve)
+        for host, port in server.addresses:
+            shown = f"[{host}]" if ":" in host else host
+            print(
+                f"trio-spice: showing X display {name}; connect with: remote-viewer "
+                f"spice://{shown}:{port}",
+                flush=True,
+            )
+        for url in server.urls:
+            print(f"trio-spice: in a browser, open {url}", flush=True)
+        while True:
+            count = await server.wait_clients_changed()
+            if count == 0:
+                await source.release_input()
+                if args.exit_on_disconnect:
+                    log.info("last client disconnected; exiting")
+                    nursery.cancel_scope.cancel()
+                    return
