@@ -245,6 +245,26 @@ def test_a_repeated_picture_comes_from_the_cache() -> None:
     assert ImageType.FROM_CACHE in viewer.peer.types
 
 
+def test_a_large_change_goes_as_two_bands_but_not_the_first_picture() -> None:
+    """Two bands are encoded at once on two threads; the first image after the primary is
+    created stays whole (spicy-screenshot takes it as the picture)."""
+    rng = np.random.default_rng(5)
+    display = Display(640, 480)
+    viewer = display.join("lz")
+    display.put(0, 0, _patch(rng, 480, 640, 2))
+    job = viewer.machine.next_job()
+    assert job is not None and [r.box for r in job.requests] == [Box(0, 0, 640, 480)]
+    viewer.machine.commit(job, display.images_for(job))
+    viewer.send(100)
+    display.put(0, 0, _patch(rng, 480, 640, 2))
+    job = viewer.machine.next_job()
+    assert job is not None
+    assert [r.box for r in job.requests] == [Box(0, 0, 640, 240), Box(0, 240, 640, 240)]
+    viewer.machine.commit(job, display.images_for(job))
+    viewer.send(100)
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
 def test_unchanged_pixels_send_nothing() -> None:
     rng = np.random.default_rng(3)
     display = Display(300, 200)
