@@ -405,7 +405,7 @@ class Probe:
             piece = ctypes.create_string_buffer(pcm[offset : offset + chunk])
             size = min(chunk, len(pcm) - offset)
             Spice.RecordChannel.send_data(channel, ctypes.addressof(piece), size, 0)
-        reply["bytes"] = len(pcm)
+        emit("ok", **reply, bytes=len(pcm))
 
     def on_channel_destroy(self, _session: Any, channel: Any) -> None:
         kind = channel_type_name(channel)
