@@ -45,3 +45,7 @@ class ServerConfig:
     agent: AgentConfig = attrs.field(factory=AgentConfig)
     #: Where files sent by clients are stored; None announces file transfer as disabled.
     file_transfer_dir: Path | None = None
+    #: Offer the playback and record channels.
+    audio: bool = True
+    #: Opus for playback to clients that take it (QEMU's playback-compression); RAW otherwise.
+    playback_compression: bool = True

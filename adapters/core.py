@@ -18,6 +18,8 @@ from typing import Any
 import trio
 
 from spice.adapters.agent import AgentHub
+from spice.adapters.channels.playback import PlaybackHub
+from spice.adapters.channels.record import RecordHub
 from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker, ResizeCmd
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
@@ -54,6 +56,10 @@ class SpiceCore:
         self.codecs_warm = trio.Event()
         #: The application's side of every client's agent (clipboard, resize, files).
         self.agent = AgentHub(self.config.agent, self.config.file_transfer_dir, self.resize_display)
+        #: The application's side of every playback and record client.
+        self.playback = PlaybackHub(self.mm_time, self.config.playback_compression)
+        self.playback.on_start = self._mm_time_to_clients
+        self.record = RecordHub()
 
     # -- displays ----------------------------------------------------------------------------
     def add_display(self, width: int, height: int) -> DisplayWorker:
@@ -81,11 +87,19 @@ class SpiceCore:
         channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
         channels.append((ChannelType.INPUTS.value, 0))
         channels += [(ChannelType.CURSOR.value, d.display_id) for d in self.displays]
+        if self.config.audio:
+            channels += [(ChannelType.PLAYBACK.value, 0), (ChannelType.RECORD.value, 0)]
         return channels
 
     def mm_time(self) -> int:
         """The multimedia clock in ms, sent 400 ms behind as the reference server does."""
         return int((time.monotonic() - self._epoch) * 1000 + 100_000 - 400) & 0xFFFFFFFF
+
+    def _mm_time_to_clients(self, mm_time: int) -> None:
+        """Keep each client's multimedia clock in step with the audio stamps: the
+        MULTI_MEDIA_TIME the reference server sends when its clock is adjusted."""
+        for session in self.sessions.values():
+            session.push_mm_time(mm_time)
 
     # -- running -----------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -104,6 +118,7 @@ class SpiceCore:
                 for send in self._subscribers:
                     send.close()
                 self.agent.close()
+                self.record.close()
 
     async def _warm_codecs(self) -> None:
         """Load the numba codecs in a thread (compiling them takes tens of seconds the first

@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from spice.domain.caps import CapabilitySet
+from spice.domain.channels.registry import server_caps
 from spice.domain.enums import ChannelType, CommonCap, DisplayCap, InputsCap, LinkError
 from spice.domain.errors import RemoteProtocolError
 from spice.domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer
@@ -95,7 +96,11 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                         )
                         await stream.send_all(link.fail(err))
                         return None
-                    caps = SERVER_CHANNEL_CAPS.get(event.channel_type, CapabilitySet())
+                    caps = (
+                        SERVER_CHANNEL_CAPS.get(event.channel_type)
+                        or server_caps(event.channel_type)
+                        or CapabilitySet()
+                    )
                     await stream.send_all(
                         link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps)
                     )

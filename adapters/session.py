@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from spice.adapters.agent import SessionAgent
+from spice.adapters.channels import RUNNERS
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.adapters.display_worker import (
     CursorClient,
@@ -43,6 +44,9 @@ from spice.domain.messages import main as mm
 from spice.domain.messages.base import Notify
 
 if TYPE_CHECKING:
+    from spice.adapters.channels.context import ChannelContext
+    from spice.adapters.channels.playback import PlaybackHub
+    from spice.adapters.channels.record import RecordHub
     from spice.adapters.core import SpiceCore
     from spice.domain.input_events import InputClient
 
@@ -126,6 +130,9 @@ if TYPE_CHECKING:
 
     def _client_is_what_events_carry(client: Client) -> InputClient:
         return client  # mypy checks that Client satisfies the events' protocol
+
+    def _session_is_a_channel_context(session: ClientSession) -> ChannelContext:
+        return session  # mypy checks that the session offers what runners use
 
 
 class ClientSession:
@@ -380,13 +387,16 @@ class ClientSession:
     ) -> None:
         req = linked.request
         kind = ChannelType(req.channel_type)
-        runner = {
-            ChannelType.DISPLAY: self._run_display,
-            ChannelType.INPUTS: self._run_inputs,
-            ChannelType.CURSOR: self._run_cursor,
-        }[kind]
         label = f"{self.label} {kind.name.lower()}:{req.channel_id}"
         try:
+            if kind in RUNNERS:
+                await RUNNERS[kind](self, stream, linked, label)
+                return
+            runner = {
+                ChannelType.DISPLAY: self._run_display,
+                ChannelType.INPUTS: self._run_inputs,
+                ChannelType.CURSOR: self._run_cursor,
+            }[kind]
             await runner(stream, linked, label)
         finally:
             finished.set()
@@ -537,6 +547,43 @@ class ClientSession:
             await self._run_pair(conn, ignore, writer)
         finally:
             worker.detach_cursor(client)
+
+    # -- the narrow context channel runners get (adapters/channels/context.py) -----------------
+    @property
+    def send_timeout(self) -> float:
+        return self.core.config.send_timeout
+
+    @property
+    def playback(self) -> PlaybackHub:
+        return self.core.playback
+
+    @property
+    def record(self) -> RecordHub:
+        return self.core.record
+
+    def mm_time(self) -> int:
+        return self.core.mm_time()
+
+    async def run_pair(
+        self,
+        conn: Connection,
+        on_event: Callable[[Any], Awaitable[None]],
+        writer: Callable[[], Awaitable[None]],
+    ) -> None:
+        await self._run_pair(conn, on_event, writer)
+
+    def push_mm_time(self, mm_time: int) -> None:
+        """MULTI_MEDIA_TIME on main (written with the main channel's next flush)."""
+        if self.main is not None and self.main.machine is not None:
+            self.main.machine.send(mm.MultiMediaTime(mm_time))
+            self.nursery_start(self._flush_main)
+
+    async def _flush_main(self) -> None:
+        if self.main is not None:
+            try:
+                await self.main.flush()
+            except ClientGone as exc:
+                self._gone(self.main, exc)
 
     # -- server-wide actions -----------------------------------------------------------------
     async def notify(self, message: str, severity: NotifySeverity) -> None:

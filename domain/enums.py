@@ -81,6 +81,54 @@ class InputsCap(enum.IntEnum):
     KEY_SCANCODE = 0
 
 
+class PlaybackCap(enum.IntEnum):
+    CELT_0_5_1 = 0
+    VOLUME = 1
+    LATENCY = 2
+    OPUS = 3
+
+
+class RecordCap(enum.IntEnum):
+    CELT_0_5_1 = 0
+    VOLUME = 1
+    OPUS = 2
+
+
+class AudioDataMode(enum.IntEnum):
+    INVALID = 0
+    RAW = 1
+    CELT_0_5_1 = 2
+    OPUS = 3
+
+
+class AudioFmt(enum.IntEnum):
+    INVALID = 0
+    S16 = 1
+
+
+class MsgPlayback(enum.IntEnum):
+    DATA = 101
+    MODE = 102
+    START = 103
+    STOP = 104
+    VOLUME = 105
+    MUTE = 106
+    LATENCY = 107
+
+
+class MsgRecord(enum.IntEnum):
+    START = 101
+    STOP = 102
+    VOLUME = 103
+    MUTE = 104
+
+
+class MsgcRecord(enum.IntEnum):
+    DATA = 101
+    MODE = 102
+    START_MARK = 103
+
+
 class Msg(enum.IntEnum):
     """Base messages from the server, common to every channel."""
 

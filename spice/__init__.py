@@ -23,6 +23,7 @@ From a plain thread, see :class:`spice.ServerThread`. Errors raised on purpose d
 from importlib import metadata as _metadata
 
 from spice.adapters.session import Client
+from spice.audio import Playback, Record
 from spice.clipboard import Clipboard, ClipboardType
 from spice.display import Display
 from spice.domain.agent.app_events import (
@@ -34,6 +35,7 @@ from spice.domain.agent.app_events import (
     FileTransferAborted,
     FileTransferProgress,
 )
+from spice.domain.audio_events import RecordData, RecordEvent, RecordStarted, RecordStopped
 from spice.domain.input_events import (
     InputClient,
     InputEvent,
@@ -76,6 +78,12 @@ __all__ = [
     "MouseMotionEvent",
     "MousePositionEvent",
     "MouseWheelEvent",
+    "Playback",
+    "Record",
+    "RecordData",
+    "RecordEvent",
+    "RecordStarted",
+    "RecordStopped",
     "Server",
     "ServerFailed",
     "ServerStateError",

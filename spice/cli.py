@@ -169,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     p.add_argument(
+        "--playback-compression",
+        choices=("on", "off"),
+        default="on",
+        help="Opus for playback to clients that take it, else raw PCM, as QEMU's "
+        "playback-compression (default %(default)s)",
+    )
+    p.add_argument(
         "--server-mouse", action="store_true", help="offer only server (relative) mouse mode"
     )
     agent = p.add_argument_group("agent (clipboard, resize, file transfer; as QEMU's -spice)")
@@ -402,6 +409,7 @@ def _main(args: argparse.Namespace) -> int:
             image_compression=args.image_compression,
             jpeg_wan_compression=args.jpeg_wan_compression,
             streaming_video=args.streaming_video,
+            playback_compression=args.playback_compression == "on",
             tls_port=args.tls_port,
             x509_dir=args.x509_dir,
             x509_cert_file=args.x509_cert_file,

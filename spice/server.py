@@ -26,11 +26,13 @@ from spice.adapters.html5_page import find_client_module, render_page
 from spice.adapters.http_static import Site
 from spice.adapters.session import Client
 from spice.adapters.tls import server_context
+from spice.audio import Playback, Record
 from spice.certs import CertificateFiles
 from spice.clipboard import Clipboard
 from spice.display import Display, check_size
 from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
+from spice.domain.audio_events import RecordEvent
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
@@ -298,6 +300,8 @@ class Server:
         clipboard_limit: int = 16 << 20,
         file_transfer: bool = True,
         file_transfer_dir: str | os.PathLike[str] | None = None,
+        audio: bool = True,
+        playback_compression: bool = True,
     ) -> None:
         port = check_port("port", port)
         tls_port = check_port("tls_port", tls_port)
@@ -381,6 +385,8 @@ class Server:
                 clipboard_limit=clipboard_limit,
             ),
             file_transfer_dir=transfer_dir,
+            audio=audio,
+            playback_compression=playback_compression,
         )
         self._core = SpiceCore(config)
         #: "new", "serving" or "stopped": a Server serves once.
@@ -391,6 +397,9 @@ class Server:
         #: The clipboard shared with the clients (see :class:`~spice.clipboard.Clipboard`).
         self.clipboard = Clipboard(self._core.agent)
         self._core.agent.resize_handler = self._resize
+        #: The sound every client plays, and the clients' microphones (:mod:`spice.audio`).
+        self.playback = Playback(self._core.playback)
+        self.record = Record(self._core.record)
         #: (host, port) pairs actually bound, once serving: plain, TLS and browser-only ports.
         self.addresses: list[tuple[str, int]] = []
         self.tls_addresses: list[tuple[str, int]] = []
@@ -698,6 +707,19 @@ class Server:
     def on_input(self, callback: Callable[[InputEvent], None]) -> None:
         """Call ``callback(event)`` in the server's Trio thread for every input event."""
         self._core.on_input(callback)
+
+    # -- audio ---------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def record_events(
+        self, queue: int = 256
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[RecordEvent]]:
+        """``async with server.record_events() as events: async for event in events: ...``:
+        :class:`~spice.domain.audio_events.RecordStarted`, ``RecordData`` (PCM, ``samples``,
+        ``level``) and ``RecordStopped`` from every client. Bounded; frames beyond ``queue``
+        unread are dropped, so a slow reader never holds a client up."""
+        receive = self._core.record.subscribe(queue)
+        async with receive:
+            yield receive
 
     # -- agent: resize and events --------------------------------------------------------------
     def on_resize(self, handler: Callable[[Display, int, int], Awaitable[bool]] | None) -> None:

@@ -328,7 +328,7 @@ async def _link_result_case(server, caplog, *, error: int, **link_args) -> None:
 
 @pytest.mark.parametrize(
     "channel_type, channel_id",
-    [(42, 0), (rc.DISPLAY, 7), (5, 0)],  # unknown type; a display that is not there; playback
+    [(42, 0), (rc.DISPLAY, 7), (5, 1)],  # unknown type; no such display; a second playback
     ids=["type-42", "display-7", "playback"],
 )
 async def test_channel_not_available(good_client, caplog, channel_type, channel_id) -> None:

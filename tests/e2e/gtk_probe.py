@@ -54,6 +54,8 @@ EXIT_WATCHDOG = 3
 
 #: Channel types whose ``connect`` we call; playback/record/usbredir/... are left alone.
 CONNECTED_TYPES = frozenset({"main", "display", "inputs", "cursor"})
+#: Connected too with ``--audio``.
+AUDIO_TYPES = frozenset({"playback", "record"})
 
 JsonDict = dict[str, Any]
 
@@ -238,6 +240,9 @@ class Probe:
         self.exit_code = EXIT_OK
         self.session: Any = Spice.Session()
         self.channels: dict[tuple[str, int], Any] = {}
+        self.playback_pcm = bytearray()
+        self.playback_packets = 0
+        self.playback_streams = 0
         self.opened: set[tuple[str, int]] = set()
         self.primaries: dict[int, Primary] = {}
         self.stdin_buffer = b""
@@ -269,7 +274,9 @@ class Probe:
             session.set_property("cert-subject", args.cert_subject)
         if args.secure_channels:
             session.set_property("secure-channels", args.secure_channels)
-        session.set_property("enable-audio", False)
+        # --audio: spice-gtk's audio object too (GStreamer); the playback and record channels'
+        # signals fire either way, and the probe records what they carry.
+        session.set_property("enable-audio", bool(args.audio))
         session.set_property("enable-usbredir", False)
         session.set_property("enable-smartcard", False)
         gconnect(session, "channel-new", self.on_channel_new)
@@ -303,7 +310,7 @@ class Probe:
         kind = channel_type_name(channel)
         ident = channel_id(channel)
         emit("channel-new", type=kind, id=ident)
-        if kind not in CONNECTED_TYPES:
+        if kind not in CONNECTED_TYPES and not (self.args.audio and kind in AUDIO_TYPES):
             return
         self.channels[(kind, ident)] = channel
         gconnect(channel, "channel-event", self.on_channel_event)
@@ -327,6 +334,16 @@ class Probe:
             gconnect(channel, "cursor-move", self.on_cursor_move)
             gconnect(channel, "cursor-hide", self.on_cursor_hide)
             gconnect(channel, "cursor-reset", self.on_cursor_reset)
+        elif kind == "playback":
+            gconnect(channel, "playback-start", self.on_playback_start)
+            gconnect(channel, "playback-data", self.on_playback_data)
+            gconnect(channel, "playback-stop", self.on_playback_stop)
+        elif kind == "record":
+            gconnect(channel, "record-start", self.on_record_start)
+            gconnect(channel, "record-stop", self.on_record_stop)
+        if kind in AUDIO_TYPES:
+            for prop in ("volume", "mute"):
+                gconnect(channel, f"notify::{prop}", self.on_audio_notify)
         if kind != "main" and not Spice.Channel.connect(channel):
             emit(
                 "error",
@@ -335,6 +352,60 @@ class Probe:
                 id=ident,
                 message="spice_channel_connect() returned FALSE",
             )
+
+    # -------------------------------------------------------------- audio
+    def on_playback_start(self, _channel: Any, fmt: int, channels: int, rate: int) -> None:
+        self.playback_pcm = bytearray()
+        self.playback_packets = 0
+        emit("playback-start", format=fmt, channels=channels, rate=rate)
+
+    def on_playback_data(self, _channel: Any, data: int, size: int) -> None:
+        if self.playback_packets == 0:
+            emit("playback-first-data", size=size)
+        self.playback_packets += 1
+        self.playback_pcm += ctypes.string_at(data, size)
+
+    def on_playback_stop(self, _channel: Any) -> None:
+        self.playback_streams += 1
+        path = os.path.join(self.args.audio_dir or ".", f"playback-{self.playback_streams}.pcm")
+        with open(path, "wb") as out:
+            out.write(self.playback_pcm)
+        emit(
+            "playback-stop",
+            bytes=len(self.playback_pcm),
+            packets=self.playback_packets,
+            file=path,
+        )
+
+    def on_record_start(self, channel: Any, fmt: int, channels: int, rate: int) -> None:
+        self.channels[("record", channel_id(channel))] = channel
+        emit("record-start", format=fmt, channels=channels, rate=rate)
+
+    def on_record_stop(self, _channel: Any) -> None:
+        emit("record-stop")
+
+    def on_audio_notify(self, channel: Any, spec: Any) -> None:
+        value = channel.get_property(spec.name)
+        if spec.name == "volume":
+            # A pointer to ``nchannels`` guint16 levels (GI hands it over as an int).
+            count = channel.get_property("nchannels")
+            value = list((ctypes.c_uint16 * count).from_address(value)) if value else None
+        emit("audio-" + spec.name, type=channel_type_name(channel), value=value)
+
+    def cmd_record_send(self, command: JsonDict, reply: JsonDict) -> None:
+        """Send the S16 PCM in ``file`` from the microphone, as spice-gtk's audio backend
+        does (spice_record_channel_send_data in pieces of ``chunk`` bytes)."""
+        channel = self.channels.get(("record", 0))
+        if channel is None:
+            raise CommandError("no record channel")
+        with open(command["file"], "rb") as src:
+            pcm = src.read()
+        chunk = int(command.get("chunk", 1920))
+        for offset in range(0, len(pcm), chunk):
+            piece = ctypes.create_string_buffer(pcm[offset : offset + chunk])
+            size = min(chunk, len(pcm) - offset)
+            Spice.RecordChannel.send_data(channel, ctypes.addressof(piece), size, 0)
+        emit("ok", **reply, bytes=len(pcm))
 
     def on_channel_destroy(self, _session: Any, channel: Any) -> None:
         kind = channel_type_name(channel)
@@ -955,6 +1026,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="overall watchdog in seconds (0 disables)"
     )
+    parser.add_argument(
+        "--audio", action="store_true", help="connect playback and record (enable-audio)"
+    )
+    parser.add_argument("--audio-dir", default=None, help="where playback PCM files go")
     args = parser.parse_args(argv)
     if args.port is None and args.tls_port is None:
         parser.error("one of --port and --tls-port is required")

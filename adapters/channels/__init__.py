@@ -1,0 +1,25 @@
+"""One runner per channel kind of the registry (:mod:`spice.domain.channels.registry`).
+
+A runner gets the session's narrow :class:`~spice.adapters.channels.context.ChannelContext`,
+the linked stream and a label, and runs until the connection ends. :data:`RUNNERS` is what the
+session dispatches on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from spice.adapters.channels.context import ChannelContext
+from spice.adapters.channels.playback import run_playback
+from spice.adapters.channels.record import run_record
+from spice.adapters.link import Linked
+from spice.domain.enums import ChannelType
+
+Runner = Callable[[ChannelContext, trio.abc.Stream, Linked, str], Awaitable[None]]
+
+RUNNERS: dict[ChannelType, Runner] = {
+    ChannelType.PLAYBACK: run_playback,
+    ChannelType.RECORD: run_record,
+}

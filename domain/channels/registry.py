@@ -1,0 +1,73 @@
+"""The registry of channel kinds: for each channel type the server serves through it, the
+capabilities it announces at link time and how its machine is built.
+
+Adding a channel kind is one entry here and one runner in ``adapters/channels/``; the link
+stage reads the caps from :func:`server_caps` and the session dispatches by :data:`KINDS`.
+(Main, display, inputs and cursor predate the registry and are still wired by hand.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from spice.domain.caps import CapabilitySet
+from spice.domain.channel import ChannelConnection
+from spice.domain.channels.playback import PlaybackChannel
+from spice.domain.channels.record import RecordChannel
+from spice.domain.enums import ChannelType, PlaybackCap, RecordCap
+
+
+@attrs.frozen
+class ChannelSetup:
+    """What a machine needs from the link and the server's options."""
+
+    mini_header: bool
+    client_caps: CapabilitySet
+    server_caps: CapabilitySet
+    #: Playback: whether Opus may be used (``--playback-compression``).
+    compression: bool = True
+
+
+@attrs.frozen
+class ChannelKind:
+    type: ChannelType
+    caps: CapabilitySet
+    make: Callable[[ChannelSetup], ChannelConnection]
+
+
+def _playback(setup: ChannelSetup) -> PlaybackChannel:
+    return PlaybackChannel(
+        mini_header=setup.mini_header,
+        client_caps=setup.client_caps,
+        compression=setup.compression,
+    )
+
+
+def _record(setup: ChannelSetup) -> RecordChannel:
+    return RecordChannel(
+        mini_header=setup.mini_header,
+        client_caps=setup.client_caps,
+        server_caps=setup.server_caps,
+    )
+
+
+KINDS: dict[ChannelType, ChannelKind] = {
+    # As the reference server: VOLUME (and the client decides nothing else on playback).
+    ChannelType.PLAYBACK: ChannelKind(
+        ChannelType.PLAYBACK, CapabilitySet.of(PlaybackCap.VOLUME, PlaybackCap.LATENCY), _playback
+    ),
+    # OPUS: spice-gtk then sends its microphone as Opus at 48 kHz.
+    ChannelType.RECORD: ChannelKind(
+        ChannelType.RECORD, CapabilitySet.of(RecordCap.VOLUME, RecordCap.OPUS), _record
+    ),
+}
+
+
+def server_caps(channel_type: int) -> CapabilitySet | None:
+    """The caps announced for a registered kind (None: not in the registry)."""
+    for kind in KINDS.values():
+        if kind.type == channel_type:
+            return kind.caps
+    return None
