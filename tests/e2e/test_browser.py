@@ -99,7 +99,9 @@ async def test_page_on_the_spice_port_shows_the_display_and_sends_input(
         await wait_canvas_equals(browser, display)
         sockets = browser.of("websocket")
         assert sockets and all(e["url"] == f"ws://127.0.0.1:{port}/websockify" for e in sockets)
-        assert len(sockets) == 4  # main, display, inputs, cursor: each its own WebSocket
+        # main, display, inputs, cursor, playback (not record: spice-html5 has none), each
+        # its own WebSocket
+        assert len(sockets) == 5
 
         # The same port still takes a native SPICE client meanwhile.
         session = await rawclient.open_session("127.0.0.1", port)
