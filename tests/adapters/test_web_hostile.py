@@ -6,6 +6,8 @@ over WebSocket on the same port, main + display) keeps working, and new clients 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
 from collections.abc import AsyncIterator
@@ -353,3 +355,112 @@ async def test_subprotocols_and_origins(
                 response = await stream.receive_some(4096)
             assert response.startswith(b"HTTP/1.1 101 ")
             assert b"sec-websocket-protocol: binary" in response.lower()
+
+
+# ------------------------------------------------------------- frame floods (issue 10)
+def masked_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One client frame (RFC 6455 5.2), masked with a zero key (payload unchanged)."""
+    assert len(payload) < 126
+    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+UPGRADE = (
+    "GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n\r\n"
+)
+
+
+async def upgraded(port: int) -> tuple[trio.SocketStream, bytes]:
+    """A raw TCP stream after a WebSocket upgrade, and bytes read past the 101 answer."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(UPGRADE.format(port=port).encode())
+    data = b""
+    with trio.fail_after(5):
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some(4096)
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return stream, rest
+
+
+async def flood_until_closed(port: int, continuation: bool, ports: list[int]) -> bytes:
+    """A frame without FIN, then continuation frames without end; returns what the server sent
+    back once it closed (its close frame). Fails if the server never closes."""
+    stream, first = await upgraded(port)
+    ports.append(wc.local_port(stream))
+    if continuation:
+        # One byte a frame, of a valid link header then its message (so the SPICE stage waits).
+        spice = rc.link_header(4000) + bytes(9000)
+        tail = b"".join(masked_frame(0x0, spice[i : i + 1], fin=False) for i in range(1, 9000))
+    else:
+        tail = masked_frame(0x0, b"", fin=False) * 9000
+    batch = masked_frame(0x2, b"R", fin=False) + tail
+    got = bytearray(first)
+    async with stream, trio.open_nursery() as nursery:
+
+        async def send_forever() -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(batch)
+                filler = masked_frame(0x0, b"\0" if continuation else b"", fin=False) * 9000
+                while True:
+                    await stream.send_all(filler)
+
+        nursery.start_soon(send_forever)
+        with trio.fail_after(20):
+            while True:
+                try:
+                    data = await stream.receive_some(65536)
+                except trio.BrokenResourceError:
+                    break
+                if not data:
+                    break
+                got += data
+        nursery.cancel_scope.cancel()
+    return bytes(got)
+
+
+@pytest.mark.parametrize("continuation", [True, False], ids=["1-byte", "empty"])
+async def test_tiny_frame_flood_is_closed_and_others_are_served(
+    server: spice.Server, caplog: pytest.LogCaptureFixture, continuation: bool
+) -> None:
+    """Issue 10: about 200 connections of endless 1-byte (or empty) continuation frames made
+    the whole server serve nobody for a minute. Each must be closed with 1008 (one log line),
+    while a good client keeps being served promptly."""
+    ports: list[int] = []
+    async with undisturbed(server) as good:
+        async with trio.open_nursery() as nursery:
+            answers: list[bytes] = []
+
+            async def flooder() -> None:
+                answers.append(await flood_until_closed(server.port_bound, continuation, ports))
+
+            for _ in range(20):
+                nursery.start_soon(flooder)
+            await trio.sleep(0.3)
+            start = trio.current_time()
+            await good.sees_fill(server.displays[0], 0x0B0C0D)
+            assert trio.current_time() - start < 2.0
+        assert len(answers) == 20
+        for answer in answers:
+            assert answer[:1] == b"\x88", answer[:16]  # a close frame...
+            assert struct.unpack("!H", answer[2:4])[0] == 1008  # ...with Policy Violation
+    for port in ports:
+        one_line(caplog, port, "1008")
+
+
+async def test_pings_after_the_close_began_are_ignored(
+    server: spice.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10: a bad SPICE magic then a burst of pings in the same write made wsproto raise
+    LocalProtocolError (an internal error with a traceback) every time."""
+    async with undisturbed(server):
+        stream, _ = await upgraded(server.port_bound)
+        ours = wc.local_port(stream)
+        async with stream:
+            await stream.send_all(
+                masked_frame(0x2, b"XXXX" + bytes(12)) + masked_frame(0x9, b"") * 50
+            )
+            await rc.read_until_closed(stream, timeout=5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    one_line(caplog, ours, "INVALID_MAGIC")
