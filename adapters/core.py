@@ -21,11 +21,11 @@ from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from spice.adapters.session import ClientSession, new_session_id
+from spice.adapters.ticket_keys import KeyPool
 from spice.domain.codecs.select import warm_up as warm_up_codecs
 from spice.domain.enums import ChannelType, LinkError, NotifySeverity
 from spice.domain.input_events import InputEvent
 from spice.domain.link import LinkRequest
-from spice.domain.ticket import TicketKey
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,10 @@ INPUT_QUEUE = 256
 
 
 class SpiceCore:
-    def __init__(self, config: ServerConfig | None = None, key: TicketKey | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, keys: KeyPool | None = None) -> None:
         self.config = config or ServerConfig()
-        self.key = key or TicketKey()
+        #: Fresh ticket keys, one per link.
+        self.keys = keys or KeyPool()
         self.displays: list[DisplayWorker] = []
         self.sessions: dict[int, ClientSession] = {}
         self.keyboard_leds = 0
@@ -73,6 +74,7 @@ class SpiceCore:
         """Run the display workers; connections are handled in this nursery too."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.keys.run)
             for worker in self.displays:
                 nursery.start_soon(worker.run)
             nursery.start_soon(self._warm_codecs)
@@ -120,7 +122,7 @@ class SpiceCore:
     async def _handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool) -> None:
         """Link and serve; returns when the connection's channel (if any) has ended."""
         policy = LinkPolicy(
-            key=self.key,
+            key=self.keys.take,
             ticket=self.config.ticket,
             secure=secure,
             admit=self._admit,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
@@ -51,7 +51,9 @@ class Linked:
 class LinkPolicy:
     """What the link stage needs to know about the server."""
 
-    key: TicketKey
+    #: A fresh key for this link (the C server makes one per link: a ticket captured on one
+    #: link must not open another).
+    key: Callable[[], Awaitable[TicketKey]]
     ticket: TicketPolicy
     secure: bool
     #: Returns the link error for a request after auth (unknown session, no such channel).
@@ -64,6 +66,7 @@ class LinkPolicy:
 async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Linked | None:
     link = LinkServer()
     request: LinkRequest | None = None
+    key: TicketKey | None = None
     try:
         with trio.fail_after(policy.timeout):
             while True:
@@ -91,12 +94,11 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                         await stream.send_all(link.fail(err))
                         return None
                     caps = SERVER_CHANNEL_CAPS.get(event.channel_type, CapabilitySet())
-                    await stream.send_all(
-                        link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps)
-                    )
+                    key = await policy.key()
+                    await stream.send_all(link.send_reply(key.public_der, SERVER_COMMON_CAPS, caps))
                 elif isinstance(event, AuthTicket):
-                    assert request is not None
-                    password = policy.key.decrypt(event.encrypted)
+                    assert request is not None and key is not None
+                    password = key.decrypt(event.encrypted)
                     err = policy.ticket.check(password, time.time())
                     if err == LinkError.OK:
                         err = policy.admit(request)
