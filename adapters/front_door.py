@@ -41,6 +41,8 @@ class TransportLimits:
     max_message_bytes: int = 1 << 20
     #: Requests answered on one kept-alive HTTP connection.
     max_requests: int = 100
+    #: Seconds an HTTP response may take to be written.
+    send_timeout: float = 30.0
 
     @property
     def http(self) -> HttpLimits:
@@ -48,6 +50,7 @@ class TransportLimits:
             max_header_bytes=self.max_header_bytes,
             timeout=self.handshake_timeout,
             max_requests=self.max_requests,
+            send_timeout=self.send_timeout,
         )
 
 

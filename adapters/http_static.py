@@ -7,7 +7,8 @@ After :mod:`adapters.sniff` has seen an HTTP method, this reads one request head
   replaying the request bytes into it (:mod:`adapters.websocket`), or
 - answers a GET or HEAD: ``/`` is the page that starts spice-html5 (made by
   :mod:`adapters.html5_page`), any other path a file under the spice-html5 directory, with its
-  content type; keep-alive is honoured for up to :attr:`HttpLimits.max_requests` requests.
+  content type; keep-alive is honoured for up to :attr:`HttpLimits.max_requests` requests, and a
+  response not read within :attr:`HttpLimits.send_timeout` closes the connection.
 
 Everything else is refused with its status and one log line: a path that climbs out of the
 directory (``..``, also percent-encoded) 403, a missing file 404, another method 405, a head
@@ -78,6 +79,9 @@ class HttpLimits:
     timeout: float = 10.0
     #: Requests served on one kept-alive connection before it is closed.
     max_requests: int = 100
+    #: Seconds a response may take to be written (a client that never reads holds its body
+    #: and a file descriptor until then).
+    send_timeout: float = 30.0
 
 
 class HttpRefusal(Exception):
@@ -320,7 +324,16 @@ async def serve_http(
                 await websocket(replay, peer, subprotocol)
                 return
             keep_alive = request.keep_alive and count + 1 < limits.max_requests
-            await _serve_get(stream, peer, site, request, segments, keep_alive)
+            with trio.move_on_after(limits.send_timeout) as deadline:
+                await _serve_get(stream, peer, site, request, segments, keep_alive)
+            if deadline.cancelled_caught:
+                log.warning(
+                    "%s: HTTP: response to %s not read within %g s, closing",
+                    peer,
+                    request.target[:80],
+                    limits.send_timeout,
+                )
+                return
             if not keep_alive:
                 return
         except HttpRefusal as refusal:

@@ -205,6 +205,7 @@ class Server:
             handshake_timeout=min(handshake_timeout, link_timeout),
             max_header_bytes=max_http_header,
             max_message_bytes=max_ws_message,
+            send_timeout=send_timeout,
         )
         self._allowed_origins = frozenset(ws_allowed_origins)
         if image_compression == "auto":

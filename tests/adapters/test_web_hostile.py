@@ -464,3 +464,48 @@ async def test_pings_after_the_close_began_are_ignored(
             await rc.read_until_closed(stream, timeout=5)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     one_line(caplog, ours, "INVALID_MAGIC")
+
+
+# ---------------------------------------------------------- unread responses (issue 10)
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+async def test_pipelined_responses_never_read_are_dropped(
+    server_factory, site: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, tls: bool
+) -> None:
+    """Issue 10: a client with a small receive buffer pipelines four GETs of a large file and
+    never reads; it held ~3.3 MB and a descriptor for ever, with no log line. The response
+    must have a write deadline: closed after it, with one line."""
+    from spice.certs import write_certificates
+
+    big = os.urandom(4 << 20)
+    (site / "big.bin").write_bytes(big)
+    options: dict[str, object] = {"html5_dir": site, "send_timeout": 1.0}
+    if tls:
+        write_certificates(tmp_path / "x509")
+        options.update(tls_port=0, x509_dir=tmp_path / "x509")
+    server = await server_factory(**options)
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", server.tls_port_bound if tls else server.port_bound))
+    raw = trio.SocketStream(sock)
+    ours = wc.local_port(raw)
+    stream: trio.abc.Stream = raw
+    if tls:
+        context = wc.client_tls_context(str(tmp_path / "x509" / "ca-cert.pem"))
+        stream = trio.SSLStream(raw, context, server_hostname="127.0.0.1")
+    async with stream:
+        request = b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        await stream.send_all(request * 4)
+        await trio.sleep(3)  # never read, for three times the deadline
+        # What is left is only what the kernel had buffered, not the four responses.
+        received = 0
+        with trio.fail_after(5):
+            while True:
+                try:
+                    data = await stream.receive_some(1 << 20)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+                if not data:
+                    break
+                received += len(data)
+        assert received < 3 * len(big)
+    one_line(caplog, ours, "not read within")
