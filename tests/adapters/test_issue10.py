@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import struct
 
-import pytest
 import rawclient as rc
 import trio
-
-import spice
 
 HOST = "127.0.0.1"
 PASSWORD = b"hunter2"
