@@ -60,7 +60,8 @@ class FrontDoor:
     ``tls``: the port's TLS context (connections are then secure). ``spice``: take native
     SPICE connections; ``http``: take HTTP (files from ``site``) and, with ``websocket``,
     WebSocket upgrades. ``allowed_origins``: pages of other origins that may open WebSockets
-    (``*`` for any; by default only the server's own page).
+    (``*`` for any; by default only the server's own page). ``allowed_hosts``: names besides
+    IP addresses and localhost that browsers may call this server by (``*`` for any).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class FrontDoor:
         http: bool = True,
         websocket: bool = True,
         allowed_origins: frozenset[str] | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.handler = handler
         self.site = site or Site(None, None)
@@ -83,6 +85,7 @@ class FrontDoor:
         self.take_http = http
         self.take_websocket = websocket
         self.allowed_origins = allowed_origins
+        self.allowed_hosts = allowed_hosts
 
     @property
     def secure(self) -> bool:
@@ -125,6 +128,7 @@ class FrontDoor:
                     limits=self.limits.http,
                     secure=self.secure,
                     allowed_origins=self.allowed_origins,
+                    allowed_hosts=self.allowed_hosts,
                 )
                 return
             if kind in (Protocol.UNKNOWN, Protocol.TLS) and self.take_spice:

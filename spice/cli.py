@@ -146,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a site (scheme://host:port) whose pages may connect, besides the server's own "
         "page; * for any",
     )
+    web.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name browsers may reach this server by, besides IP addresses, localhost and "
+        "this machine's host name (repeatable; * for any); other names get 403, which stops "
+        "DNS rebinding",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -253,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             ws_port=args.ws_port,
             html5_dir=html5_dir if not args.no_html5 else None,
             ws_allowed_origins=args.ws_allowed_origin,
+            allowed_hosts=args.allowed_host,
         )
     except (OSError, ValueError) as exc:
         print(f"trio-spice: {exc}", file=sys.stderr)

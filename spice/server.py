@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import uuid as uuid_mod
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -104,6 +105,16 @@ def channel_security(
     return frozenset(secure), frozenset(plain)
 
 
+def served_names(addr: str | None, allowed: Iterable[str]) -> frozenset[str]:
+    """The names browsers may call this server by, besides IP addresses and localhost: the
+    machine's host name, the listening address if it is a name, and ``allowed`` (``*``: any)."""
+    names = {name.lower().rstrip(".") for name in allowed}
+    names.add(socket.gethostname().lower())
+    if addr:
+        names.add(addr.lower())
+    return frozenset(names)
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"
@@ -143,6 +154,8 @@ class Server:
     ``handshake_timeout`` bounds each stage before the link (TLS handshake, first bytes, HTTP
     request head, WebSocket handshake); ``max_http_header`` and ``max_ws_message`` bound the
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
+    ``allowed_hosts`` lists names (besides IP addresses, localhost names and the machine's host
+    name) that browsers may use for this server; other Host headers get 403 (DNS rebinding).
     """
 
     def __init__(
@@ -178,6 +191,7 @@ class Server:
         max_http_header: int = 16384,
         max_ws_message: int = 1 << 20,
         ws_allowed_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.addr = addr
         self.port = port
@@ -208,6 +222,7 @@ class Server:
             send_timeout=send_timeout,
         )
         self._allowed_origins = frozenset(ws_allowed_origins)
+        self._allowed_hosts = served_names(addr, allowed_hosts)
         if image_compression == "auto":
             image_compression = DEFAULT_MODE
         if image_compression not in MODES:
@@ -314,6 +329,7 @@ class Server:
                 http=web,
                 websocket=web,
                 allowed_origins=origins,
+                allowed_hosts=self._allowed_hosts,
             )
 
         plain = door(web=self.websocket)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -509,3 +510,43 @@ async def test_pipelined_responses_never_read_are_dropped(
                 received += len(data)
         assert received < 3 * len(big)
     one_line(caplog, ours, "not read within")
+
+
+# ------------------------------------------------------------- DNS rebinding (issue 10)
+def as_host(request: bytes, host: str) -> bytes:
+    return request.replace(b"Host: 127.0.0.1", f"Host: {host}".encode())
+
+
+async def test_a_host_that_is_not_ours_is_refused(
+    server: spice.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10: ``Host: evil.example:P`` with ``Origin: http://evil.example:P`` passed the
+    Origin check, so a rebound page could watch and drive the desktop."""
+    port = server.port_bound
+    upgrade = [
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol: binary",
+    ]
+    async with undisturbed(server):
+        for path, extra in (("/websockify", upgrade), ("/", [])):
+            evil = f"evil.example:{port}"
+            status, body, ours = await http(
+                port, as_host(get(path, *extra, f"Origin: http://{evil}"), evil)
+            )
+            assert status == 403, body[:200]
+            one_line(caplog, ours, "HTTP 403", "evil.example")
+
+
+async def test_the_names_a_server_answers_to(server_factory, site: Path) -> None:
+    """IP addresses, localhost names, the machine's name and configured names."""
+    server = await server_factory(html5_dir=site, allowed_hosts=["spice.lan"])
+    port = server.port_bound
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"spice.lan:{port}", "[::1]", "a.localhost"]
+    for host in [*hosts, socket.gethostname()]:
+        status, _, _ = await http(port, as_host(get("/"), host))
+        assert status == 200, host
+    status, _, _ = await http(port, as_host(get("/"), "other.lan"))
+    assert status == 403
