@@ -13,7 +13,8 @@ After :mod:`adapters.sniff` has seen an HTTP method, this reads one request head
 Everything else is refused with its status and one log line: a path that climbs out of the
 directory (``..``, also percent-encoded) 403, a missing file 404, another method 405, a head
 over the size limit 431, a malformed request 400, a WebSocket upgrade from a page of another
-origin 403, a Host that is not a name of this server 403 (DNS rebinding). A head not complete within the deadline is dropped.
+origin 403, a Host that is not a name of this server 403 (DNS rebinding). A head not complete
+within the deadline is dropped.
 """
 
 from __future__ import annotations
