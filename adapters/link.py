@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -61,6 +62,9 @@ class LinkPolicy:
     #: Returns the link error to put in the reply (NEED_SECURED, NEED_UNSECURED) or OK.
     security: Callable[[LinkRequest, bool], LinkError]
     timeout: float
+    #: Runs the ticket check it is given (after any delay failed tickets earned); the default
+    #: runs it at once.
+    check_ticket: Callable[[Callable[[], LinkError]], Awaitable[LinkError]] | None = None
 
 
 async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Linked | None:
@@ -98,8 +102,8 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                     await stream.send_all(link.send_reply(key.public_der, SERVER_COMMON_CAPS, caps))
                 elif isinstance(event, AuthTicket):
                     assert request is not None and key is not None
-                    password = key.decrypt(event.encrypted)
-                    err = policy.ticket.check(password, time.time())
+                    check = partial(_check_ticket, policy.ticket, key, event.encrypted)
+                    err = await (policy.check_ticket or _check_at_once)(check)
                     if err == LinkError.OK:
                         err = policy.admit(request)
                     await stream.send_all(link.send_result(err))
@@ -129,6 +133,15 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         log.info("%s: connection lost during the link stage (%s)", peer, exc)
         return None
+
+
+def _check_ticket(ticket: TicketPolicy, key: TicketKey, encrypted: bytes) -> LinkError:
+    return ticket.check(key.decrypt(encrypted), time.time())
+
+
+async def _check_at_once(check: Callable[[], LinkError]) -> LinkError:
+    await trio.lowlevel.checkpoint()
+    return check()
 
 
 def _name(channel_type: int) -> str:

@@ -70,6 +70,8 @@ class ClientSession:
         self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
         self.main: Connection | None = None
         self.inputs: list[Connection] = []
+        #: (channel type, id) of the secondary channels linked or linking (one of each).
+        self.claimed: set[tuple[int, int]] = set()
         self.displays: list[DisplayChannel] = []
         #: Whether the main channel's network test found a slow link (JPEG in "auto").
         self.low_bandwidth = False

@@ -192,7 +192,7 @@ class WebSocketStream(trio.abc.Stream):
             raise _Closed(None)
         if self.ws.state is ConnectionState.CLOSED:
             raise _Closed(None)
-        self.ws.receive_data(data)
+        self.ws.receive_data(bytes(data))
 
     @property
     def _peer_closed(self) -> bool:
@@ -349,7 +349,7 @@ class WebSocketStream(trio.abc.Stream):
                     data = await self.raw.receive_some(RECEIVE_BYTES)
                     if not data:
                         return
-                    self.ws.receive_data(data)
+                    self.ws.receive_data(bytes(data))
 
 
 async def _handshake(
@@ -367,7 +367,7 @@ async def _handshake(
         received += len(data)
         if not data or received > 1 << 20:
             raise ConnectionError("connection lost during the WebSocket handshake")
-        handshake.receive_data(data)
+        handshake.receive_data(bytes(data))
 
 
 async def serve_websocket(

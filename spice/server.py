@@ -7,14 +7,14 @@ import os
 import socket
 import ssl
 import uuid as uuid_mod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
 
 from spice.adapters import tcp
-from spice.adapters.config import ServerConfig
+from spice.adapters.config import DEFAULT_MAX_MESSAGE, DEFAULT_MAX_OUTPUT, ServerConfig
 from spice.adapters.core import SpiceCore
 from spice.adapters.front_door import FrontDoor, TransportLimits
 from spice.adapters.html5_page import find_client_module, render_page
@@ -22,6 +22,7 @@ from spice.adapters.http_static import Site
 from spice.adapters.tls import server_context
 from spice.certs import CertificateFiles
 from spice.display import Display
+from spice.domain.admission import Limits
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
@@ -105,6 +106,20 @@ def channel_security(
     return frozenset(secure), frozenset(plain)
 
 
+def message_limits(overrides: Mapping[ChannelSpec, int]) -> dict[ChannelType, int]:
+    """The largest client message per channel: the defaults with ``overrides`` (channel names
+    or types) applied."""
+    limits = dict(DEFAULT_MAX_MESSAGE)
+    for channel, size in overrides.items():
+        kind = channel if isinstance(channel, ChannelType) else CHANNEL_NAMES.get(channel)
+        if kind is None:
+            raise ValueError(f"unknown channel {channel!r} (one of {', '.join(CHANNEL_NAMES)})")
+        if not 64 <= size <= 1 << 24:
+            raise ValueError(f"message limit for {channel} must be 64 bytes to 16 MiB")
+        limits[kind] = size
+    return limits
+
+
 def served_names(addr: str | None, allowed: Iterable[str]) -> frozenset[str]:
     """The names browsers may call this server by, besides IP addresses and localhost: the
     machine's host name, the listening address if it is a name, and ``allowed`` (``*``: any)."""
@@ -156,6 +171,15 @@ class Server:
     sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
     ``allowed_hosts`` lists names (besides IP addresses, localhost names and the machine's host
     name) that browsers may use for this server; other Host headers get 403 (DNS rebinding).
+
+    Limits (a connection over one is closed with one log line): ``max_connections`` open at
+    once (default 1000, fewer under a low descriptor limit), ``max_connections_per_address``,
+    ``link_attempts_per_second`` per address (bursts of three seconds' worth), and after a
+    failed ticket the next from that address waits ``failed_ticket_delay`` seconds, doubling
+    per failure up to eight times that. ``link_timeout`` bounds the link stage;
+    ``max_client_buffer`` is the bytes one channel connection may have queued for writing
+    before its client is dropped; ``max_message`` maps channel names to the largest message
+    a client may send on them (main 64 KiB, others 4 KiB by default).
     """
 
     def __init__(
@@ -192,6 +216,12 @@ class Server:
         max_ws_message: int = 1 << 20,
         ws_allowed_origins: Iterable[str] = (),
         allowed_hosts: Iterable[str] = (),
+        max_connections: int | None = None,
+        max_connections_per_address: int = 64,
+        link_attempts_per_second: float = 20.0,
+        failed_ticket_delay: float = 1.0,
+        max_client_buffer: int = DEFAULT_MAX_OUTPUT,
+        max_message: Mapping[ChannelSpec, int] | None = None,
     ) -> None:
         self.addr = addr
         self.port = port
@@ -253,6 +283,16 @@ class Server:
             image_compression=image_compression,
             jpeg_wan_compression=jpeg_wan_compression,
             streaming_video=streaming_video,
+            limits=Limits(
+                max_connections=max_connections or tcp.default_max_connections(),
+                max_connections_per_address=max_connections_per_address,
+                link_rate=link_attempts_per_second,
+                link_burst=max(1, round(3 * link_attempts_per_second)),
+                failed_ticket_delay=failed_ticket_delay,
+                max_failed_ticket_delay=8 * failed_ticket_delay,
+            ),
+            max_message=message_limits(max_message or {}),
+            max_output=max_client_buffer,
         )
         self._core = SpiceCore(config)
         self.displays: list[Display] = []
@@ -330,6 +370,7 @@ class Server:
                 websocket=web,
                 allowed_origins=origins,
                 allowed_hosts=self._allowed_hosts,
+                admission=self._core.admission,
             )
 
         plain = door(web=self.websocket)

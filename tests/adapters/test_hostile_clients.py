@@ -582,8 +582,9 @@ async def test_secondary_channel_of_an_added_client_is_closed(good_client, caplo
     server, good = await good_client()
     client_stream, server_stream = trio.testing.memory_stream_pair()
     server.add_client(server_stream, "added-peer")
+    # Cursor: the good client has its display open already, and a second is refused.
     result = await rc.link(
-        client_stream, channel_type=rc.DISPLAY, connection_id=good.session.session_id
+        client_stream, channel_type=rc.CURSOR, connection_id=good.session.session_id
     )
     assert result.ok
     await result.channel.send_msg(999)

@@ -143,7 +143,7 @@ async def test_files_and_page_are_served(server: spice.Server, site: Path) -> No
 async def test_keep_alive_serves_several_requests(server: spice.Server) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", server.port_bound)
     async with stream:
-        request = b"GET /spice.css HTTP/1.1\r\nHost: x\r\n\r\n"
+        request = b"GET /spice.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         await stream.send_all(request * 3)
         data = b""
         with trio.fail_after(5):
@@ -190,7 +190,7 @@ async def test_oversized_header_gets_431(
 async def test_bad_requests(server: spice.Server, caplog: pytest.LogCaptureFixture) -> None:
     async with undisturbed(server):
         status, response, ours = await http(
-            server.port_bound, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            server.port_bound, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
         )
         assert status == 405 and b"Allow: GET, HEAD" in response
         one_line(caplog, ours, "HTTP 405")
@@ -241,8 +241,12 @@ async def test_unknown_protocol_gets_invalid_magic(
 
 
 async def test_200_idle_connections_at_once(
-    server: spice.Server, caplog: pytest.LogCaptureFixture
+    server_factory, site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # All from 127.0.0.1: above the default per-address limit, which is tested elsewhere.
+    server = await server_factory(
+        html5_dir=site, handshake_timeout=TIMEOUT, max_connections_per_address=300
+    )
     async with undisturbed(server) as good:
         streams = []
         start = trio.current_time()
