@@ -26,6 +26,7 @@ from spice.adapters.display_worker import (
     DisplayClient,
     EncodeAbandoned,
 )
+from spice.adapters.input_gate import InputGate
 from spice.adapters.link import Linked
 from spice.domain.channel import ChannelClosed
 from spice.domain.channels.cursor import CursorChannel
@@ -35,6 +36,7 @@ from spice.domain.channels.main import MainChannel
 from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from spice.domain.errors import ProtocolError
+from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
 from spice.domain.messages import main as mm
 from spice.domain.messages.base import Notify
 
@@ -91,14 +93,27 @@ class ClientSession:
     def supported_mouse_modes(self) -> int:
         return MouseMode.SERVER | (MouseMode.CLIENT if self.core.config.client_mouse else 0)
 
+    def _connection(
+        self, stream: trio.abc.Stream, machine: Any, label: str, kind: ChannelType
+    ) -> Connection:
+        """A channel connection with the server's limits: write deadline, bytes queued for
+        writing, largest client message on this channel."""
+        config = self.core.config
+        machine.max_message_size = config.max_message.get(kind, DEFAULT_MAX_CLIENT_MESSAGE)
+        return Connection(
+            stream,
+            machine,
+            label=label,
+            send_timeout=config.send_timeout,
+            max_output=config.max_output,
+        )
+
     # -- main ------------------------------------------------------------------------------
     async def run_main(self, stream: trio.abc.Stream, linked: Linked) -> None:
         machine = MainChannel(
             mini_header=linked.mini_header, client_caps=linked.request.channel_caps
         )
-        conn = Connection(
-            stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout
-        )
+        conn = self._connection(stream, machine, f"{self.label} main", ChannelType.MAIN)
         self.main = conn
         machine.receive_data(linked.trailing)
         machine.start(
@@ -265,20 +280,26 @@ class ClientSession:
 
     async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         machine = InputsChannel(mini_header=linked.mini_header, mouse_mode=self.mouse_mode)
-        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn = self._connection(stream, machine, label, ChannelType.INPUTS)
         machine.receive_data(linked.trailing)
         machine.start(self.core.keyboard_leds)
         self.inputs.append(conn)
         if not linked.secure and self.core.config.tls_available:
             # As reds does: tell the user their keystrokes travel in the clear.
             await self.notify("keyboard channel is insecure", NotifySeverity.WARN)
+        config = self.core.config
+        gate = InputGate(
+            self.core.deliver_input, rate=config.input_rate, burst=config.input_burst, label=label
+        )
         try:
             await conn.flush()
-            await self._serve(conn, self.core.deliver_input)
+            await self._serve(conn, gate)
         except ClientGone as exc:
             log.info("%s", exc)
         finally:
             self.inputs.remove(conn)
+            with trio.move_on_after(1):
+                await gate.flush()
 
     async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         worker = self.core.displays[linked.request.channel_id]
@@ -294,7 +315,7 @@ class ClientSession:
         )
         machine.link_bandwidth = self.bandwidth
         client = DisplayClient(machine)
-        conn = Connection(stream, machine, label=label, send_timeout=config.send_timeout)
+        conn = self._connection(stream, machine, label, ChannelType.DISPLAY)
         conn.received = client.wake
         client.connection = conn
         self.displays.append(machine)
@@ -354,7 +375,7 @@ class ClientSession:
         worker = self.core.displays[linked.request.channel_id]
         client = CursorClient()
         machine = CursorChannel(mini_header=linked.mini_header)
-        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn = self._connection(stream, machine, label, ChannelType.CURSOR)
         conn.received = client.wake
         machine.receive_data(linked.trailing)
         state = worker.cursor

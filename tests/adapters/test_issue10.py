@@ -53,3 +53,147 @@ async def test_a_captured_ticket_does_not_link_again(server_factory) -> None:
     assert len(keys) == 3
     session = await rc.open_session(HOST, server.port_bound, PASSWORD)  # the password still works
     await session.aclose()
+
+
+async def test_a_second_channel_of_the_same_type_and_id_is_refused(server) -> None:
+    """Issue 10: with a valid ticket a client could open unlimited display channels (3.1 MB
+    each). As the C server: one per type and id per client; once closed, it may link again."""
+    session = await rc.open_session(HOST, server.port_bound)
+    try:
+        first = await session.open_display()
+        for _ in range(3):
+            again = await session.open_channel(rc.DISPLAY)
+            assert again.error == rc.CHANNEL_NOT_AVAILABLE
+        await first.aclose()
+        with trio.fail_after(5):
+            while True:
+                result = await session.open_channel(rc.DISPLAY)
+                if result.ok:
+                    break
+                await trio.sleep(0.05)  # the server notices the close
+    finally:
+        await session.aclose()
+
+
+async def idle_connections(port: int, count: int) -> list[trio.SocketStream]:
+    return [await trio.open_tcp_stream(HOST, port) for _ in range(count)]
+
+
+async def closed_at_once(stream: trio.SocketStream) -> bool:
+    """Whether the server closed ``stream`` without a byte, within a second."""
+    with trio.move_on_after(1):
+        try:
+            return await stream.receive_some(1) == b""
+        except trio.BrokenResourceError:
+            return True
+    return False
+
+
+async def test_connections_per_address_are_limited(server, caplog) -> None:
+    """Issue 10: no connection limits. By default 64 from one address; more are closed at
+    once, with one log line however many, and a client can connect once some are gone."""
+    streams = await idle_connections(server.port_bound, 64)
+    extra = await idle_connections(server.port_bound, 10)
+    try:
+        await trio.sleep(0.2)
+        assert not await closed_at_once(streams[-1])
+        for stream in extra:
+            assert await closed_at_once(stream)
+        refusals = [r for r in caplog.records if "too many connections from" in r.getMessage()]
+        assert len(refusals) == 1
+    finally:
+        for stream in [*streams, *extra]:
+            await stream.aclose()
+    with trio.fail_after(5):
+        while True:
+            with trio.move_on_after(1):
+                session = await rc.open_session(HOST, server.port_bound)
+                await session.aclose()
+                break
+
+
+async def test_total_connections_are_limited(server_factory, caplog) -> None:
+    server = await server_factory(max_connections=5)
+    streams = await idle_connections(server.port_bound, 5)
+    try:
+        extra = await idle_connections(server.port_bound, 1)
+        assert await closed_at_once(extra[0])
+        await extra[0].aclose()
+        assert any("too many connections to the server" in r.getMessage() for r in caplog.records)
+    finally:
+        for stream in streams:
+            await stream.aclose()
+
+
+async def test_link_attempts_per_address_are_paced(server, caplog) -> None:
+    """By default 20 a second with bursts of 60: a hundred bad links at once are not all
+    taken to the link stage."""
+    answered = 0
+    for _ in range(100):
+        stream = await trio.open_tcp_stream(HOST, server.port_bound)
+        async with stream:
+            await stream.send_all(rc.link_header(4000, major=0))  # closed at once, no answer
+            with trio.fail_after(5):
+                await rc.read_until_closed(stream)
+    answered = sum("bad link" in r.getMessage() for r in caplog.records)
+    assert 60 <= answered < 100
+    refusals = [r for r in caplog.records if "too many link attempts" in r.getMessage()]
+    assert len(refusals) == 1
+
+
+async def test_failed_tickets_slow_the_next_ones(server_factory, caplog) -> None:
+    """Issue 10: one host tried 1,925 tickets a second. After a failure the next ticket from
+    that address waits 1 s, then 2 s, ...; parallel connections wait their turn."""
+    server = await server_factory(password=PASSWORD.decode())
+
+    async def guess(results: list[float]) -> None:
+        stream = await trio.open_tcp_stream(HOST, server.port_bound)
+        async with stream:
+            result = await rc.link(stream, channel_type=rc.MAIN, password=b"wrong")
+            assert result.error == rc.PERMISSION_DENIED
+            results.append(trio.current_time())
+
+    start = trio.current_time()
+    results: list[float] = []
+    with trio.move_on_after(3.5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(20):
+                nursery.start_soon(guess, results)
+    # 0 s, +1 s, +2 s: three answers in 3.5 s, not twenty.
+    assert len(results) == 3, [round(t - start, 2) for t in results]
+    assert results[-1] - start >= 3.0
+
+
+async def test_a_flood_of_key_presses_does_not_hold_up_other_clients(server) -> None:
+    """Issue 10: in the demo, 640 KB of key presses kept the CPU busy for 14 minutes while
+    everyone's input waited. Another client's key must reach the demo within a second."""
+    from spice.demo import Demo, run_demo
+
+    display = server.displays[0]
+    demo = Demo(display)
+    flooder = await rc.open_session(HOST, server.port_bound)
+    good = await rc.open_session(HOST, server.port_bound)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: run_demo(server, display, demo=demo))
+        flood_inputs = (await flooder.open_channel(rc.INPUTS)).channel
+        good_inputs = (await good.open_channel(rc.INPUTS)).channel
+        # KEY_DOWN / KEY_UP (101, 102) of 'a' (scan code 0x1E), 10 bytes each: 640 KB.
+        press = rc.MINI.pack(101, 4) + struct.pack("<I", 0x1E)
+        release = rc.MINI.pack(102, 4) + struct.pack("<I", 0x9E)
+
+        async def flood() -> None:
+            with trio.move_on_after(20):
+                await flood_inputs.wire.send((press + release) * 32000)
+
+        nursery.start_soon(flood)
+        await trio.sleep(1)
+        await good_inputs.send_msg(101, struct.pack("<I", 0x2C))  # 'z'
+        await good_inputs.send_msg(102, struct.pack("<I", 0xAC))
+        sent = trio.current_time()
+        with trio.fail_after(5):
+            while "z" not in demo.typed:
+                await trio.sleep(0.01)
+        assert trio.current_time() - sent < 1.0
+        nursery.cancel_scope.cancel()
+    await flooder.aclose()
+    await good.aclose()

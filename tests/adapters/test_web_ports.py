@@ -92,7 +92,8 @@ async def test_ws_port_takes_browsers_only(
     server: spice.Server = await server_factory(ws_port=0, html5_dir=tmp_path, websocket=False)
     assert server.urls == [f"http://127.0.0.1:{server.ws_port_bound}/"]
     response = await wc.http_exchange(
-        server.ws_port_bound, b"GET /main.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        server.ws_port_bound,
+        b"GET /main.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     assert wc.status_of(response) == 200
     async with wc.ws_stream(server.ws_port_bound) as ws:
