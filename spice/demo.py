@@ -213,10 +213,8 @@ class Demo:
             await self.display.update(left, top, self.bg.crop((left, top, right, bottom)))
 
 
-async def run_demo(
-    server: Server, display: Display, *, fps: float = 20.0, demo: Demo | None = None
-) -> None:
-    demo = demo or Demo(display)
+async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
+    demo = Demo(display)
     # Subscribe before drawing, so that nothing typed while the first frame is drawn is lost.
     async with server.input_events() as events, trio.open_nursery() as nursery:
         await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
