@@ -166,7 +166,7 @@ async def test_failed_tickets_slow_the_next_ones(server_factory, caplog) -> None
 
 async def test_a_flood_of_key_presses_does_not_hold_up_other_clients(server, monkeypatch) -> None:
     """Issue 10: in the demo, 640 KB of key presses kept the CPU busy for 14 minutes while
-    everyone's input waited. Another client's key must reach the demo within a second."""
+    everyone's input waited. Another client's key must reach the demo at once (under 0.3 s; 10 ms here)."""
     import spice.demo
 
     display = server.displays[0]
@@ -193,14 +193,14 @@ async def test_a_flood_of_key_presses_does_not_hold_up_other_clients(server, mon
                 await flood_inputs.wire.send((press + release) * 32000)
 
         nursery.start_soon(flood)
-        await trio.sleep(1)
+        await trio.sleep(2)
         await good_inputs.send_msg(101, struct.pack("<I", 0x2C))  # 'z'
         await good_inputs.send_msg(102, struct.pack("<I", 0xAC))
         sent = trio.current_time()
         with trio.fail_after(5):
             while "z" not in demos[0].typed:
                 await trio.sleep(0.01)
-        assert trio.current_time() - sent < 1.0
+        assert trio.current_time() - sent < 0.3
         nursery.cancel_scope.cancel()
     await flooder.aclose()
     await good.aclose()
