@@ -271,3 +271,20 @@ async def test_out_of_descriptors_is_one_line_and_the_server_keeps_serving(
             await stream.aclose()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("limit", "closed"), [(None, True), ({"inputs": 8192}, False)])
+async def test_message_size_is_limited_per_channel(server_factory, limit, closed) -> None:
+    """Inputs messages are a few bytes: by default one over 4 KiB closes the channel (the
+    limit is per channel and configurable)."""
+    server = await server_factory(**({"max_message": limit} if limit else {}))
+    session = await rc.open_session(HOST, server.port_bound)
+    try:
+        inputs = (await session.open_channel(rc.INPUTS)).channel
+        # A KEY_MODIFIERS (103) padded to 5000 bytes: oversized, but harmless if taken.
+        await inputs.send_msg(103, struct.pack("<I", 0) + bytes(4996))
+        with trio.move_on_after(1.5) as still_open:
+            await rc.read_until_closed(inputs.wire, timeout=2)
+        assert still_open.cancelled_caught is not closed
+    finally:
+        await session.aclose()
