@@ -49,8 +49,9 @@ class KeyPool:
         """A key no other link has seen."""
         self._taken.set()
         if self._keys:
+            key = self._keys.popleft()
             await trio.lowlevel.checkpoint()
-            return self._keys.popleft()
+            return key
         return await trio.to_thread.run_sync(generate_key)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

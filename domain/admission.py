@@ -2,8 +2,8 @@
 
 The C server leaves this to its host (QEMU); a server of its own has to bound what one
 address can make it do. :class:`Admission` counts open connections (in total and per peer
-address), paces link attempts per address with a token bucket, and slows password guessing:
-after a failed ticket, the next ticket check from that address waits
+address), paces new connections and link attempts per address with token buckets, and slows
+password guessing: after a failed ticket, the next ticket check from that address waits
 :attr:`Limits.failed_ticket_delay`, doubling with every further failure up to
 :attr:`Limits.max_failed_ticket_delay` (the adapter checks one ticket per address at a time,
 so parallel connections gain nothing). Failures are forgotten after
@@ -35,6 +35,10 @@ class Limits:
     #: Link attempts a second from one address, sustained, and the burst allowed above it.
     link_rate: float = 20.0
     link_burst: int = 60
+    #: New connections a second from one address (twice the link rate: a browser's page
+    #: files and WebSockets, or a TLS port after a plain one), and the burst.
+    connection_rate: float = 40.0
+    connection_burst: int = 120
     #: Seconds the next ticket check from an address waits after a failed one; doubles with
     #: each failure in a row, up to the maximum.
     failed_ticket_delay: float = 1.0
@@ -44,7 +48,10 @@ class Limits:
     def __attrs_post_init__(self) -> None:
         if self.max_connections < 1 or self.max_connections_per_address < 1:
             raise ValueError("connection limits must be at least 1")
-        if self.link_rate <= 0 or self.link_burst < 1:
+        if (
+            min(self.link_rate, self.connection_rate) <= 0
+            or min(self.link_burst, self.connection_burst) < 1
+        ):
             raise ValueError("the link rate must be positive and the burst at least 1")
         if self.failed_ticket_delay < 0 or self.max_failed_ticket_delay < 0:
             raise ValueError("ticket delays cannot be negative")
@@ -54,6 +61,7 @@ class Refusal(enum.Enum):
     TOO_MANY_CONNECTIONS = "too many connections to the server"
     TOO_MANY_FROM_ADDRESS = "too many connections from this address"
     LINK_RATE = "too many link attempts from this address"
+    CONNECTION_RATE = "too many new connections from this address"
 
 
 @attrs.frozen
@@ -70,6 +78,8 @@ class _Address:
     connections: int = 0
     tokens: float = 0.0
     refilled: float = -math.inf
+    connection_tokens: float = 0.0
+    connection_refilled: float = -math.inf
     failures: int = 0
     last_failure: float = -math.inf
     logged: float = -math.inf
@@ -103,6 +113,15 @@ class Admission:
         entry = self._entry(address, now)
         if entry.connections >= self.limits.max_connections_per_address:
             return self._refuse(entry, Refusal.TOO_MANY_FROM_ADDRESS, now)
+        limits = self.limits
+        entry.connection_tokens = min(
+            limits.connection_burst,
+            entry.connection_tokens + (now - entry.connection_refilled) * limits.connection_rate,
+        )
+        entry.connection_refilled = now
+        if entry.connection_tokens < 1:
+            return self._refuse(entry, Refusal.CONNECTION_RATE, now)
+        entry.connection_tokens -= 1
         entry.connections += 1
         self.connections += 1
         return None
@@ -154,7 +173,10 @@ class Admission:
         entry = self._addresses.get(address)
         if entry is None:
             entry = self._addresses[address] = _Address(
-                tokens=float(self.limits.link_burst), refilled=now
+                tokens=float(self.limits.link_burst),
+                refilled=now,
+                connection_tokens=float(self.limits.connection_burst),
+                connection_refilled=now,
             )
         return entry
 
@@ -170,7 +192,10 @@ class Admission:
     def _sweep(self, now: float) -> None:
         """Forget addresses with nothing open, a full bucket and no failure to remember."""
         limits = self.limits
-        refill_time = limits.link_burst / limits.link_rate
+        refill_time = max(
+            limits.link_burst / limits.link_rate,
+            limits.connection_burst / limits.connection_rate,
+        )
         idle = [
             address
             for address, entry in self._addresses.items()

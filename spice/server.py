@@ -141,45 +141,46 @@ def _url_host(host: str) -> str:
 class Server:
     """A SPICE server.
 
-    >>> server = Server(port=5900, disable_ticketing=True)
-    >>> display = server.add_display(1024, 768)
-    >>> # in a Trio task:  await nursery.start(server.serve); await display.fill(...)
+        >>> server = Server(port=5900, disable_ticketing=True)
+        >>> display = server.add_display(1024, 768)
+        >>> # in a Trio task:  await nursery.start(server.serve); await display.fill(...)
 
-    ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
-    ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
-    ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
-    ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
-    photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
-    decode it, else LZ) force one codec; "glz" is taken as "lz" (no GLZ dictionary); "off"
-    sends uncompressed bitmaps; "auto" is "auto_glz". ``jpeg_wan_compression``: "auto" sends
-    photographic areas as JPEG to clients on a slow link (under 10 Mbit/s), "always" to every
-    client, "never" keeps every image lossless. ``streaming_video``: areas that change at
-    video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
-    content, "all" for any, "off" never; when the motion stops clients get the area lossless.
+        ``password`` turns on ticketing (``password_expires`` is seconds since the epoch);
+        ``disable_ticketing`` lets anyone in. With neither, nobody can log in (as QEMU).
+        ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
+        ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
+        photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
+        decode it, else LZ) force one codec; "glz" is taken as "lz" (no GLZ dictionary); "off"
+        sends uncompressed bitmaps; "auto" is "auto_glz". ``jpeg_wan_compression``: "auto" sends
+        photographic areas as JPEG to clients on a slow link (under 10 Mbit/s), "always" to every
+        client, "never" keeps every image lossless. ``streaming_video``: areas that change at
+        video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
+        content, "all" for any, "off" never; when the motion stops clients get the area lossless.
 
-    Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
-    ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
-    carrying SPICE; ``port=None`` opens no plain port). ``tls_port`` with a certificate
-    (``x509_dir`` holding ca-cert.pem, server-cert.pem and server-key.pem, or the three
-    ``x509_*_file`` paths) takes the same over TLS (``https://``/``wss://`` for browsers).
-    ``tls_channels`` / ``plaintext_channels`` name the channels ("main", "display", ...,
-    "default") that must / must not use TLS. ``ws_port`` is an extra port for browsers only.
-    ``html5_dir`` is a spice-html5 directory to serve, with a page at ``/`` that connects
-    back (:func:`find_html5_dir` finds an installed one); None serves no files.
-    ``handshake_timeout`` bounds each stage before the link (TLS handshake, first bytes, HTTP
-    request head, WebSocket handshake); ``max_http_header`` and ``max_ws_message`` bound the
-    sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
-    ``allowed_hosts`` lists names (besides IP addresses, localhost names and the machine's host
-    name) that browsers may use for this server; other Host headers get 403 (DNS rebinding).
+        Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
+        ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
+        carrying SPICE; ``port=None`` opens no plain port). ``tls_port`` with a certificate
+        (``x509_dir`` holding ca-cert.pem, server-cert.pem and server-key.pem, or the three
+        ``x509_*_file`` paths) takes the same over TLS (``https://``/``wss://`` for browsers).
+        ``tls_channels`` / ``plaintext_channels`` name the channels ("main", "display", ...,
+        "default") that must / must not use TLS. ``ws_port`` is an extra port for browsers only.
+        ``html5_dir`` is a spice-html5 directory to serve, with a page at ``/`` that connects
+        back (:func:`find_html5_dir` finds an installed one); None serves no files.
+        ``handshake_timeout`` bounds each stage before the link (TLS handshake, first bytes, HTTP
+        request head, WebSocket handshake); ``max_http_header`` and ``max_ws_message`` bound the
+        sizes; ``ws_allowed_origins`` lists other sites whose pages may open WebSockets here.
+        ``allowed_hosts`` lists names (besides IP addresses, localhost names and the machine's host
+        name) that browsers may use for this server; other Host headers get 403 (DNS rebinding).
 
-    Limits (a connection over one is closed with one log line): ``max_connections`` open at
-    once (default 1000, fewer under a low descriptor limit), ``max_connections_per_address``,
-    ``link_attempts_per_second`` per address (bursts of three seconds' worth), and after a
-    failed ticket the next from that address waits ``failed_ticket_delay`` seconds, doubling
-    per failure up to eight times that. ``link_timeout`` bounds the link stage;
-    ``max_client_buffer`` is the bytes one channel connection may have queued for writing
-    before its client is dropped; ``max_message`` maps channel names to the largest message
-    a client may send on them (main 64 KiB, others 4 KiB by default).
+        Limits (a connection over one is closed with one log line): ``max_connections`` open at
+        once (default 1000, fewer under a low descriptor limit), ``max_connections_per_address``,
+        ``link_attempts_per_second`` per address (bursts of three seconds' worth; new connections
+    twice that), and after a
+        failed ticket the next from that address waits ``failed_ticket_delay`` seconds, doubling
+        per failure up to eight times that. ``link_timeout`` bounds the link stage;
+        ``max_client_buffer`` is the bytes one channel connection may have queued for writing
+        before its client is dropped; ``max_message`` maps channel names to the largest message
+        a client may send on them (main 64 KiB, others 4 KiB by default).
     """
 
     def __init__(
@@ -288,6 +289,8 @@ class Server:
                 max_connections_per_address=max_connections_per_address,
                 link_rate=link_attempts_per_second,
                 link_burst=max(1, round(3 * link_attempts_per_second)),
+                connection_rate=2 * link_attempts_per_second,
+                connection_burst=max(1, round(6 * link_attempts_per_second)),
                 failed_ticket_delay=failed_ticket_delay,
                 max_failed_ticket_delay=8 * failed_ticket_delay,
             ),
