@@ -9,7 +9,8 @@ Starts ``python -m spice`` (the demo, from ``--src``, default this tree, so an o
 can be measured the same way), connects a good native client (main + display, rawclient), then
 a separate flooder process opens (from 127.0.0.2, another address than the good client's)
 ``--flooders`` WebSockets to ``/websockify``, each sending a
-1-byte binary frame without FIN and then 1-byte continuation frames without end. Meanwhile,
+1-byte binary frame without FIN and then 1-byte continuation frames without end (with
+``--reconnect``, again once closed). Meanwhile,
 every 0.5 s: the server's RSS (``/proc/PID/status``), the longest gap between display messages
 the good client received (the demo animates at 20 fps) and the time a new client takes to link
 main. Printed: one line per second and a JSON summary. A measurement, not a test.
@@ -37,6 +38,7 @@ HOST = "127.0.0.1"
 FLOODER = r"""
 import socket, sys, threading, time
 port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+reconnect = sys.argv[4] == "1"
 up = ("GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
       "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -57,6 +59,8 @@ def one():
         finally:
             try: s.close()
             except Exception: pass
+        if not reconnect:
+            return
 threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
 for t in threads: t.start()
 time.sleep(seconds)
@@ -89,7 +93,10 @@ async def measure(args: argparse.Namespace, port: int, pid: int) -> dict[str, ob
         nursery.start_soon(read_display)
         await trio.sleep(1)
         flooder = subprocess.Popen(
-            [sys.executable, "-c", FLOODER, str(port), str(args.flooders), str(args.seconds)]
+            [
+                *(sys.executable, "-c", FLOODER, str(port), str(args.flooders)),
+                *(str(args.seconds), "1" if args.reconnect else "0"),
+            ]
         )
         try:
             start = trio.current_time()
@@ -138,6 +145,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--flooders", type=int, default=200)
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument(
+        "--reconnect", action="store_true", help="each flooder connects again once closed"
+    )
     p.add_argument("--src", default=str(ROOT), help="the trio-spice tree to run")
     p.add_argument("extra", nargs="*", help="more trio-spice options (after --)")
     args = p.parse_args()
@@ -160,8 +170,10 @@ def main() -> None:
                     break
             time.sleep(0.2)
         time.sleep(2)  # codecs loaded
-        print(f"server RSS before: {rss_mb(server.pid):.1f} MB", flush=True)
+        before = rss_mb(server.pid)
+        print(f"server RSS before: {before:.1f} MB", flush=True)
         summary = trio.run(measure, args, port, server.pid)
+        summary["rss_mb_before"] = before
         print(json.dumps(summary))
     finally:
         server.terminate()
