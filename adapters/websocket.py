@@ -62,6 +62,8 @@ CLOSE_TIMEOUT = 2.0
 RECEIVE_BYTES = 65536
 #: Frames parsed by one ``receive_some`` before other tasks get their turn.
 FRAME_BUDGET = 64
+#: Frames read while waiting for the peer's answer to our close frame.
+CLOSE_FRAME_BUDGET = 256
 #: Frames one message may be cut into (browsers never fragment what they send).
 MAX_FRAGMENTS = 64
 #: Frames in a row that carry no byte of SPICE data (empty frames, pings, pongs).
@@ -334,15 +336,22 @@ class WebSocketStream(trio.abc.Stream):
             await trio.aclose_forcefully(self.raw)
 
     async def _await_close_answer(self) -> None:
-        """Read (and drop) until the peer's close frame, within the close deadline."""
+        """Read (and drop) until the peer's close frame, within the close deadline and a frame
+        budget: a peer that keeps sending instead of answering is simply dropped."""
+        frames = 0
         with trio.move_on_after(CLOSE_TIMEOUT) as scope:
             scope.shield = True
             with contextlib.suppress(
                 trio.BrokenResourceError, trio.ClosedResourceError, LocalProtocolError
             ):
-                for _ in range(64):
+                while frames < CLOSE_FRAME_BUDGET:
                     for event in self.ws.events():
                         if isinstance(event, CloseConnection):
+                            return
+                        frames += 1
+                        if frames % FRAME_BUDGET == 0:
+                            await trio.lowlevel.checkpoint()
+                        if frames >= CLOSE_FRAME_BUDGET:
                             return
                     if self.ws.state is ConnectionState.CLOSED:
                         return

@@ -149,18 +149,20 @@ def main() -> None:
         "--reconnect", action="store_true", help="each flooder connects again once closed"
     )
     p.add_argument("--src", default=str(ROOT), help="the trio-spice tree to run")
+    p.add_argument("--log", help="write the server's log to this file")
     p.add_argument("extra", nargs="*", help="more trio-spice options (after --)")
     args = p.parse_args()
     with socket.socket() as s:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": args.src}
+    log = open(args.log, "wb") if args.log else None  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
         [sys.executable, "-m", "spice", "--port", str(port), "--no-html5", *args.extra],
         env=env,
         cwd=args.src,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -181,6 +183,8 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+        if log is not None:
+            log.close()
 
 
 if __name__ == "__main__":
