@@ -243,9 +243,12 @@ async def test_unknown_protocol_gets_invalid_magic(
 async def test_200_idle_connections_at_once(
     server_factory, site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # All from 127.0.0.1: above the default per-address limit, which is tested elsewhere.
+    # All from 127.0.0.1: above the default per-address limits, which are tested elsewhere.
     server = await server_factory(
-        html5_dir=site, handshake_timeout=TIMEOUT, max_connections_per_address=300
+        html5_dir=site,
+        handshake_timeout=TIMEOUT,
+        max_connections_per_address=300,
+        link_attempts_per_second=100,
     )
     async with undisturbed(server) as good:
         streams = []
