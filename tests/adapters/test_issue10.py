@@ -288,3 +288,29 @@ async def test_message_size_is_limited_per_channel(server_factory, limit, closed
         assert still_open.cancelled_caught is not closed
     finally:
         await session.aclose()
+
+
+async def test_the_key_pool_gives_each_link_its_own_key(nursery: trio.Nursery) -> None:
+    """Keys come from a child process ahead of time; a burst past the pool still gets fresh
+    ones (made on the spot), and the pool fills up again."""
+    from spice.adapters.ticket_keys import KeyPool
+
+    pool = KeyPool(size=4, low_water=2)
+    await nursery.start(pool.run)
+    with trio.fail_after(20):
+        while len(pool) < 4:
+            await trio.sleep(0.05)
+    keys: list[bytes] = []
+
+    async def take() -> None:
+        keys.append((await pool.take()).public_der)
+
+    async with trio.open_nursery() as takers:
+        for _ in range(7):
+            takers.start_soon(take)
+    assert len(set(keys)) == 7
+    with trio.fail_after(20):
+        while len(pool) < 4:
+            await trio.sleep(0.05)
+    key = await pool.take()
+    assert key.decrypt(key.encrypt(b"pw")) == b"pw"
