@@ -5,9 +5,10 @@ key for the server's whole life, a ticket captured once (on the plain port, say)
 later without the password, also on the TLS port; the C server therefore makes a key per link
 (``reds_handle_read_link_done``), and so does this. Making an RSA-1024 key takes about 16 ms of
 CPU with the GIL held (a worker thread would stall the event loop just the same: measured, the
-first frame came 40% later), so :class:`KeyPool` has a short-lived child process make a batch
-whenever the pool runs low, and loads them without re-validating (10 us each: the child is
-ours). Each link takes one; only when a burst has emptied the pool is one made there and then.
+first frame came 40% later), so :class:`KeyPool` has short-lived child processes, at a lower
+CPU priority, make batches whenever the pool is not full, and loads them without re-validating
+(10 us each: the child is ours). Each link takes one; only when a burst has emptied the pool is
+one made there and then.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from spice.domain.ticket import TicketKey
 
 log = logging.getLogger(__name__)
 
-#: Keys kept ready: one client links 4 to 7 channels at once.
-POOL_SIZE = 16
-#: A batch is made when the pool holds fewer than this.
-LOW_WATER = 8
+#: Keys kept ready: one client links 4 to 7 channels at once; 64 keys are about 100 KB.
+POOL_SIZE = 64
+#: Keys one child makes (16 ms of CPU each; after the first batch at a lower priority than the
+#: server's, so that a client's first frame goes first).
+BATCH = 16
+NICE = 5
 
 #: The child: argv[1] keys of argv[2] bits as length-prefixed PKCS#8 DER on stdout.
 _CHILD = """
-import struct, sys
+import os, struct, sys
+os.nice(int(sys.argv[3]))
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 out = sys.stdout.buffer
@@ -70,10 +74,10 @@ def load_keys(data: bytes) -> list[TicketKey]:
     return keys
 
 
-async def make_batch(count: int) -> list[TicketKey]:
+async def make_batch(count: int, nice: int = 0) -> list[TicketKey]:
     """``count`` keys made by a child process (off this process's GIL)."""
     result = await trio.run_process(
-        [sys.executable, "-c", _CHILD, str(count), str(SPICE_TICKET_KEY_PAIR_LENGTH)],
+        [sys.executable, "-c", _CHILD, str(count), str(SPICE_TICKET_KEY_PAIR_LENGTH), str(nice)],
         capture_stdout=True,
         capture_stderr=True,
         stdin=subprocess.DEVNULL,
@@ -82,35 +86,42 @@ async def make_batch(count: int) -> list[TicketKey]:
 
 
 class KeyPool:
-    def __init__(self, size: int = POOL_SIZE, *, low_water: int = LOW_WATER) -> None:
+    def __init__(self, size: int = POOL_SIZE, *, batch: int = BATCH) -> None:
         self.size = size
-        self.low_water = min(low_water, size)
+        self.batch = batch
         self._keys: collections.deque[TicketKey] = collections.deque()
-        self._low = trio.Event()
-        self._low.set()
+        self._taken = trio.Event()
+        self._filled = False
 
     def __len__(self) -> int:
         return len(self._keys)
 
     async def take(self) -> TicketKey:
         """A key no other link has seen."""
+        self._taken.set()
         if self._keys:
             key = self._keys.popleft()  # before yielding: another link may want the last one
-            if len(self._keys) < self.low_water:
-                self._low.set()
             await trio.lowlevel.checkpoint()
             return key
-        self._low.set()
         return await trio.to_thread.run_sync(generate_key)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the pool filled, until cancelled. Started at once; fills in the background."""
         task_status.started()
         while True:
-            await self._low.wait()
-            self._low = trio.Event()
+            if len(self._keys) >= self.size:
+                self._taken = trio.Event()
+                await self._taken.wait()
+                continue
+            missing = self.size - len(self._keys)
+            first = not self._filled
             try:
-                self._keys.extend(await make_batch(self.size - len(self._keys)))
+                self._keys.extend(
+                    await make_batch(
+                        missing if first else min(self.batch, missing), 0 if first else NICE
+                    )
+                )
+                self._filled = True
             except (OSError, subprocess.CalledProcessError, ValueError) as exc:
                 # No child process (out of descriptors, say): make keys here, more slowly.
                 log.warning("cannot make ticket keys in a child process (%s); using a thread", exc)

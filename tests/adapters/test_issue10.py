@@ -295,7 +295,7 @@ async def test_the_key_pool_gives_each_link_its_own_key(nursery: trio.Nursery) -
     ones (made on the spot), and the pool fills up again."""
     from spice.adapters.ticket_keys import KeyPool
 
-    pool = KeyPool(size=4, low_water=2)
+    pool = KeyPool(size=4, batch=2)
     await nursery.start(pool.run)
     with trio.fail_after(20):
         while len(pool) < 4:
