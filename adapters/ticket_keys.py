@@ -28,11 +28,11 @@ from spice.domain.ticket import TicketKey
 
 log = logging.getLogger(__name__)
 
-#: Keys kept ready: one client links 4 to 7 channels at once; 64 keys are about 100 KB.
-POOL_SIZE = 64
+#: Keys kept ready: one client links 4 to 7 channels at once (each key made costs CPU at start).
+POOL_SIZE = 16
 #: Keys one child makes (16 ms of CPU each; after the first batch at a lower priority than the
 #: server's, so that a client's first frame goes first).
-BATCH = 16
+BATCH = 8
 NICE = 5
 
 #: The child: argv[1] keys of argv[2] bits as length-prefixed PKCS#8 DER on stdout.
