@@ -7,10 +7,27 @@ from pathlib import Path
 
 import attrs
 
+from spice.domain.admission import Limits
 from spice.domain.agent.machine import AgentConfig
 from spice.domain.codecs.select import DEFAULT_MODE
 from spice.domain.enums import ChannelType
+from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
 from spice.domain.ticket import TicketPolicy
+
+#: The largest message a client may send on each channel (others: DEFAULT_MAX_CLIENT_MESSAGE).
+#: Main carries agent data in 2 KiB chunks; record carries audio frames (raw 48 kHz stereo:
+#: 3,840 bytes per 20 ms); the others send a few dozen bytes at most.
+DEFAULT_MAX_MESSAGE: dict[ChannelType, int] = {
+    ChannelType.MAIN: DEFAULT_MAX_CLIENT_MESSAGE,
+    ChannelType.DISPLAY: 4096,
+    ChannelType.INPUTS: 4096,
+    ChannelType.CURSOR: 4096,
+    ChannelType.PLAYBACK: 4096,
+    ChannelType.RECORD: 65536,
+}
+#: Bytes one channel connection may have queued for writing before its client is dropped
+#: (a full-screen uncompressed 4K frame is 33 MB).
+DEFAULT_MAX_OUTPUT = 64 << 20
 
 
 @attrs.define
@@ -49,3 +66,13 @@ class ServerConfig:
     audio: bool = True
     #: Opus for playback to clients that take it (QEMU's playback-compression); RAW otherwise.
     playback_compression: bool = True
+    #: Connection counts, link attempts and the delay after failed tickets (per address).
+    limits: Limits = attrs.field(factory=Limits)
+    #: The largest message a client may send, per channel type.
+    max_message: dict[ChannelType, int] = attrs.field(factory=lambda: dict(DEFAULT_MAX_MESSAGE))
+    #: Bytes one channel connection may have queued for writing before its client is dropped.
+    max_output: int = DEFAULT_MAX_OUTPUT
+    #: Input events a second one inputs channel may deliver, and the burst above that; beyond
+    #: it motion is coalesced and other events dropped (one log line).
+    input_rate: float = 200.0
+    input_burst: int = 400

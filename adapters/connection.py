@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 #: drops a client whose main channel stays blocked for 30 s).
 DEFAULT_SEND_TIMEOUT = 30.0
 RECEIVE_SIZE = 65536
+#: Client messages handled before the reader lets other tasks run.
+EVENTS_PER_TURN = 64
 
 
 def ping_stamp() -> int:
@@ -65,8 +67,12 @@ class Connection:
         *,
         label: str,
         send_timeout: float = DEFAULT_SEND_TIMEOUT,
+        max_output: int | None = None,
     ) -> None:
         self.stream = stream
+        #: Bytes the machine may have queued for writing: more means the client cannot keep
+        #: up with what it asks for, and it is dropped rather than buffered for.
+        self.max_output = max_output
         self.machine = machine
         self.label = label
         self.send_timeout = send_timeout
@@ -86,6 +92,13 @@ class Connection:
             parts = self.machine.data_to_send()
             if not parts:
                 return
+            if self.max_output is not None:
+                queued = sum(len(part) for part in parts)
+                if queued > self.max_output:
+                    raise ClientGone(
+                        f"{self.label}: {queued} bytes queued for writing, over the limit of "
+                        f"{self.max_output}; closing"
+                    )
             try:
                 with trio.fail_after(self.send_timeout):
                     for part in parts:
@@ -103,7 +116,12 @@ class Connection:
         until EOF; hand each event to ``on_event`` and flush automatic answers. Protocol errors
         propagate (the caller logs and closes)."""
         while True:
+            handled = 0
             while (event := self.machine.next_event()) is not NEED_DATA:
+                handled += 1
+                if handled % EVENTS_PER_TURN == 0:
+                    # A read holds thousands of small messages: let other clients run.
+                    await trio.lowlevel.checkpoint()
                 if isinstance(event, Pong):
                     # Our PINGs carry ping_stamp(): Trio's clock in ns.
                     now = trio.current_time()

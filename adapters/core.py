@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -24,12 +25,15 @@ from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker, ResizeCmd
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
 from spice.adapters.session import Client, ClientSession, Transport, new_session_id
+from spice.adapters.tcp import log_refusal, peer_address
+from spice.adapters.ticket_keys import KeyPool
 from spice.adapters.websocket import WebSocketStream
+from spice.domain.admission import Admission
 from spice.domain.codecs.select import warm_up as warm_up_codecs
 from spice.domain.enums import ChannelType, LinkError, NotifySeverity
 from spice.domain.input_events import InputEvent
 from spice.domain.link import LinkRequest
-from spice.domain.ticket import TicketKey
+from spice.domain.ticket import TicketVerdict
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,14 @@ INPUT_QUEUE = 256
 
 
 class SpiceCore:
-    def __init__(self, config: ServerConfig | None = None, key: TicketKey | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, keys: KeyPool | None = None) -> None:
         self.config = config or ServerConfig()
-        self.key = key or TicketKey()
+        #: Fresh ticket keys, one per link.
+        self.keys = keys or KeyPool()
+        #: Connection counts and link pacing per address (the front doors count connections).
+        self.admission = Admission(self.config.limits)
+        #: One ticket check at a time per address, so that parallel guesses wait their turn.
+        self._ticket_locks: dict[str, trio.Lock] = {}
         self.displays: list[DisplayWorker] = []
         self.sessions: dict[int, ClientSession] = {}
         self.keyboard_leds = 0
@@ -107,6 +116,7 @@ class SpiceCore:
         self.ran = True
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.keys.run)
             for worker in self.displays:
                 nursery.start_soon(worker.run)
             nursery.start_soon(self._warm_codecs)
@@ -157,18 +167,33 @@ class SpiceCore:
 
     async def _handle_connection(self, stream: trio.abc.Stream, peer: str, secure: bool) -> None:
         """Link and serve; returns when the connection's channel (if any) has ended."""
+        address = peer_address(peer)
+        verdict = self.admission.link_attempt(address, trio.current_time())
+        if verdict is not None:
+            log_refusal(log, peer, verdict)
+            return
+        claimed: list[tuple[ClientSession, tuple[int, int]]] = []
         policy = LinkPolicy(
-            key=self.key,
+            key=self.keys.take,
             ticket=self.config.ticket,
             secure=secure,
-            admit=self._admit,
+            admit=partial(self._admit, claimed=claimed),
             security=self._security,
             timeout=self.config.link_timeout,
+            check_ticket=partial(self._check_ticket, address),
         )
+        try:
+            await self._link_and_serve(stream, peer, policy)
+        finally:
+            for session, channel in claimed:
+                session.claimed.discard(channel)
+
+    async def _link_and_serve(self, stream: trio.abc.Stream, peer: str, policy: LinkPolicy) -> None:
         linked = await run_link(stream, policy, peer)
         if linked is None:
             return
         request = linked.request
+        secure = policy.secure
         if request.channel_type == ChannelType.MAIN:
             transport: Transport = (
                 "websocket" if isinstance(stream, WebSocketStream) else "tls" if secure else "tcp"
@@ -200,14 +225,47 @@ class SpiceCore:
         # returns) waits for it, so cancelling the session ends both.
         await finished.wait()
 
-    def _admit(self, request: LinkRequest) -> LinkError:
+    async def _check_ticket(
+        self, address: str, check: Callable[[], TicketVerdict]
+    ) -> TicketVerdict:
+        """Run a ticket check for ``address``, after the delay its failed ones earned; one
+        at a time per address, so that parallel connections do not guess faster."""
+        lock = self._ticket_locks.setdefault(address, trio.Lock())
+        try:
+            async with lock:
+                delay = self.admission.ticket_delay(address, trio.current_time())
+                if delay:
+                    await trio.sleep(delay)
+                verdict = check()
+                self.admission.ticket_checked(
+                    address, verdict.error != LinkError.PERMISSION_DENIED, trio.current_time()
+                )
+                return verdict
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._ticket_locks.pop(address, None)
+
+    def _admit(
+        self, request: LinkRequest, *, claimed: list[tuple[ClientSession, tuple[int, int]]]
+    ) -> LinkError:
         kind = request.channel_type
         if kind == ChannelType.MAIN:
             return LinkError.OK
-        if request.connection_id not in self.sessions:
+        session = self.sessions.get(request.connection_id)
+        if session is None:
             return LinkError.BAD_CONNECTION_ID
-        if (kind, request.channel_id) not in self.channel_list():
+        channel = (kind, request.channel_id)
+        if channel not in self.channel_list():
             return LinkError.CHANNEL_NOT_AVAILABLE
+        if channel in session.claimed:
+            # As the C server: one connection per channel type and id per client (each
+            # display connection costs megabytes).
+            log.warning(
+                "%s: a second %s:%d channel refused", session.label, _kind_name(kind), channel[1]
+            )
+            return LinkError.CHANNEL_NOT_AVAILABLE
+        session.claimed.add(channel)
+        claimed.append((session, channel))
         return LinkError.OK
 
     def _security(self, request: LinkRequest, secure: bool) -> LinkError:
@@ -273,3 +331,10 @@ class SpiceCore:
                 await send.send(event)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._subscribers.remove(send)
+
+
+def _kind_name(kind: int) -> str:
+    try:
+        return ChannelType(kind).name.lower()
+    except ValueError:
+        return str(kind)

@@ -21,8 +21,10 @@ import trio
 
 from spice.adapters.http_static import HttpLimits, Site, serve_http
 from spice.adapters.sniff import Protocol, SniffFailed, sniff
+from spice.adapters.tcp import log_refusal, peer_address
 from spice.adapters.tls import tls_handshake
 from spice.adapters.websocket import choose_subprotocol, serve_websocket
+from spice.domain.admission import Admission
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class TransportLimits:
     max_message_bytes: int = 1 << 20
     #: Requests answered on one kept-alive HTTP connection.
     max_requests: int = 100
+    #: Seconds an HTTP response may take to be written.
+    send_timeout: float = 30.0
 
     @property
     def http(self) -> HttpLimits:
@@ -48,6 +52,7 @@ class TransportLimits:
             max_header_bytes=self.max_header_bytes,
             timeout=self.handshake_timeout,
             max_requests=self.max_requests,
+            send_timeout=self.send_timeout,
         )
 
 
@@ -57,7 +62,10 @@ class FrontDoor:
     ``tls``: the port's TLS context (connections are then secure). ``spice``: take native
     SPICE connections; ``http``: take HTTP (files from ``site``) and, with ``websocket``,
     WebSocket upgrades. ``allowed_origins``: pages of other origins that may open WebSockets
-    (``*`` for any; by default only the server's own page).
+    (``*`` for any; by default only the server's own page). ``allowed_hosts``: names besides
+    IP addresses and localhost that browsers may call this server by (``*`` for any).
+    ``admission``: the server's connection counts (shared by its ports); over a limit a
+    connection is closed at once, with one log line per address now and then.
     """
 
     def __init__(
@@ -71,6 +79,8 @@ class FrontDoor:
         http: bool = True,
         websocket: bool = True,
         allowed_origins: frozenset[str] | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
+        admission: Admission | None = None,
     ) -> None:
         self.handler = handler
         self.site = site or Site(None, None)
@@ -80,6 +90,8 @@ class FrontDoor:
         self.take_http = http
         self.take_websocket = websocket
         self.allowed_origins = allowed_origins
+        self.allowed_hosts = allowed_hosts
+        self.admission = admission
 
     @property
     def secure(self) -> bool:
@@ -89,10 +101,20 @@ class FrontDoor:
         """Serve one accepted connection until it is done; always closes it. Whatever goes
         wrong stays with this connection: the listener (trio's serve_listeners, which would
         stop on an exception) never sees it."""
+        address = peer_address(peer)
+        if self.admission is not None:
+            verdict = self.admission.connection_opened(address, trio.current_time())
+            if verdict is not None:
+                log_refusal(log, peer, verdict)
+                await trio.aclose_forcefully(stream)
+                return
         try:
             await self._handle(stream, peer)
         except Exception:
             log.exception("%s: internal error in the transport stage; closing", peer)
+        finally:
+            if self.admission is not None:
+                self.admission.connection_closed(address)
 
     async def _handle(self, stream: trio.abc.Stream, peer: str) -> None:
         timeout = self.limits.handshake_timeout
@@ -122,6 +144,7 @@ class FrontDoor:
                     limits=self.limits.http,
                     secure=self.secure,
                     allowed_origins=self.allowed_origins,
+                    allowed_hosts=self.allowed_hosts,
                 )
                 return
             if kind in (Protocol.UNKNOWN, Protocol.TLS) and self.take_spice:

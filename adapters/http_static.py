@@ -7,16 +7,19 @@ After :mod:`adapters.sniff` has seen an HTTP method, this reads one request head
   replaying the request bytes into it (:mod:`adapters.websocket`), or
 - answers a GET or HEAD: ``/`` is the page that starts spice-html5 (made by
   :mod:`adapters.html5_page`), any other path a file under the spice-html5 directory, with its
-  content type; keep-alive is honoured for up to :attr:`HttpLimits.max_requests` requests.
+  content type; keep-alive is honoured for up to :attr:`HttpLimits.max_requests` requests, and a
+  response not read within :attr:`HttpLimits.send_timeout` closes the connection.
 
 Everything else is refused with its status and one log line: a path that climbs out of the
 directory (``..``, also percent-encoded) 403, a missing file 404, another method 405, a head
 over the size limit 431, a malformed request 400, a WebSocket upgrade from a page of another
-origin 403. A head not complete within the deadline is dropped.
+origin 403, a Host that is not a name of this server 403 (DNS rebinding). A head not complete
+within the deadline is dropped.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -78,6 +81,9 @@ class HttpLimits:
     timeout: float = 10.0
     #: Requests served on one kept-alive connection before it is closed.
     max_requests: int = 100
+    #: Seconds a response may take to be written (a client that never reads holds its body
+    #: and a file descriptor until then).
+    send_timeout: float = 30.0
 
 
 class HttpRefusal(Exception):
@@ -260,6 +266,39 @@ async def read_head(stream: trio.abc.Stream, buffer: bytearray, limits: HttpLimi
         buffer += data
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port, brackets or trailing dot, lowercased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_allowed(request: Request, names: frozenset[str]) -> bool:
+    """Whether the Host the client asked is one this server answers to. A page of another
+    site can make its own name point at this server (DNS rebinding) and then passes the Origin
+    check, so the Host must be an IP address (which no site can rebind), a localhost name, or
+    one of ``names`` (the machine's host name and configured names; ``*`` for any). Clients
+    that send no Host (HTTP/1.0 tools, not browsers) are not affected."""
+    host = request.header("host")
+    if not host or "*" in names:
+        return True
+    name = host_name(host)
+    return (
+        is_ip_literal(name) or name == "localhost" or name.endswith(".localhost") or name in names
+    )
+
+
 def origin_allowed(request: Request, allowed: frozenset[str] | None, secure: bool) -> bool:
     """A browser's WebSocket from another site's page could drive this display: by default
     only the page's own origin (the Host it asked) may connect. Clients that send no Origin
@@ -281,6 +320,7 @@ async def serve_http(
     limits: HttpLimits,
     secure: bool = False,
     allowed_origins: frozenset[str] | None = None,
+    allowed_hosts: frozenset[str] = frozenset(),
 ) -> None:
     """Serve requests on ``stream`` until it should close; the caller closes it afterwards
     (except after a WebSocket hand-over, whose stage closes it)."""
@@ -292,6 +332,10 @@ async def serve_http(
             if head is None:
                 return
             request = parse_head(head, limits.max_header_bytes)
+            if not host_allowed(request, allowed_hosts):
+                raise HttpRefusal(
+                    403, f"Host {request.header('host')[:80]!r} is not a name of this server"
+                )
             if request.method not in ("GET", "HEAD"):
                 raise HttpRefusal(405, f"method {request.method} not served")
             segments = url_path_segments(request.target)
@@ -320,7 +364,16 @@ async def serve_http(
                 await websocket(replay, peer, subprotocol)
                 return
             keep_alive = request.keep_alive and count + 1 < limits.max_requests
-            await _serve_get(stream, peer, site, request, segments, keep_alive)
+            with trio.move_on_after(limits.send_timeout) as deadline:
+                await _serve_get(stream, peer, site, request, segments, keep_alive)
+            if deadline.cancelled_caught:
+                log.warning(
+                    "%s: HTTP: response to %s not read within %g s, closing",
+                    peer,
+                    request.target[:80],
+                    limits.send_timeout,
+                )
+                return
             if not keep_alive:
                 return
         except HttpRefusal as refusal:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -21,7 +22,7 @@ from spice.domain.channels.registry import server_caps
 from spice.domain.enums import ChannelType, CommonCap, DisplayCap, InputsCap, LinkError
 from spice.domain.errors import RemoteProtocolError
 from spice.domain.link import NEED_DATA, AuthTicket, LinkRequest, LinkServer
-from spice.domain.ticket import TicketKey, TicketPolicy
+from spice.domain.ticket import TicketKey, TicketPolicy, TicketVerdict
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class Linked:
 class LinkPolicy:
     """What the link stage needs to know about the server."""
 
-    key: TicketKey
+    #: A fresh key for this link (the C server makes one per link: a ticket captured on one
+    #: link must not open another).
+    key: Callable[[], Awaitable[TicketKey]]
     ticket: TicketPolicy
     secure: bool
     #: Returns the link error for a request after auth (unknown session, no such channel).
@@ -62,11 +65,15 @@ class LinkPolicy:
     #: Returns the link error to put in the reply (NEED_SECURED, NEED_UNSECURED) or OK.
     security: Callable[[LinkRequest, bool], LinkError]
     timeout: float
+    #: Runs the ticket check it is given (after any delay failed tickets earned); the default
+    #: runs it at once.
+    check_ticket: Callable[[Callable[[], TicketVerdict]], Awaitable[TicketVerdict]] | None = None
 
 
 async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Linked | None:
     link = LinkServer()
     request: LinkRequest | None = None
+    key: TicketKey | None = None
     try:
         with trio.fail_after(policy.timeout):
             while True:
@@ -101,13 +108,12 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                         or server_caps(event.channel_type)
                         or CapabilitySet()
                     )
-                    await stream.send_all(
-                        link.send_reply(policy.key.public_der, SERVER_COMMON_CAPS, caps)
-                    )
+                    key = await policy.key()
+                    await stream.send_all(link.send_reply(key.public_der, SERVER_COMMON_CAPS, caps))
                 elif isinstance(event, AuthTicket):
-                    assert request is not None
-                    password = policy.key.decrypt(event.encrypted)
-                    verdict = policy.ticket.verdict(password, time.time())
+                    assert request is not None and key is not None
+                    check = partial(_check_ticket, policy.ticket, key, event.encrypted)
+                    verdict = await (policy.check_ticket or _check_at_once)(check)
                     err = verdict.error
                     if err == LinkError.OK:
                         err = policy.admit(request)
@@ -138,6 +144,15 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
         log.info("%s: connection lost during the link stage (%s)", peer, exc)
         return None
+
+
+def _check_ticket(ticket: TicketPolicy, key: TicketKey, encrypted: bytes) -> TicketVerdict:
+    return ticket.verdict(key.decrypt(encrypted), time.time())
+
+
+async def _check_at_once(check: Callable[[], TicketVerdict]) -> TicketVerdict:
+    await trio.lowlevel.checkpoint()
+    return check()
 
 
 def _name(channel_type: int) -> str:

@@ -30,6 +30,7 @@ from spice.adapters.display_worker import (
     DisplayClient,
     EncodeAbandoned,
 )
+from spice.adapters.input_gate import InputGate
 from spice.adapters.link import Linked
 from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channel import ChannelClosed
@@ -40,6 +41,7 @@ from spice.domain.channels.main import MainChannel
 from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from spice.domain.errors import ProtocolError
+from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
 from spice.domain.messages import main as mm
 from spice.domain.messages.base import Notify
 
@@ -164,6 +166,8 @@ class ClientSession:
         self.mouse_mode = MouseMode.CLIENT if core.config.client_mouse else MouseMode.SERVER
         self.main: Connection | None = None
         self.inputs: list[Connection] = []
+        #: (channel type, id) of the secondary channels linked or linking (one of each).
+        self.claimed: set[tuple[int, int]] = set()
         self.displays: list[DisplayChannel] = []
         #: Whether the main channel's network test found a slow link (JPEG in "auto").
         self.low_bandwidth = False
@@ -191,14 +195,27 @@ class ClientSession:
             channels = [c for c in channels if c[0] != ChannelType.RECORD]
         return channels
 
+    def connection(
+        self, stream: trio.abc.Stream, machine: Any, label: str, kind: ChannelType
+    ) -> Connection:
+        """A channel connection with the server's limits: write deadline, bytes queued for
+        writing, largest client message on this channel."""
+        config = self.core.config
+        machine.max_message_size = config.max_message.get(kind, DEFAULT_MAX_CLIENT_MESSAGE)
+        return Connection(
+            stream,
+            machine,
+            label=label,
+            send_timeout=config.send_timeout,
+            max_output=config.max_output,
+        )
+
     # -- main ------------------------------------------------------------------------------
     async def run_main(self, stream: trio.abc.Stream, linked: Linked) -> None:
         machine = MainChannel(
             mini_header=linked.mini_header, client_caps=linked.request.channel_caps
         )
-        conn = Connection(
-            stream, machine, label=f"{self.label} main", send_timeout=self.core.config.send_timeout
-        )
+        conn = self.connection(stream, machine, f"{self.label} main", ChannelType.MAIN)
         self.main = conn
         agent = SessionAgent(self.core.agent, conn, f"{self.label} agent", view_only=self.view_only)
         machine.receive_data(linked.trailing)
@@ -411,7 +428,7 @@ class ClientSession:
 
     async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         machine = InputsChannel(mini_header=linked.mini_header, mouse_mode=self.mouse_mode)
-        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn = self.connection(stream, machine, label, ChannelType.INPUTS)
         machine.receive_data(linked.trailing)
         machine.start(self.core.keyboard_leds)
         self.inputs.append(conn)
@@ -433,13 +450,17 @@ class ClientSession:
                 event = attrs.evolve(event, client=self.handle)
             await self.core.deliver_input(event)
 
+        config = self.core.config
+        gate = InputGate(deliver, rate=config.input_rate, burst=config.input_burst, label=label)
         try:
             await conn.flush()
-            await self._serve(conn, deliver)
+            await self._serve(conn, gate)
         except ClientGone as exc:
             self._gone(conn, exc)
         finally:
             self.inputs.remove(conn)
+            with trio.move_on_after(1):
+                await gate.flush()
 
     async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         worker = self.core.displays[linked.request.channel_id]
@@ -455,7 +476,7 @@ class ClientSession:
         )
         machine.link_bandwidth = self.bandwidth
         client = DisplayClient(machine)
-        conn = Connection(stream, machine, label=label, send_timeout=config.send_timeout)
+        conn = self.connection(stream, machine, label, ChannelType.DISPLAY)
         conn.received = client.wake
         client.connection = conn
         self.displays.append(machine)
@@ -524,7 +545,7 @@ class ClientSession:
         worker = self.core.displays[linked.request.channel_id]
         client = CursorClient()
         machine = CursorChannel(mini_header=linked.mini_header)
-        conn = Connection(stream, machine, label=label, send_timeout=self.core.config.send_timeout)
+        conn = self.connection(stream, machine, label, ChannelType.CURSOR)
         conn.received = client.wake
         machine.receive_data(linked.trailing)
         state = worker.cursor

@@ -135,6 +135,15 @@ class ChannelConnection:
             self._unacked_sizes.append(size)
             self._unacked_bytes += size
 
+    @property
+    def max_message_size(self) -> int:
+        """The largest message the client may send (bigger: a protocol error)."""
+        return self._reader.max_size
+
+    @max_message_size.setter
+    def max_message_size(self, size: int) -> None:
+        self._reader.max_size = size
+
     def data_to_send(self) -> list[bytes | memoryview]:
         out, self._out = self._out, []
         return out

@@ -33,7 +33,7 @@ class MessageReader:
 
     def __init__(self, *, mini_header: bool, max_size: int = DEFAULT_MAX_CLIENT_MESSAGE) -> None:
         self._mini = mini_header
-        self._max = max_size
+        self.max_size = max_size
         self._buf = bytearray()
         self._serial = 0
 
@@ -55,9 +55,9 @@ class MessageReader:
             serial, msg_type, size, sub_list = FULL_HEADER.unpack_from(self._buf)
             if sub_list:
                 raise RemoteProtocolError("client sent a sub-message list")
-        if size > self._max:
+        if size > self.max_size:
             raise RemoteProtocolError(
-                f"message type {msg_type} announces {size} bytes, over the limit of {self._max}"
+                f"message type {msg_type} announces {size} bytes, over the limit of {self.max_size}"
             )
         end = header.size + size
         if len(self._buf) < end:

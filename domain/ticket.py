@@ -14,19 +14,18 @@ import attrs
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from spice.domain.enums import SPICE_MAX_PASSWORD_LENGTH, SPICE_TICKET_KEY_PAIR_LENGTH, LinkError
+from spice.domain.enums import SPICE_MAX_PASSWORD_LENGTH, LinkError
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 
 
 class TicketKey:
-    """An RSA-1024 key pair (exponent 65537). The reference server makes one per link; one per
-    server is indistinguishable to clients and keeps key generation off the connect path."""
+    """An RSA-1024 key pair (exponent 65537), used for one link only, as the reference server
+    does: a ticket encrypted under it cannot be replayed on another link. The key is made by
+    the caller (:mod:`adapters.ticket_keys` keeps a pool made in a worker thread)."""
 
-    def __init__(self, private_key: rsa.RSAPrivateKey | None = None) -> None:
-        self._key = private_key or rsa.generate_private_key(
-            public_exponent=65537, key_size=SPICE_TICKET_KEY_PAIR_LENGTH
-        )
+    def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        self._key = private_key
         self.public_der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

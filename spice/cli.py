@@ -80,6 +80,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def parse_message_limit(text: str) -> tuple[str, int]:
+    name, _, size = text.partition("=")
+    if name not in CHANNEL_NAMES or not size.isdigit():
+        raise argparse.ArgumentTypeError(f"expected CHANNEL=BYTES (e.g. inputs=4096), not {text!r}")
+    return name, int(size)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="trio-spice",
@@ -247,6 +254,69 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a site (scheme://host:port) whose pages may connect, besides the server's own "
         "page; * for any",
+    )
+    web.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name browsers may reach this server by, besides IP addresses, localhost and "
+        "this machine's host name (repeatable; * for any); other names get 403, which stops "
+        "DNS rebinding",
+    )
+    lim = p.add_argument_group("limits (a connection over one is closed, with one log line)")
+    lim.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="connections open at once (default 1000, fewer under a low ulimit -n)",
+    )
+    lim.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=64,
+        metavar="N",
+        help="connections open at once from one address (default %(default)s)",
+    )
+    lim.add_argument(
+        "--link-attempts-per-second",
+        type=float,
+        default=20.0,
+        metavar="R",
+        help="link attempts per second from one address, bursts of 3 s' worth (default "
+        "%(default)s)",
+    )
+    lim.add_argument(
+        "--failed-ticket-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="after a wrong password, the next try from that address waits this long, "
+        "doubling per failure up to 8 times (default %(default)s)",
+    )
+    lim.add_argument(
+        "--link-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time a connection has to finish the link stage (default %(default)s)",
+    )
+    lim.add_argument(
+        "--max-client-buffer",
+        type=int,
+        default=64 << 20,
+        metavar="BYTES",
+        help="bytes queued for one channel connection before its client is dropped "
+        "(default %(default)s)",
+    )
+    lim.add_argument(
+        "--max-message",
+        action="append",
+        default=[],
+        type=parse_message_limit,
+        metavar="CHANNEL=BYTES",
+        help="largest message a client may send on a channel (repeatable; default main=65536, "
+        "others 4096)",
     )
     p.add_argument(
         "-v",
@@ -424,6 +494,14 @@ def _main(args: argparse.Namespace) -> int:
             copy_paste=not args.disable_copy_paste,
             file_transfer=not args.disable_agent_file_xfer,
             file_transfer_dir=args.file_transfer_dir,
+            allowed_hosts=args.allowed_host,
+            max_connections=args.max_connections,
+            max_connections_per_address=args.max_connections_per_address,
+            link_attempts_per_second=args.link_attempts_per_second,
+            failed_ticket_delay=args.failed_ticket_delay,
+            link_timeout=args.link_timeout,
+            max_client_buffer=args.max_client_buffer,
+            max_message=dict(args.max_message),
         )
         display = server.add_display(*args.size)
     except (spice.Error, OSError, ValueError, TypeError) as exc:

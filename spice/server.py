@@ -7,11 +7,12 @@ import functools
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 import time
 import uuid as uuid_mod
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from spice.adapters import tcp
-from spice.adapters.config import ServerConfig
+from spice.adapters.config import DEFAULT_MAX_MESSAGE, DEFAULT_MAX_OUTPUT, ServerConfig
 from spice.adapters.core import SpiceCore
 from spice.adapters.front_door import FrontDoor, TransportLimits
 from spice.adapters.html5_page import find_client_module, render_page
@@ -30,6 +31,7 @@ from spice.audio import Playback, Record
 from spice.certs import CertificateFiles
 from spice.clipboard import Clipboard
 from spice.display import Display, check_size
+from spice.domain.admission import Limits
 from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
 from spice.domain.audio_events import RecordEvent
@@ -115,6 +117,30 @@ def channel_security(
     if plain_default:
         plain = set(_ALL_CHANNELS - secure)
     return frozenset(secure), frozenset(plain)
+
+
+def message_limits(overrides: Mapping[ChannelSpec, int]) -> dict[ChannelType, int]:
+    """The largest client message per channel: the defaults with ``overrides`` (channel names
+    or types) applied."""
+    limits = dict(DEFAULT_MAX_MESSAGE)
+    for channel, size in overrides.items():
+        kind = channel if isinstance(channel, ChannelType) else CHANNEL_NAMES.get(channel)
+        if kind is None:
+            raise ValueError(f"unknown channel {channel!r} (one of {', '.join(CHANNEL_NAMES)})")
+        if not 64 <= size <= 1 << 24:
+            raise ValueError(f"message limit for {channel} must be 64 bytes to 16 MiB")
+        limits[kind] = size
+    return limits
+
+
+def served_names(addr: str | None, allowed: Iterable[str]) -> frozenset[str]:
+    """The names browsers may call this server by, besides IP addresses and localhost: the
+    machine's host name, the listening address if it is a name, and ``allowed`` (``*``: any)."""
+    names = {name.lower().rstrip(".") for name in allowed}
+    names.add(socket.gethostname().lower())
+    if addr:
+        names.add(addr.lower())
+    return frozenset(names)
 
 
 def _url_host(host: str) -> str:
@@ -216,9 +242,9 @@ def _check_family(addr: str | None, ipv4_only: bool, ipv6_only: bool) -> None:
 class Server:
     """A SPICE server.
 
-    >>> server = Server(port=5900, disable_ticketing=True)
-    >>> display = server.add_display(1024, 768)
-    >>> # in a Trio task:  await nursery.start(server.serve); await display.fill(...)
+        >>> server = Server(port=5900, disable_ticketing=True)
+        >>> display = server.add_display(1024, 768)
+        >>> # in a Trio task:  await nursery.start(server.serve); await display.fill(...)
 
     ``password`` turns on ticketing (an empty one is no password); it stops working after
     ``password_valid_for`` (seconds or a timedelta from now) or at ``password_expires_at`` (an
@@ -257,6 +283,19 @@ class Server:
     temporary ``.NAME.*.part`` file, renamed when complete; no directory, or
     ``file_transfer=False`` as QEMU's ``disable-agent-file-xfer``, refuses them).
     :meth:`agent_events` tells what happens.
+
+    ``allowed_hosts`` lists names (besides IP addresses, localhost names and the machine's host
+    name) that browsers may use for this server; other Host headers get 403 (DNS rebinding).
+
+    Limits (a connection over one is closed with one log line): ``max_connections`` open at
+    once (default 1000, fewer under a low descriptor limit), ``max_connections_per_address``,
+    ``link_attempts_per_second`` per address (bursts of three seconds' worth; new connections
+    twice that), and after a failed ticket the next from that address waits
+    ``failed_ticket_delay`` seconds, doubling per failure up to eight times that.
+    ``link_timeout`` bounds the link stage; ``max_client_buffer`` is the bytes one channel
+    connection may have queued for writing before its client is dropped; ``max_message`` maps
+    channel names to the largest message a client may send on them (main 64 KiB, others 4 KiB
+    by default).
     """
 
     @_config_errors
@@ -302,6 +341,13 @@ class Server:
         file_transfer_dir: str | os.PathLike[str] | None = None,
         audio: bool = True,
         playback_compression: bool = True,
+        allowed_hosts: Iterable[str] = (),
+        max_connections: int | None = None,
+        max_connections_per_address: int = 64,
+        link_attempts_per_second: float = 20.0,
+        failed_ticket_delay: float = 1.0,
+        max_client_buffer: int = DEFAULT_MAX_OUTPUT,
+        max_message: Mapping[ChannelSpec, int] | None = None,
     ) -> None:
         port = check_port("port", port)
         tls_port = check_port("tls_port", tls_port)
@@ -341,8 +387,10 @@ class Server:
             handshake_timeout=min(handshake_timeout, link_timeout),
             max_header_bytes=max_http_header,
             max_message_bytes=max_ws_message,
+            send_timeout=send_timeout,
         )
         self._allowed_origins = frozenset(ws_allowed_origins)
+        self._allowed_hosts = served_names(addr, allowed_hosts)
         if image_compression == "auto":
             image_compression = DEFAULT_MODE
         if image_compression not in MODES:
@@ -387,6 +435,18 @@ class Server:
             file_transfer_dir=transfer_dir,
             audio=audio,
             playback_compression=playback_compression,
+            limits=Limits(
+                max_connections=max_connections or tcp.default_max_connections(),
+                max_connections_per_address=max_connections_per_address,
+                link_rate=link_attempts_per_second,
+                link_burst=max(1, round(3 * link_attempts_per_second)),
+                connection_rate=2 * link_attempts_per_second,
+                connection_burst=max(1, round(6 * link_attempts_per_second)),
+                failed_ticket_delay=failed_ticket_delay,
+                max_failed_ticket_delay=8 * failed_ticket_delay,
+            ),
+            max_message=message_limits(max_message or {}),
+            max_output=max_client_buffer,
         )
         self._core = SpiceCore(config)
         #: "new", "serving" or "stopped": a Server serves once.
@@ -506,6 +566,8 @@ class Server:
                 http=web,
                 websocket=web,
                 allowed_origins=origins,
+                allowed_hosts=self._allowed_hosts,
+                admission=self._core.admission,
             )
 
         plain = door(web=self.websocket)

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import trio
+
 from spice.adapters.connection import Connection
+from spice.domain.enums import ChannelType
 
 if TYPE_CHECKING:
     from spice.adapters.channels.playback import PlaybackHub
@@ -33,6 +36,12 @@ class ChannelContext(Protocol):
     def record(self) -> RecordHub: ...
 
     def mm_time(self) -> int: ...
+
+    def connection(
+        self, stream: trio.abc.Stream, machine: Any, label: str, kind: ChannelType
+    ) -> Connection:
+        """A channel connection with the server's limits (write deadline, output bound,
+        largest client message on this channel kind)."""
 
     async def run_pair(
         self,

@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 import trio
 
-from spice.adapters.connection import Connection, Wakeup
+from spice.adapters.connection import Wakeup
 from spice.domain.channels.playback import PlaybackChannel
 from spice.domain.channels.registry import KINDS, ChannelSetup
 from spice.domain.codecs.opus import OpusEncoder, frame_samples, opus_capable
@@ -264,7 +264,7 @@ async def run_playback(
         )
     )
     assert isinstance(machine, PlaybackChannel)
-    conn = Connection(stream, machine, label=label, send_timeout=ctx.send_timeout)
+    conn = ctx.connection(stream, machine, label, ChannelType.PLAYBACK)
     machine.receive_data(linked.trailing)
     client = PlaybackClient(machine)
     hub.attach(client)

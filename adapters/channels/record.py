@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from spice.adapters.connection import Connection, Wakeup
+from spice.adapters.connection import Wakeup
 from spice.domain.audio_events import RecordData, RecordEvent, RecordStarted, RecordStopped
 from spice.domain.channels.record import (
     DataWhileStopped,
@@ -130,7 +130,7 @@ async def run_record(
         )
     )
     assert isinstance(machine, RecordChannel)
-    conn = Connection(stream, machine, label=label, send_timeout=ctx.send_timeout)
+    conn = ctx.connection(stream, machine, label, ChannelType.RECORD)
     machine.receive_data(linked.trailing)
     client = RecordClient(machine, ctx.handle)
     if hub.volume is not None:

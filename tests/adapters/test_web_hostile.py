@@ -6,7 +6,10 @@ over WebSocket on the same port, main + display) keeps working, and new clients 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -140,7 +143,7 @@ async def test_files_and_page_are_served(server: spice.Server, site: Path) -> No
 async def test_keep_alive_serves_several_requests(server: spice.Server) -> None:
     stream = await trio.open_tcp_stream("127.0.0.1", server.port_bound)
     async with stream:
-        request = b"GET /spice.css HTTP/1.1\r\nHost: x\r\n\r\n"
+        request = b"GET /spice.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         await stream.send_all(request * 3)
         data = b""
         with trio.fail_after(5):
@@ -187,7 +190,7 @@ async def test_oversized_header_gets_431(
 async def test_bad_requests(server: spice.Server, caplog: pytest.LogCaptureFixture) -> None:
     async with undisturbed(server):
         status, response, ours = await http(
-            server.port_bound, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            server.port_bound, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
         )
         assert status == 405 and b"Allow: GET, HEAD" in response
         one_line(caplog, ours, "HTTP 405")
@@ -238,8 +241,15 @@ async def test_unknown_protocol_gets_invalid_magic(
 
 
 async def test_200_idle_connections_at_once(
-    server: spice.Server, caplog: pytest.LogCaptureFixture
+    server_factory, site: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # All from 127.0.0.1: above the default per-address limits, which are tested elsewhere.
+    server = await server_factory(
+        html5_dir=site,
+        handshake_timeout=TIMEOUT,
+        max_connections_per_address=300,
+        link_attempts_per_second=100,
+    )
     async with undisturbed(server) as good:
         streams = []
         start = trio.current_time()
@@ -353,3 +363,197 @@ async def test_subprotocols_and_origins(
                 response = await stream.receive_some(4096)
             assert response.startswith(b"HTTP/1.1 101 ")
             assert b"sec-websocket-protocol: binary" in response.lower()
+
+
+# ------------------------------------------------------------- frame floods (issue 10)
+def masked_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One client frame (RFC 6455 5.2), masked with a zero key (payload unchanged)."""
+    assert len(payload) < 126
+    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+
+UPGRADE = (
+    "GET /websockify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: binary\r\n\r\n"
+)
+
+
+async def upgraded(port: int) -> tuple[trio.SocketStream, bytes]:
+    """A raw TCP stream after a WebSocket upgrade, and bytes read past the 101 answer."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(UPGRADE.format(port=port).encode())
+    data = b""
+    with trio.fail_after(5):
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some(4096)
+    head, rest = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return stream, rest
+
+
+async def flood_until_closed(port: int, continuation: bool, ports: list[int]) -> bytes:
+    """A frame without FIN, then continuation frames without end; returns what the server sent
+    back once it closed (its close frame). Fails if the server never closes."""
+    stream, first = await upgraded(port)
+    ports.append(wc.local_port(stream))
+    if continuation:
+        # One byte a frame, of a valid link header then its message (so the SPICE stage waits).
+        spice = rc.link_header(4000) + bytes(9000)
+        tail = b"".join(masked_frame(0x0, spice[i : i + 1], fin=False) for i in range(1, 9000))
+    else:
+        tail = masked_frame(0x0, b"", fin=False) * 9000
+    batch = masked_frame(0x2, b"R", fin=False) + tail
+    got = bytearray(first)
+    async with stream, trio.open_nursery() as nursery:
+
+        async def send_forever() -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(batch)
+                filler = masked_frame(0x0, b"\0" if continuation else b"", fin=False) * 9000
+                while True:
+                    await stream.send_all(filler)
+
+        nursery.start_soon(send_forever)
+        with trio.fail_after(20):
+            while True:
+                try:
+                    data = await stream.receive_some(65536)
+                except trio.BrokenResourceError:
+                    break
+                if not data:
+                    break
+                got += data
+        nursery.cancel_scope.cancel()
+    return bytes(got)
+
+
+@pytest.mark.parametrize("continuation", [True, False], ids=["1-byte", "empty"])
+async def test_tiny_frame_flood_is_closed_and_others_are_served(
+    server: spice.Server, caplog: pytest.LogCaptureFixture, continuation: bool
+) -> None:
+    """Issue 10: about 200 connections of endless 1-byte (or empty) continuation frames made
+    the whole server serve nobody for a minute. Each must be closed with 1008 (one log line),
+    while a good client keeps being served promptly."""
+    ports: list[int] = []
+    async with undisturbed(server) as good:
+        async with trio.open_nursery() as nursery:
+            answers: list[bytes] = []
+
+            async def flooder() -> None:
+                answers.append(await flood_until_closed(server.port_bound, continuation, ports))
+
+            for _ in range(20):
+                nursery.start_soon(flooder)
+            await trio.sleep(0.3)
+            start = trio.current_time()
+            await good.sees_fill(server.displays[0], 0x0B0C0D)
+            assert trio.current_time() - start < 2.0
+        assert len(answers) == 20
+        for answer in answers:
+            assert answer[:1] == b"\x88", answer[:16]  # a close frame...
+            assert struct.unpack("!H", answer[2:4])[0] == 1008  # ...with Policy Violation
+    for port in ports:
+        one_line(caplog, port, "1008")
+
+
+async def test_pings_after_the_close_began_are_ignored(
+    server: spice.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10: a bad SPICE magic then a burst of pings in the same write made wsproto raise
+    LocalProtocolError (an internal error with a traceback) every time."""
+    async with undisturbed(server):
+        stream, _ = await upgraded(server.port_bound)
+        ours = wc.local_port(stream)
+        async with stream:
+            await stream.send_all(
+                masked_frame(0x2, b"XXXX" + bytes(12)) + masked_frame(0x9, b"") * 50
+            )
+            await rc.read_until_closed(stream, timeout=5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    one_line(caplog, ours, "INVALID_MAGIC")
+
+
+# ---------------------------------------------------------- unread responses (issue 10)
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+async def test_pipelined_responses_never_read_are_dropped(
+    server_factory, site: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, tls: bool
+) -> None:
+    """Issue 10: a client with a small receive buffer pipelines four GETs of a large file and
+    never reads; it held ~3.3 MB and a descriptor for ever, with no log line. The response
+    must have a write deadline: closed after it, with one line."""
+    from spice.certs import write_certificates
+
+    big = os.urandom(4 << 20)
+    (site / "big.bin").write_bytes(big)
+    options: dict[str, object] = {"html5_dir": site, "send_timeout": 1.0}
+    if tls:
+        write_certificates(tmp_path / "x509")
+        options.update(tls_port=0, x509_dir=tmp_path / "x509")
+    server = await server_factory(**options)
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", server.tls_port_bound if tls else server.port_bound))
+    raw = trio.SocketStream(sock)
+    ours = wc.local_port(raw)
+    stream: trio.abc.Stream = raw
+    if tls:
+        context = wc.client_tls_context(str(tmp_path / "x509" / "ca-cert.pem"))
+        stream = trio.SSLStream(raw, context, server_hostname="127.0.0.1")
+    async with stream:
+        request = b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        await stream.send_all(request * 4)
+        await trio.sleep(3)  # never read, for three times the deadline
+        # What is left is only what the kernel had buffered, not the four responses.
+        received = 0
+        with trio.fail_after(5):
+            while True:
+                try:
+                    data = await stream.receive_some(1 << 20)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+                if not data:
+                    break
+                received += len(data)
+        assert received < 3 * len(big)
+    one_line(caplog, ours, "not read within")
+
+
+# ------------------------------------------------------------- DNS rebinding (issue 10)
+def as_host(request: bytes, host: str) -> bytes:
+    return request.replace(b"Host: 127.0.0.1", f"Host: {host}".encode())
+
+
+async def test_a_host_that_is_not_ours_is_refused(
+    server: spice.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 10: ``Host: evil.example:P`` with ``Origin: http://evil.example:P`` passed the
+    Origin check, so a rebound page could watch and drive the desktop."""
+    port = server.port_bound
+    upgrade = [
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Protocol: binary",
+    ]
+    async with undisturbed(server):
+        for path, extra in (("/websockify", upgrade), ("/", [])):
+            evil = f"evil.example:{port}"
+            status, body, ours = await http(
+                port, as_host(get(path, *extra, f"Origin: http://{evil}"), evil)
+            )
+            assert status == 403, body[:200]
+            one_line(caplog, ours, "HTTP 403", "evil.example")
+
+
+async def test_the_names_a_server_answers_to(server_factory, site: Path) -> None:
+    """IP addresses, localhost names, the machine's name and configured names."""
+    server = await server_factory(html5_dir=site, allowed_hosts=["spice.lan"])
+    port = server.port_bound
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"spice.lan:{port}", "[::1]", "a.localhost"]
+    for host in [*hosts, socket.gethostname()]:
+        status, _, _ = await http(port, as_host(get("/"), host))
+        assert status == 200, host
+    status, _, _ = await http(port, as_host(get("/"), "other.lan"))
+    assert status == 403

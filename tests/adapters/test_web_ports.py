@@ -92,7 +92,8 @@ async def test_ws_port_takes_browsers_only(
     server: spice.Server = await server_factory(ws_port=0, html5_dir=tmp_path, websocket=False)
     assert server.urls == [f"http://127.0.0.1:{server.ws_port_bound}/"]
     response = await wc.http_exchange(
-        server.ws_port_bound, b"GET /main.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        server.ws_port_bound,
+        b"GET /main.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     assert wc.status_of(response) == 200
     async with wc.ws_stream(server.ws_port_bound) as ws:
@@ -110,7 +111,7 @@ async def test_ws_port_takes_browsers_only(
     # ...and with websocket=False, the SPICE port takes no HTTP.
     stream = await trio.open_tcp_stream("127.0.0.1", server.port_bound)
     async with stream:
-        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert await rc.read_until_closed(stream) == 0
     session = await rc.open_session("127.0.0.1", server.port_bound)
     await session.aclose()

@@ -13,7 +13,7 @@ import pytest
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
-from spice.adapters.websocket import WebSocketStream
+from spice.adapters.websocket import open_client
 
 HOST = "127.0.0.1"
 
@@ -52,10 +52,20 @@ async def ws_connection(
 
 
 @asynccontextmanager
-async def ws_stream(port: int, **kwargs: object) -> AsyncIterator[trio.abc.Stream]:
+async def ws_stream(
+    port: int, *, path: str = "/websockify", tls: ssl.SSLContext | None = None
+) -> AsyncIterator[trio.abc.Stream]:
     """A SPICE byte stream over a WebSocket to ``port`` (the server's own adapter, client side)."""
-    async with ws_connection(port, **kwargs) as (ws, raw):  # type: ignore[arg-type]
-        yield WebSocketStream(ws, raw, max_message_bytes=64 << 20)
+    tcp = await trio.open_tcp_stream(HOST, port)
+    raw: trio.SocketStream | trio.SSLStream[trio.SocketStream] = tcp
+    if tls is not None:
+        raw = trio.SSLStream(tcp, tls, server_hostname=HOST, https_compatible=True)
+    stream = await open_client(raw, f"{HOST}:{port}", path, subprotocols=["binary"])
+    try:
+        yield stream
+    finally:
+        with trio.CancelScope(shield=True):
+            await stream.aclose()
 
 
 def client_tls_context(ca_file: str) -> ssl.SSLContext:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from spice.domain.enums import LinkError
 from spice.domain.ticket import TicketKey, TicketPolicy
 
-KEY = TicketKey()
+KEY = TicketKey(rsa.generate_private_key(public_exponent=65537, key_size=1024))
 
 
 def test_public_key_is_162_bytes_of_subject_public_key_info() -> None:
