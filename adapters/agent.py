@@ -26,7 +26,7 @@ from typing import IO
 import attrs
 import trio
 
-from spice.adapters.connection import Connection
+from spice.adapters.connection import ClientGone, Connection
 from spice.domain.agent import events as ev
 from spice.domain.agent.app_events import (
     AgentAppEvent,
@@ -190,9 +190,14 @@ class SessionAgent:
             self.conn.machine.send(msg)
 
     async def push(self) -> None:
-        """Queue and write now (from a task other than the main channel's reader)."""
+        """Queue and write now (from a task other than the main channel's reader: an
+        application's call). A client that has gone is the main channel's reader's to notice
+        and log; the application's call goes on as if that client had not answered."""
         self.queue()
-        await self.conn.flush()
+        try:
+            await self.conn.flush()
+        except ClientGone:
+            pass
 
     async def handle(self, msg: AgentMessage) -> None:
         """A client agent message, from the main channel's reader (which writes what this
