@@ -367,9 +367,10 @@ class Probe:
 
     def on_playback_stop(self, _channel: Any) -> None:
         self.playback_streams += 1
-        path = os.path.join(self.args.audio_dir or ".", f"playback-{self.playback_streams}.pcm")
-        with open(path, "wb") as out:
-            out.write(self.playback_pcm)
+        if self.args.audio_dir:  # only where a test asked for the PCM (never the cwd)
+            path = os.path.join(self.args.audio_dir, f"playback-{self.playback_streams}.pcm")
+            with open(path, "wb") as out:
+                out.write(self.playback_pcm)
         emit(
             "playback-stop",
             bytes=len(self.playback_pcm),
