@@ -215,7 +215,7 @@ class ClientSession:
 
         async def on_event(event: Any) -> None:
             if isinstance(event, mm.AttachChannels):
-                machine.send_channels_list(self.core.channel_list())
+                machine.send_channels_list(self.core.channels_for(self.transport))
             elif isinstance(event, mm.MouseModeRequest):
                 if event.mode & self.supported_mouse_modes and event.mode in (
                     MouseMode.SERVER,
