@@ -194,10 +194,8 @@ class SessionAgent:
         application's call). A client that has gone is the main channel's reader's to notice
         and log; the application's call goes on as if that client had not answered."""
         self.queue()
-        try:
+        with contextlib.suppress(ClientGone):
             await self.conn.flush()
-        except ClientGone:
-            pass
 
     async def handle(self, msg: AgentMessage) -> None:
         """A client agent message, from the main channel's reader (which writes what this

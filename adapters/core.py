@@ -100,6 +100,16 @@ class SpiceCore:
             channels += [(ChannelType.PLAYBACK.value, 0), (ChannelType.RECORD.value, 0)]
         return channels
 
+    def channels_for(self, transport: Transport) -> list[tuple[int, int]]:
+        """The channels a session on that transport is offered (and may link). A WebSocket
+        session is spice-html5's, which has no record channel: it reports a listed one as an
+        error on its page (and opens a connection to it that does nothing), so it is not
+        offered there."""
+        channels = self.channel_list()
+        if transport == "websocket":
+            channels = [c for c in channels if c[0] != ChannelType.RECORD.value]
+        return channels
+
     def mm_time(self) -> int:
         """The multimedia clock in ms, sent 400 ms behind as the reference server does."""
         return int((time.monotonic() - self._epoch) * 1000 + 100_000 - 400) & 0xFFFFFFFF
@@ -255,7 +265,7 @@ class SpiceCore:
         if session is None:
             return LinkError.BAD_CONNECTION_ID
         channel = (kind, request.channel_id)
-        if channel not in self.channel_list():
+        if channel not in self.channels_for(session.transport):
             return LinkError.CHANNEL_NOT_AVAILABLE
         if channel in session.claimed:
             # As the C server: one connection per channel type and id per client (each

@@ -187,14 +187,6 @@ class ClientSession:
     def supported_mouse_modes(self) -> int:
         return MouseMode.SERVER | (MouseMode.CLIENT if self.core.config.client_mouse else 0)
 
-    def channel_list(self) -> list[tuple[int, int]]:
-        """The channels this client is offered. spice-html5 (the WebSocket client) has no
-        record channel and logs an error for one in the list: it is not offered there."""
-        channels = self.core.channel_list()
-        if self.transport == "websocket":
-            channels = [c for c in channels if c[0] != ChannelType.RECORD]
-        return channels
-
     def connection(
         self, stream: trio.abc.Stream, machine: Any, label: str, kind: ChannelType
     ) -> Connection:
@@ -240,7 +232,7 @@ class ClientSession:
 
         async def on_event(event: Any) -> None:
             if isinstance(event, mm.AttachChannels):
-                machine.send_channels_list(self.channel_list())
+                machine.send_channels_list(self.core.channels_for(self.transport))
             elif isinstance(event, mm.MouseModeRequest):
                 if event.mode & self.supported_mouse_modes and event.mode in (
                     MouseMode.SERVER,

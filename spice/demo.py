@@ -4,19 +4,28 @@ It shows a clock, a bouncing ball, what the user types (US layout) and a trail w
 drags, with a custom arrow cursor. It follows the client's window size (resize requests from
 the agent, at least 400x300) and shows the last text a client copied. It exercises the same
 public API an application uses.
+
+Audio, at the bottom right: clicking "Tone" plays a short chime to every client
+(``server.playback``); clicking "Mic" asks the clients for their microphones
+(``server.record``) and the bar beside it shows the level of what they send
+(``server.record_events()``) until "Mic" is clicked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
+from typing import Any
 
 import numpy as np
 import trio
 from PIL import Image, ImageDraw, ImageFont
 
+from spice.audio import Record
 from spice.display import Display, to_bgrx
 from spice.domain.agent.app_events import ClipboardOffered, FileReceived
+from spice.domain.audio_events import RecordData, RecordStarted, RecordStopped
 from spice.domain.input_events import (
     KeyEvent,
     MouseButtonEvent,
@@ -40,6 +49,10 @@ SHIFT_KEYS = {0x2A, 0x36}
 BACKSPACE, ENTER = 0x0E, 0x1C
 
 BG_TOP, BG_BOTTOM = (32, 64, 112), (12, 20, 40)
+BUTTON, BUTTON_ON, BUTTON_TEXT = (70, 80, 100), (60, 150, 90), (240, 240, 245)
+LEVEL_EMPTY, LEVEL_FULL = (40, 44, 52), (80, 220, 120)
+#: The level bar spans -60 dBFS (empty) to 0 dBFS (full), redrawn at most this often.
+LEVEL_FLOOR_DB, LEVEL_INTERVAL = -60.0, 0.05
 #: The smallest size the demo's layout accepts from a client's resize request.
 MIN_W, MIN_H = 400, 300
 #: Characters of typed text kept (the box shows the last 120).
@@ -77,6 +90,66 @@ class Demo:
         self.lock = trio.Lock()
         #: The last line of news from the agent (clipboard, files), shown at the bottom.
         self.news = ""
+        #: What the audio row shows: the microphones asked for, the last level drawn (0..1).
+        self.recording = False
+        self.level = 0.0
+        #: Clicks on "Tone" waiting for :meth:`play_tones` (one at most: a chime at a time).
+        self.tone_send, self.tone_receive = trio.open_memory_channel[None](1)
+        #: ``server.record``, set by :func:`run_demo` (a Demo alone has no microphones).
+        self.server_record: Record | None = None
+
+    # -- the audio row: [Tone] [Mic] [level bar], bottom right ------------------------------------
+    def tone_box(self) -> tuple[int, int, int, int]:
+        return (self.w - 250, self.h - 34, self.w - 190, self.h - 8)
+
+    def mic_box(self) -> tuple[int, int, int, int]:
+        return (self.w - 180, self.h - 34, self.w - 130, self.h - 8)
+
+    def level_box(self) -> tuple[int, int, int, int]:
+        return (self.w - 120, self.h - 28, self.w - 20, self.h - 14)
+
+    def _button(self, box: tuple[int, int, int, int], label: str, on: bool) -> Image.Image:
+        left, top, right, bottom = box
+        img = Image.new("RGB", (right - left, bottom - top), BUTTON_ON if on else BUTTON)
+        d = ImageDraw.Draw(img)
+        d.rectangle([0, 0, right - left - 1, bottom - top - 1], outline=(200, 205, 215))
+        d.text((8, 3), label, fill=BUTTON_TEXT, font=self.font)
+        return img
+
+    def _level_bar(self) -> Image.Image:
+        left, top, right, bottom = self.level_box()
+        img = Image.new("RGB", (right - left, bottom - top), LEVEL_EMPTY)
+        filled = round(self.level * (right - left))
+        if filled:
+            ImageDraw.Draw(img).rectangle([0, 0, filled - 1, bottom - top - 1], fill=LEVEL_FULL)
+        return img
+
+    async def _draw_audio(self) -> None:
+        for box, img in (
+            (self.tone_box(), self._button(self.tone_box(), "Tone", False)),
+            (self.mic_box(), self._button(self.mic_box(), "Mic", self.recording)),
+            (self.level_box(), self._level_bar()),
+        ):
+            self.bg.paste(img, box[:2])
+            await self.display.update(box[0], box[1], img)
+
+    async def show_audio(
+        self, *, recording: bool | None = None, level: float | None = None
+    ) -> None:
+        async with self.lock:
+            if recording is not None:
+                self.recording = recording
+            if level is not None:
+                self.level = level
+            await self._draw_audio()
+
+    @staticmethod
+    def level_fraction(rms: float) -> float:
+        """An RMS level (0..1 of full scale) as the bar's filled fraction (dBFS scale)."""
+        if rms <= 0:
+            return 0.0
+        db = 20 * math.log10(rms)
+        return min(max(1 - db / LEVEL_FLOOR_DB, 0.0), 1.0)
 
     async def resize(self, display: Display, width: int, height: int) -> bool:
         """A client's window asks for this size: take it and redraw everything."""
@@ -110,7 +183,7 @@ class Demo:
         d.text((10, 5), "trio-spice demo", fill=(20, 20, 20), font=self.font)
         d.rectangle([40, 80, min(self.w - 40, 620), 200], fill=(245, 245, 240), outline=(0, 0, 0))
         d.text((52, 88), "Type here:", fill=(60, 60, 60), font=self.font)
-        d.text((40, self.h - 30), "Drag the mouse to draw.", fill=(200, 210, 230), font=self.font)
+        d.text((40, self.h - 30), "Drag to draw.", fill=(200, 210, 230), font=self.font)
         return img
 
     async def draw_full(self) -> None:
@@ -122,6 +195,7 @@ class Demo:
         await self.display.update(0, 0, self.bg)
         await self._draw_text()
         await self._draw_clock()
+        await self._draw_audio()
 
     async def draw_clock(self) -> None:
         async with self.lock:
@@ -219,6 +293,8 @@ class Demo:
     async def handle_pointer(self, event: object) -> None:
         if isinstance(event, MouseButtonEvent):
             self.buttons = event.buttons
+            if event.pressed and event.button == 1:
+                await self.click(*self.pointer)
         elif isinstance(event, (MousePositionEvent, MouseMotionEvent)):
             if isinstance(event, MousePositionEvent):
                 new = (event.x, event.y)
@@ -233,6 +309,20 @@ class Demo:
             self.pointer = new
             self.buttons = event.buttons
 
+    async def click(self, x: int, y: int) -> None:
+        """A left click: on "Tone" a chime, on "Mic" the microphones on or off."""
+        if _inside(self.tone_box(), x, y):
+            with contextlib.suppress(trio.WouldBlock):  # one is already waiting to play
+                self.tone_send.send_nowait(None)
+        elif _inside(self.mic_box(), x, y):
+            if self.server_record is None:
+                return
+            if self.server_record.recording:
+                self.server_record.stop()
+            else:
+                self.server_record.start()
+            await self.show_audio(recording=self.server_record.recording, level=0.0)
+
     async def trail(self, a: tuple[int, int], b: tuple[int, int]) -> None:
         left, top = max(min(a[0], b[0]) - 4, 0), max(min(a[1], b[1]) - 4, 0)
         right, bottom = min(max(a[0], b[0]) + 5, self.w), min(max(a[1], b[1]) + 5, self.h)
@@ -245,13 +335,60 @@ class Demo:
             await self.display.update(left, top, self.bg.crop((left, top, right, bottom)))
 
 
+def _inside(box: tuple[int, int, int, int], x: int, y: int) -> bool:
+    return box[0] <= x < box[2] and box[1] <= y < box[3]
+
+
+def chime(rate: int = 48000) -> np.ndarray:
+    """Two short notes (E5 then A5), 0.4 s of 16-bit stereo with soft edges."""
+    notes = []
+    for freq in (659.25, 880.0):
+        t = np.arange(int(0.2 * rate)) / rate
+        envelope = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.01)  # 10 ms fades
+        notes.append(np.sin(2 * np.pi * freq * t) * envelope * 9000)
+    mono = np.concatenate(notes).astype(np.int16)
+    return np.repeat(mono[:, None], 2, axis=1)
+
+
+async def play_tones(server: Server, demo: Demo) -> None:
+    """Play a chime for every click on "Tone", one after the other."""
+    sound = chime()
+    async for _ in demo.tone_receive:
+        server.playback.start(48000, 2)
+        await server.playback.write(sound)
+        # write() returns with up to 100 ms still to be sent; STOP would drop it.
+        await trio.sleep(0.2)
+        server.playback.stop()
+
+
+async def show_microphones(demo: Demo, events: trio.MemoryReceiveChannel[Any]) -> None:
+    """The level bar follows what the clients' microphones send (the loudest frame since
+    the last redraw, at most every ``LEVEL_INTERVAL`` seconds)."""
+    loudest, last_draw = 0.0, 0.0
+    async for event in events:
+        if isinstance(event, RecordStarted):
+            await demo.show_audio(level=0.0)
+        elif isinstance(event, RecordData):
+            loudest = max(loudest, event.level)
+            now = trio.current_time()
+            if now - last_draw >= LEVEL_INTERVAL:
+                level = demo.level_fraction(loudest)
+                if round(level * 100) != round(demo.level * 100):
+                    await demo.show_audio(level=level)
+                loudest, last_draw = 0.0, now
+        elif isinstance(event, RecordStopped):
+            await demo.show_audio(level=0.0)
+
+
 async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> None:
     demo = Demo(display)
+    demo.server_record = server.record
     server.on_resize(demo.resize)
     # Subscribe before drawing, so that nothing typed while the first frame is drawn is lost.
     async with (
         server.input_events() as events,
         server.agent_events() as agent_events,
+        server.record_events() as record_events,
         trio.open_nursery() as nursery,
     ):
         await display.set_cursor(arrow_cursor(), 1, 1, x=demo.w // 2, y=demo.h // 2)
@@ -278,6 +415,8 @@ async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> No
 
         nursery.start_soon(animate)
         nursery.start_soon(agent_news)
+        nursery.start_soon(play_tones, server, demo)
+        nursery.start_soon(show_microphones, demo, record_events)
         async for event in events:
             batch: list[object] = [event]
             while len(batch) < BATCH:
@@ -288,4 +427,4 @@ async def run_demo(server: Server, display: Display, *, fps: float = 20.0) -> No
             await demo.handle_batch(batch)
 
 
-__all__ = ["Demo", "arrow_cursor", "run_demo", "to_bgrx"]
+__all__ = ["Demo", "arrow_cursor", "chime", "run_demo", "to_bgrx"]

@@ -6,6 +6,7 @@ talks JSON lines, as ``gtk_client.py`` does with spice-gtk. Every event the page
 (console lines, page errors, dialogs, WebSocket opens and closes, HTTP errors) lands in
 :attr:`Browser.events`; :meth:`Browser.command` sends one command and returns its reply;
 :meth:`Browser.canvas` reads the primary surface's canvas back as an ``(h, w, 4)`` RGBA array.
+:meth:`Browser.media` reports the page's MediaSource use (after :meth:`Browser.instrument_media`).
 :attr:`Browser.client_errors` is what a test asserts empty: uncaught exceptions, console
 errors, and spice-html5's own ``ERROR:`` log lines (it logs its errors with console.log).
 The probe has a watchdog; on exit it is asked to quit, then killed, and always reaped.
@@ -134,6 +135,14 @@ class Browser:
 
     async def login(self, password: str) -> None:
         await self.command("login", password=password)
+
+    async def instrument_media(self) -> None:
+        """Watch the page's MediaSource path from the next :meth:`goto` on (see the probe)."""
+        await self.command("instrument_media")
+
+    async def media(self) -> Event:
+        """What the instrumented page did with MediaSource and its <audio> element so far."""
+        return await self.command("media")
 
     async def screenshot(self, path: str | os.PathLike[str]) -> None:
         await self.command("screenshot", path=os.fspath(path))

@@ -60,6 +60,9 @@ browser = await chromium.launch({
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        // spice-html5's playback is an <audio autoplay> element fed through MediaSource; with
+        // no user gesture in a test, Chromium's default policy would keep it paused.
+        '--autoplay-policy=no-user-gesture-required',
         // Trust exactly one server key (the test's generated certificate), nothing else.
         ...(trustSpki ? [`--ignore-certificate-errors-spki-list=${trustSpki}`] : []),
     ],
@@ -93,6 +96,70 @@ async function canvasBox() {
     await canvas.waitFor({ state: 'visible', timeout: 10000 });
     return await canvas.boundingBox();
 }
+
+// Installed before the page's scripts run (command instrument_media, then goto): watches the
+// MediaSource path spice-html5's playback.js takes, without changing what it does. It records
+// the isTypeSupported answers (which decide the Opus cap), each SourceBuffer created and every
+// append (count, bytes, updateend, error events), and, once playback.js's <audio> element is
+// in the page, its state and an AnalyserNode on its output: the decoded sound's loudest
+// frequency. window.__trioMedia.snapshot() returns all of it as plain JSON.
+const MEDIA_INSTRUMENT = `(() => {
+    const rec = { queries: [], sourceBuffers: [], appends: 0, appendedBytes: 0, updateEnds: 0,
+                  bufferErrors: 0, mediaErrors: [], peaks: [] };
+    if (!window.MediaSource) { window.__trioMedia = { snapshot: () => ({ ...rec, noMediaSource: true }) }; return; }
+    const isTypeSupported = MediaSource.isTypeSupported.bind(MediaSource);
+    MediaSource.isTypeSupported = (type) => {
+        const answer = isTypeSupported(type);
+        rec.queries.push({ type, answer });
+        return answer;
+    };
+    const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+    MediaSource.prototype.addSourceBuffer = function (type) {
+        const buffer = addSourceBuffer.call(this, type);
+        rec.sourceBuffers.push(type);
+        buffer.addEventListener('updateend', () => { rec.updateEnds += 1; });
+        buffer.addEventListener('error', () => { rec.bufferErrors += 1; });
+        return buffer;
+    };
+    const appendBuffer = SourceBuffer.prototype.appendBuffer;
+    SourceBuffer.prototype.appendBuffer = function (data) {
+        rec.appends += 1;
+        rec.appendedBytes += data.byteLength;
+        return appendBuffer.call(this, data);
+    };
+    let watched = null, analyser = null, context = null;
+    function watch(audio) {
+        watched = audio;
+        audio.addEventListener('error', () => rec.mediaErrors.push(audio.error ? audio.error.code + ' ' + audio.error.message : 'error'));
+        context = new AudioContext();
+        const source = context.createMediaElementSource(audio);
+        analyser = context.createAnalyser();
+        analyser.fftSize = 8192;
+        source.connect(analyser);
+        analyser.connect(context.destination);
+    }
+    function peak() {
+        const bins = new Float32Array(analyser.frequencyBinCount);
+        analyser.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+        return { hz: best * context.sampleRate / analyser.fftSize, db: bins[best] };
+    }
+    window.__trioMedia = {
+        snapshot() {
+            const audio = document.querySelector('audio');
+            if (audio && audio !== watched) watch(audio);
+            const out = { ...rec, audio: null };
+            if (audio) {
+                const ranges = [];
+                for (let i = 0; i < audio.buffered.length; i++) ranges.push([audio.buffered.start(i), audio.buffered.end(i)]);
+                out.audio = { readyState: audio.readyState, paused: audio.paused, currentTime: audio.currentTime,
+                              buffered: ranges, contextState: context.state, peak: peak() };
+            }
+            return out;
+        },
+    };
+})();`;
 
 const commands = {
     async goto({ url }) {
@@ -156,6 +223,13 @@ const commands = {
     async viewport({ width, height }) {
         await page.setViewportSize({ width, height });
         return { event: 'ok' };
+    },
+    async instrument_media() {
+        await page.addInitScript(MEDIA_INSTRUMENT);
+        return { event: 'ok' };
+    },
+    async media() {
+        return { event: 'media', ...(await page.evaluate(() => window.__trioMedia ? window.__trioMedia.snapshot() : null)) };
     },
     async eval({ expression }) {
         return { event: 'value', value: await page.evaluate(expression) };

@@ -97,10 +97,13 @@ async def test_page_on_the_spice_port_shows_the_display_and_sends_input(
         assert reply["status"] == 200
         await browser.wait_state("connected")
         await wait_canvas_equals(browser, display)
+        with trio.move_on_after(5):
+            while len(browser.of("websocket")) < 5:
+                await trio.sleep(0.05)
         sockets = browser.of("websocket")
         assert sockets and all(e["url"] == f"ws://127.0.0.1:{port}/websockify" for e in sockets)
-        # main, display, inputs, cursor, playback (not record: spice-html5 has none), each
-        # its own WebSocket
+        # main, display, inputs, cursor, playback: each its own WebSocket (no record: see
+        # test_browser_audio.py)
         assert len(sockets) == 5
 
         # The same port still takes a native SPICE client meanwhile.

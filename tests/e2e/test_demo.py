@@ -1,13 +1,19 @@
-"""The built-in demo reacts to a real client: typed keys appear and a drag leaves a trail."""
+"""The built-in demo reacts to a real client: typed keys appear and a drag leaves a trail; a
+click on "Tone" plays a chime at the client; with "Mic" on, what the client's microphone sends
+moves the level bar."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import trio
-from gtk_client import open_gtk_client
+from gtk_client import GtkClient, open_gtk_client
+from test_gtk_audio import dominant, tone
 
 import spice
-from spice.demo import run_demo
+from spice.demo import LEVEL_FULL, Demo, chime, run_demo
 
 
 async def test_demo_shows_typing_and_a_drag_trail() -> None:
@@ -88,3 +94,75 @@ async def test_demo_follows_the_client_window_and_shows_a_copy() -> None:
                     await trio.sleep(0.05)
             assert (display.width, display.height) == (800, 560)
         nursery.cancel_scope.cancel()
+
+
+async def click(client: GtkClient, box: tuple[int, int, int, int]) -> None:
+    x, y = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+    await client.command({"cmd": "position", "x": x, "y": y, "buttons": 0})
+    await client.command({"cmd": "button_press", "button": 1, "buttons": 1})
+    await client.command({"cmd": "button_release", "button": 1, "buttons": 0})
+    await client.flush()
+
+
+def level_filled(frame: np.ndarray, box: tuple[int, int, int, int]) -> int:
+    """How many columns of the level bar (middle row) show the level colour."""
+    left, top, right, bottom = box
+    row = frame[(top + bottom) // 2, left:right, :3]
+    return int(np.all(row == LEVEL_FULL[::-1], axis=1).sum())
+
+
+async def test_demo_plays_a_tone_on_click_and_shows_the_microphone_level() -> None:
+    server = spice.Server(addr="127.0.0.1", port=0, disable_ticketing=True)
+    display = server.add_display(640, 480)
+    with tempfile.TemporaryDirectory(prefix="demo-audio-") as tmp:
+        mic = Path(tmp) / "mic.pcm"
+        mic.write_bytes(tone(440, 1.0).astype("<i2").tobytes())
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve)
+            nursery.start_soon(run_demo, server, display)
+            async with open_gtk_client(
+                "127.0.0.1", server.port_bound, extra_args=["--audio", "--audio-dir", tmp]
+            ) as client:
+                await client.wait_for("mark")
+                await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
+                await client.wait_for(
+                    "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+                )
+                await client.wait_for("channel-new", lambda e: e["type"] == "record")
+                with trio.fail_after(10):
+                    while not (server._core.playback.clients and server._core.record.clients):
+                        await trio.sleep(0.02)
+                demo = Demo(display)  # the same layout as the running demo's, for the boxes
+
+                # A click on "Tone": the client plays the chime (two notes, 659 then 880 Hz).
+                await click(client, demo.tone_box())
+                start = await client.wait_for("playback-start")
+                assert (start["channels"], start["rate"]) == (2, 48000)
+                stop = await client.wait_for("playback-stop", timeout=10)
+                pcm = np.frombuffer(Path(stop["file"]).read_bytes(), "<i2").reshape(-1, 2)
+                assert abs(len(pcm) - len(chime())) <= 960, len(pcm)
+                half = len(pcm) // 2
+                assert abs(dominant(pcm[:half], 48000) - 659.25) <= 10
+                assert abs(dominant(pcm[half:], 48000) - 880) <= 10
+
+                # The level bar is empty until a client records; a click on "Mic" asks for it.
+                await display.sync()
+                assert level_filled(display.framebuffer, demo.level_box()) == 0
+                await click(client, demo.mic_box())
+                await client.wait_for("record-start")
+                await client.command({"cmd": "record_send", "file": str(mic)})
+                # RMS of a 12000-amplitude sine: -11.7 dBFS, about 80% of the bar.
+                with trio.fail_after(10):
+                    while True:
+                        shown = await client.screenshot()
+                        if 70 <= level_filled(shown, demo.level_box()) <= 90:
+                            break
+                        await trio.sleep(0.05)
+                # "Mic" again: recording stops and the bar empties.
+                await click(client, demo.mic_box())
+                await client.wait_for("record-stop")
+                with trio.fail_after(10):
+                    while level_filled(await client.screenshot(), demo.level_box()):
+                        await trio.sleep(0.05)
+                assert not server.record.recording
+            nursery.cancel_scope.cancel()
