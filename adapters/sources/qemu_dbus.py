@@ -115,7 +115,7 @@ class QemuUnsupported(Exception):
 
 
 #: What ends a connection to QEMU: the source then shows the notice and retries.
-LOST: tuple[type[BaseException], ...] = (
+LOST = (
     QemuGone,
     OSError,
     EOFError,
@@ -360,11 +360,16 @@ class QemuSource:
             await _client_auth(stream)
         return DBusConnection(stream.socket, enable_fds=True)
 
-    def _address(self, path: str, interface: str) -> DBusAddress:
-        return DBusAddress(path, bus_name=BUS_NAME if self._bus else None, interface=interface)
+    def _method(
+        self, path: str, iface: str, method: str, sig: str, body: tuple[Any, ...]
+    ) -> Message:
+        msg = new_method_call(DBusAddress(path, BUS_NAME, iface), method, sig, body)
+        if not self._bus:  # peer to peer: no destination
+            del msg.header.fields[HeaderFields.destination]
+        return msg
 
     async def _get_property(self, router: DBusRouter, path: str, iface: str, name: str) -> Any:
-        msg = new_method_call(self._address(path, PROPS_IFACE), "Get", "ss", (iface, name))
+        msg = self._method(path, PROPS_IFACE, "Get", "ss", (iface, name))
         (value,) = await _reply_or_raise(router, msg)
         return value[1]
 
@@ -383,11 +388,8 @@ class QemuSource:
         # QEMU replies first, then plays the D-Bus server on the new connection.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            msg = new_method_call(
-                self._address(self.console_path, "org.qemu.Display1.Console"),
-                "RegisterListener",
-                "h",
-                (theirs,),
+            msg = self._method(
+                self.console_path, "org.qemu.Display1.Console", "RegisterListener", "h", (theirs,)
             )
             await _reply_or_raise(router, msg)
             theirs.close()
@@ -604,7 +606,7 @@ class QemuSource:
     async def _call(
         self, router: DBusRouter, iface: str, method: str, sig: str, *args: Any
     ) -> None:
-        msg = new_method_call(self._address(self.console_path, iface), method, sig, args)
+        msg = self._method(self.console_path, iface, method, sig, args)
         msg.header.flags |= MessageFlag.no_reply_expected
         await router.send(msg)
 
