@@ -269,19 +269,28 @@ class QemuSource:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until cancelled; ``task_status.started()`` once the first connection is up
         (the first attempt raises :data:`LOST` or :class:`QemuUnsupported` if it fails)."""
+        try:
+            await self._run(task_status)
+        except BaseExceptionGroup as group:
+            raise _lone_loss(group) from None
+
+    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
         async with trio.open_nursery() as nursery:
             if self.events is not None:
                 nursery.start_soon(self._play_input, self.events)
             first = True
             while True:
                 try:
-                    async with trio.open_nursery() as inner:
-                        await inner.start(self._session)
-                        if first:
-                            task_status.started()
-                            first = False
-                        else:
-                            log.info("%s is back", self.shown_name)
+                    try:
+                        async with trio.open_nursery() as inner:
+                            await inner.start(self._session)
+                            if first:
+                                task_status.started()
+                                first = False
+                            else:
+                                log.info("%s is back", self.shown_name)
+                    except BaseExceptionGroup as group:
+                        raise _lone_loss(group) from None
                 except (*LOST, QemuUnsupported) as exc:
                     if first:
                         raise
@@ -414,16 +423,19 @@ class QemuSource:
         if self._bus:
             await _reply_or_raise(router, message_bus.AddMatch(rule))
 
-        async def follow(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-            async with router.filter(rule, bufsize=16) as changes:
-                task_status.started()
-                async for signal in changes:
-                    changed_iface, changed, _ = signal.body
-                    if changed_iface == iface and "IsAbsolute" in changed:
-                        self._absolute = bool(changed["IsAbsolute"][1])
-                        log.debug("%s: mouse absolute %s", self.shown_name, self._absolute)
+        # The filter stays registered until the router stops (which closes its channel):
+        # removing it while the router's receiver shuts down trips jeepney.
+        send, changes = trio.open_memory_channel[Message](16)
+        router.filter(rule, channel=send)
 
-        await nursery.start(follow)
+        async def follow() -> None:
+            async for signal in changes:
+                changed_iface, changed, _ = signal.body
+                if changed_iface == iface and "IsAbsolute" in changed:
+                    self._absolute = bool(changed["IsAbsolute"][1])
+                    log.debug("%s: mouse absolute %s", self.shown_name, self._absolute)
+
+        nursery.start_soon(follow)
 
     # -- the listener: QEMU's calls ----------------------------------------------------------
 
@@ -691,6 +703,18 @@ _HANDLERS: dict[str, tuple[str, _Handler]] = {
     "MouseSet": ("iii", QemuSource._mouse_set),
     "CursorDefine": ("iiiiay", QemuSource._cursor_define),
 }
+
+
+def _lone_loss(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first of the losses in ``group`` when it holds nothing else (else ``group``): a
+    connection ending ends the other tasks of its session too."""
+    lost, rest = group.split((*LOST, QemuUnsupported))
+    if rest is not None or lost is None:
+        return group
+    first: BaseException = lost
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _why(exc: BaseException) -> str:

@@ -6,8 +6,8 @@
 ;   - as its ASCII code in binary: eight 8x8 blocks on rows 120..127 from x = 0, most
 ;     significant bit first, colour 15 (white) for a one and 0 (black) for a zero;
 ;   - as text through the BIOS teletype (row 20 onwards), for a person watching.
-; Enter switches to text mode 3 (720x400 in QEMU) and prints "TEXT"; keys typed after that
-; are echoed by the teletype.
+; Enter switches to VGA mode 12h (640x480, 16 colours; QEMU shows mode 13h doubled, as
+; 640x400) and prints "MODE 12H"; keys typed after that are echoed by the teletype.
 bits 16
 org 0x7c00
 
@@ -48,7 +48,7 @@ graphic_keys:
     xor ah, ah
     int 0x16                ; wait for a key: AL = ASCII
     cmp al, 0x0d
-    je text_mode
+    je mode_12h
     push ax
     call bits_out
     pop ax
@@ -82,27 +82,27 @@ bits_out:
     jnz .bit
     ret
 
-text_mode:
-    mov ax, 0x0003
+mode_12h:
+    mov ax, 0x0012
     int 0x10
     mov si, text_msg
 .msg:
     lodsb
     test al, al
-    jz text_keys
+    jz mode_12h_keys
     mov ah, 0x0e
-    xor bx, bx
+    mov bx, 0x000f
     int 0x10
     jmp .msg
-text_keys:
+mode_12h_keys:
     xor ah, ah
     int 0x16
     mov ah, 0x0e
-    xor bx, bx
+    mov bx, 0x000f
     int 0x10
-    jmp text_keys
+    jmp mode_12h_keys
 
-text_msg: db "TEXT", 13, 10, 0
+text_msg: db "MODE 12H", 13, 10, 0
 
 times 510 - ($ - $$) db 0
 dw 0xaa55
