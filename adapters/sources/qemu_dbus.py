@@ -35,9 +35,11 @@ import numpy as np
 import trio
 from jeepney import DBusAddress, HeaderFields, Message, MessageType, new_method_call
 from jeepney.auth import AuthenticationError, Authenticator
+from jeepney.bus import get_bus
 from jeepney.bus_messages import MatchRule, message_bus
-from jeepney.io.trio import DBusConnection, DBusRouter, open_dbus_connection
-from jeepney.low_level import MessageFlag
+from jeepney.fds import FileDescriptor, fds_buf_size
+from jeepney.io.trio import DBusConnection, DBusRouter
+from jeepney.low_level import MessageFlag, calc_msg_size
 from jeepney.wrappers import DBusErrorResponse, new_error, new_method_return
 
 from spice.adapters.sources.notice import DisplaySink, message_screen
@@ -68,6 +70,10 @@ RETRY = 2.0
 CALL_TIMEOUT = 10.0
 #: Images larger than this many pixels are converted in a worker thread.
 THREAD_PIXELS = 64 * 1024
+#: The D-Bus specification's largest message; a peer announcing more is cut off.
+MAX_MESSAGE = 128 * 1024 * 1024
+#: Bytes read from a D-Bus socket at a time.
+READ_CHUNK = 1024 * 1024
 #: Longest QMP line read (QEMU's replies here are a few hundred bytes).
 QMP_MAX_LINE = 64 * 1024
 
@@ -140,6 +146,27 @@ async def _reply_or_raise(router: DBusRouter, msg: Message) -> tuple[Any, ...]:
     if reply.header.message_type == MessageType.error:
         raise DBusErrorResponse(reply)
     return tuple(reply.body)
+
+
+class _BoundedConnection(DBusConnection):  # type: ignore[misc]
+    """jeepney's connection with fd passing, refusing messages over :data:`MAX_MESSAGE`
+    and reading at most :data:`READ_CHUNK` at a time (jeepney would size one read to a
+    message's announced length, up to 4 GiB)."""
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        super().__init__(sock, enable_fds=True)
+
+    async def _read_data(self) -> tuple[bytes, list[FileDescriptor]]:
+        buffered = self.parser.buf
+        if buffered.bytes_buffered >= 16:
+            size = calc_msg_size(buffered.peek(16))
+            if size > MAX_MESSAGE:
+                raise QemuGone(f"a D-Bus message of {size} bytes (the limit is {MAX_MESSAGE})")
+        want = min(self.parser.bytes_desired(), READ_CHUNK)
+        data, ancdata, flags, _ = await self.socket.recvmsg(want, fds_buf_size())
+        if flags & getattr(socket, "MSG_CTRUNC", 0):
+            raise QemuGone("file descriptors sent with a D-Bus message were lost")
+        return data, FileDescriptor.from_ancdata(ancdata)
 
 
 async def _client_auth(stream: trio.SocketStream) -> None:
@@ -345,7 +372,16 @@ class QemuSource:
         if self.dbus_address is not None:
             self._bus = True
             with trio.fail_after(CALL_TIMEOUT):
-                return await open_dbus_connection(self.dbus_address, enable_fds=True)
+                stream = await trio.open_unix_socket(get_bus(self.dbus_address))
+                try:
+                    await _client_auth(stream)
+                    conn = _BoundedConnection(stream.socket)
+                    async with conn.router() as router:
+                        await _reply_or_raise(router, message_bus.Hello())
+                except BaseException:
+                    await stream.aclose()
+                    raise
+                return conn
         self._bus = False
         assert self.qmp_path is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -367,7 +403,7 @@ class QemuSource:
         stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
         with trio.fail_after(CALL_TIMEOUT):
             await _client_auth(stream)
-        return DBusConnection(stream.socket, enable_fds=True)
+        return _BoundedConnection(stream.socket)
 
     def _method(
         self, path: str, iface: str, method: str, sig: str, body: tuple[Any, ...]
@@ -410,7 +446,7 @@ class QemuSource:
             raise
         finally:
             theirs.close()
-        return DBusConnection(stream.socket, enable_fds=True)
+        return _BoundedConnection(stream.socket)
 
     async def _watch_mouse_mode(self, router: DBusRouter, nursery: trio.Nursery) -> None:
         iface = "org.qemu.Display1.Mouse"
