@@ -226,3 +226,60 @@ async def test_oversized_message_ends_the_connection_at_once() -> None:
         with trio.fail_after(5), pytest.raises(QemuGone, match="2147483"):
             await source._serve_listener(conn)
     await conn.aclose()
+
+
+class RecordingRouter:
+    """Takes the source's input calls (sent without waiting for replies)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, tuple[Any, ...]]] = []
+
+    async def send(self, msg: Message) -> None:
+        fields = msg.header.fields
+        assert HeaderFields.destination not in fields  # peer to peer
+        assert msg.header.flags & 1  # NO_REPLY_EXPECTED
+        assert fields[HeaderFields.path] == "/org/qemu/Display1/Console_0"
+        iface = str(fields[HeaderFields.interface]).rsplit(".", 1)[1]
+        self.sent.append((iface, str(fields[HeaderFields.member]), tuple(msg.body)))
+
+
+async def test_input_becomes_keyboard_and_mouse_calls() -> None:
+    from spice.domain.input_events import (
+        KeyEvent,
+        MouseButtonEvent,
+        MouseMotionEvent,
+        MousePositionEvent,
+        MouseWheelEvent,
+    )
+
+    source = QemuSource(Sink(100, 50), qmp_path="/nonexistent")
+    router = RecordingRouter()
+    play = source._play
+    await play(router, KeyEvent(0x1E, True))  # A down
+    await play(router, KeyEvent(0xE048, True))  # Up down
+    await play(router, KeyEvent(0xE048, False))
+    await play(router, MouseButtonEvent(3, True, 4))  # right button
+    await play(router, MouseWheelEvent(-1, 0))
+    # A relative guest mouse (PS/2): positions become motion from the last one.
+    await play(router, MousePositionEvent(10, 10, 0))
+    await play(router, MousePositionEvent(15, 8, 0))
+    await play(router, MouseMotionEvent(-3, 2, 0))
+    # An absolute one (a tablet): positions, clamped to the display.
+    source._absolute = True
+    await play(router, MousePositionEvent(500, 20, 0))
+    assert router.sent == [
+        ("Keyboard", "Press", (0x1E,)),
+        ("Keyboard", "Press", (0xC8,)),
+        ("Keyboard", "Release", (0xC8,)),
+        ("Mouse", "Press", (2,)),
+        ("Mouse", "Press", (3,)),
+        ("Mouse", "Release", (3,)),
+        ("Mouse", "RelMotion", (5, -2)),
+        ("Mouse", "RelMotion", (-3, 2)),
+        ("Mouse", "SetAbsPosition", (99, 20)),
+    ]
+    # The last client leaving: what is still held goes up.
+    router.sent.clear()
+    source._router = router  # type: ignore[assignment]
+    await source.release_input()
+    assert router.sent == [("Keyboard", "Release", (0x1E,)), ("Mouse", "Release", (2,))]
