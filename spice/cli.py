@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="trio-spice gen-cert DIR writes a self-signed CA and server certificate "
         f"for --x509-dir. Passwords are also read from ${PASSWORD_ENV} and "
         f"${VIEW_ONLY_PASSWORD_ENV} when no option gives them. trio-spice x11 "
-        "[--display :N] shows an X display.",
+        "[--display :N] shows an X display; trio-spice qemu --dbus-address ADDR | --qmp "
+        "SOCKET shows a QEMU virtual machine (-display dbus).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {spice.__version__}")
     p.add_argument(
@@ -404,8 +405,14 @@ def main(argv: list[str] | None = None) -> int:
 
         x11_command.add_arguments(parser)
         argv = argv[1:]
+    qemu = argv[:1] == ["qemu"]
+    if qemu:  # trio-spice qemu: a QEMU VM's D-Bus display (spice/qemu.py)
+        from spice import qemu as qemu_command
+
+        qemu_command.add_arguments(parser)
+        argv = argv[1:]
     args = parser.parse_args(argv)
-    args.x11 = x11
+    args.x11, args.qemu = x11, qemu
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -510,6 +517,10 @@ def _main(args: argparse.Namespace) -> int:
         from spice import x11 as x11_command
 
         return x11_command.run_command(server, display, args)
+    if args.qemu:
+        from spice import qemu as qemu_command
+
+        return qemu_command.run_command(server, display, args)
     try:
         trio.run(_serve, server, display, args.exit_on_disconnect)
     except spice.ListenError as exc:

@@ -321,3 +321,12 @@ async def test_signal_without_clients_exits_zero(signum: signal.Signals) -> None
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert f"{signum.name}: stopped; 0 clients told DISCONNECTING" in stderr
+
+
+def test_qemu_needs_exactly_one_way_to_reach_qemu(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["qemu"], ["qemu", "--dbus-address", "unix:path=/x", "--qmp", "/y"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "trio-spice qemu" in err and "--qmp" in err

@@ -17,12 +17,10 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
 
-import numpy as np
 import trio
-from PIL import Image, ImageDraw
 
+from spice.adapters.sources.notice import DisplaySink, message_screen
 from spice.adapters.sources.x11_screen import LOST, Changes, XScreen, XUnsupported
 from spice.domain.input_events import InputEvent
 
@@ -39,49 +37,7 @@ POINTER_POLL = 0.1
 RETRY = 2.0
 
 
-class DisplaySink(Protocol):
-    """What the source needs of a display: :class:`spice.Display` is one."""
-
-    @property
-    def width(self) -> int: ...
-
-    @property
-    def height(self) -> int: ...
-
-    async def update(self, x: int, y: int, image: Any) -> None: ...
-
-    async def resize(self, width: int, height: int) -> None: ...
-
-    async def set_cursor(
-        self,
-        image: Any,
-        hot_x: int = 0,
-        hot_y: int = 0,
-        *,
-        x: int | None = None,
-        y: int | None = None,
-    ) -> None: ...
-
-    async def move_cursor(self, x: int, y: int) -> None: ...
-
-    async def hide_cursor(self) -> None: ...
-
-
 Notify = Callable[[str], Awaitable[None]]
-
-
-def message_screen(width: int, height: int, text: str) -> np.ndarray:
-    """A dark screen with ``text`` in its middle, (h, w, 4) BGRX."""
-    image = Image.new("RGB", (width, height), (40, 40, 48))
-    draw = ImageDraw.Draw(image)
-    left, top, right, bottom = draw.textbbox((0, 0), text)
-    draw.text(
-        ((width - (right - left)) // 2, (height - (bottom - top)) // 2), text, fill=(230, 230, 230)
-    )
-    rgb = np.asarray(image)
-    out = np.zeros((height, width, 4), np.uint8)
-    out[..., :3] = rgb[..., ::-1]
-    return out
 
 
 class X11Source:
