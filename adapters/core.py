@@ -18,6 +18,7 @@ from typing import Any
 import trio
 
 from spice.adapters.agent import AgentHub
+from spice.adapters.channels.port import PortHub
 from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker, ResizeCmd
 from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
@@ -25,6 +26,7 @@ from spice.adapters.session import Client, ClientSession, Transport, new_session
 from spice.adapters.websocket import WebSocketStream
 from spice.domain.codecs.select import warm_up as warm_up_codecs
 from spice.domain.enums import ChannelType, LinkError, NotifySeverity
+from spice.domain.geometry import Box
 from spice.domain.input_events import InputEvent
 from spice.domain.link import LinkRequest
 from spice.domain.ticket import TicketKey
@@ -54,12 +56,16 @@ class SpiceCore:
         self.codecs_warm = trio.Event()
         #: The application's side of every client's agent (clipboard, resize, files).
         self.agent = AgentHub(self.config.agent, self.config.file_transfer_dir, self.resize_display)
+        #: The named ports the application opened (port channels, by channel id).
+        self.ports = PortHub()
 
     # -- displays ----------------------------------------------------------------------------
-    def add_display(self, width: int, height: int) -> DisplayWorker:
+    def add_display(self, width: int, height: int, heads: tuple[Box, ...] = ()) -> DisplayWorker:
+        """A display of that size; ``heads``: its monitors, checked (empty: one, all of it)."""
         worker = DisplayWorker(
             len(self.displays), width, height, streaming_video=self.config.streaming_video
         )
+        worker.heads = heads
         self.displays.append(worker)
         if self._nursery is not None:
             self._nursery.start_soon(worker.run)
@@ -74,6 +80,11 @@ class SpiceCore:
         """The default answer to a client's resize request: give the display that size."""
         if display_id >= len(self.displays):
             return False
+        if len(self.displays[display_id].heads) > 1:
+            # The client's windows each ask for a size; a layout of several monitors on one
+            # primary is the application's to change (Display.resize with monitors).
+            log.info("display %d has several monitors: a client's resize is refused", display_id)
+            return False
         await self.displays[display_id].submit(ResizeCmd(width, height))
         return True
 
@@ -81,6 +92,7 @@ class SpiceCore:
         channels = [(ChannelType.DISPLAY.value, d.display_id) for d in self.displays]
         channels.append((ChannelType.INPUTS.value, 0))
         channels += [(ChannelType.CURSOR.value, d.display_id) for d in self.displays]
+        channels += [(ChannelType.PORT.value, i) for i in self.ports.channel_ids()]
         return channels
 
     def mm_time(self) -> int:

@@ -20,6 +20,7 @@ import attrs
 import trio
 
 from spice.adapters.agent import SessionAgent
+from spice.adapters.channels.port import run_port
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.adapters.display_worker import (
     CursorClient,
@@ -384,6 +385,7 @@ class ClientSession:
             ChannelType.DISPLAY: self._run_display,
             ChannelType.INPUTS: self._run_inputs,
             ChannelType.CURSOR: self._run_cursor,
+            ChannelType.PORT: self._run_port,
         }[kind]
         label = f"{self.label} {kind.name.lower()}:{req.channel_id}"
         try:
@@ -537,6 +539,17 @@ class ClientSession:
             await self._run_pair(conn, ignore, writer)
         finally:
             worker.detach_cursor(client)
+
+    async def _run_port(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
+        await run_port(
+            self.core.ports,
+            stream,
+            linked,
+            label,
+            client=self.handle,
+            send_timeout=self.core.config.send_timeout,
+            serve=self._serve,
+        )
 
     # -- server-wide actions -----------------------------------------------------------------
     async def notify(self, message: str, severity: NotifySeverity) -> None:

@@ -44,7 +44,9 @@ from spice.domain.input_events import (
     MousePositionEvent,
     MouseWheelEvent,
 )
+from spice.domain.port_events import PortClosed, PortEventReceived, PortOpened
 from spice.errors import ConfigError, Error, ListenError, ServerFailed, ServerStateError
+from spice.port import Port
 from spice.server import Server
 from spice.threaded import ServerThread, SyncDisplay
 
@@ -76,6 +78,10 @@ __all__ = [
     "MouseMotionEvent",
     "MousePositionEvent",
     "MouseWheelEvent",
+    "Port",
+    "PortClosed",
+    "PortEventReceived",
+    "PortOpened",
     "Server",
     "ServerFailed",
     "ServerStateError",

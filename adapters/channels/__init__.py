@@ -1,0 +1,1 @@
+"""One runner per channel kind beyond main, display, inputs and cursor."""
