@@ -584,8 +584,12 @@ class Probe:
         that array's elements."""
         gobject = ctypes.CDLL("libgobject-2.0.so.0")
         glib = ctypes.CDLL("libglib-2.0.so.0")
-        gobject.g_object_get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
-                                         ctypes.c_void_p]
+        gobject.g_object_get.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         glib.g_array_unref.argtypes = [ctypes.c_void_p]
         # A PyGObject wrapper is PyObject_HEAD (16 bytes) then the GObject pointer.
         pointer = ctypes.c_void_p.from_address(id(channel) + 16).value

@@ -95,7 +95,9 @@ async def test_a_port_carries_bytes_both_ways_with_events() -> None:
 
             # Client -> application, larger than one DATA message of ours.
             payload = bytes(range(256)) * 1000
-            written = await client.command({"cmd": "port_write", "data": payload.hex()}, "port-written")
+            written = await client.command(
+                {"cmd": "port_write", "data": payload.hex()}, "port-written"
+            )
             assert written["size"] == len(payload)
             got = b""
             with trio.fail_after(10):
