@@ -222,7 +222,7 @@ async def run_port(
         return
     machine.receive_data(linked.trailing)
     machine.start(port.name.encode(), port.opened)
-    log.info("%s: port %s opened by the client", label, port.name)
+    log.debug("%s: port %s opened by the client", label, port.name)
 
     async def on_event(event: Any) -> None:
         if isinstance(event, PortData):
@@ -251,4 +251,4 @@ async def run_port(
             nursery.cancel_scope.cancel()
     finally:
         port.detach(attached)
-        log.info("%s: port %s closed", label, port.name)
+        log.debug("%s: port %s closed", label, port.name)
