@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Client bytes a port holds for the application before its reader stops reading.
 RECEIVE_BUFFER = 1024 * 1024
+#: Application bytes queued for the client per write (the rest waits for that to go out).
+SEND_SLICE = 256 * 1024
 #: Events a port holds for an application that does not read them.
 EVENT_QUEUE = 64
 
@@ -79,15 +81,19 @@ class PortEndpoint:
                 if attached is not None:
                     break
                 await self._attached_changed.wait()
-            if not data:
-                return
-            assert isinstance(attached.conn.machine, PortChannel)
-            attached.conn.machine.send_data(data)
-            try:
-                await attached.conn.flush()
-            except ClientGone as exc:
-                # The reader sees the same end and logs it; the bytes did not all arrive.
-                raise trio.BrokenResourceError(f"port {self.name}: {exc}") from None
+            machine = attached.conn.machine
+            assert isinstance(machine, PortChannel)
+            view = memoryview(data).cast("B")
+            # A slice at a time: a huge write is never copied whole into the send queue.
+            for start in range(0, len(view), SEND_SLICE):
+                if attached.gone:
+                    raise trio.BrokenResourceError(f"port {self.name}: the client went away")
+                machine.send_data(view[start : start + SEND_SLICE])
+                try:
+                    await attached.conn.flush()
+                except ClientGone as exc:
+                    # The reader sees the same end and logs it; the bytes did not all arrive.
+                    raise trio.BrokenResourceError(f"port {self.name}: {exc}") from None
             if attached.gone:
                 raise trio.BrokenResourceError(f"port {self.name}: the client went away")
 
