@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from spice.adapters.agent import SessionAgent
-from spice.adapters.channels.port import run_port
+from spice.adapters.channels.port import PortHub, run_port
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.adapters.display_worker import (
     CursorClient,
@@ -124,9 +124,13 @@ class Client:
 
 
 if TYPE_CHECKING:
+    from spice.adapters.channels.port import PortContext
 
     def _client_is_what_events_carry(client: Client) -> InputClient:
         return client  # mypy checks that Client satisfies the events' protocol
+
+    def _session_is_a_port_context(session: ClientSession) -> PortContext:
+        return session  # mypy checks that the session offers what the port runner uses
 
 
 class ClientSession:
@@ -541,15 +545,24 @@ class ClientSession:
             worker.detach_cursor(client)
 
     async def _run_port(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        await run_port(
-            self.core.ports,
-            stream,
-            linked,
-            label,
-            client=self.handle,
-            send_timeout=self.core.config.send_timeout,
-            serve=self._serve,
-        )
+        await run_port(self, stream, linked, label)
+
+    # -- the narrow context channel runners get (adapters/channels/port.py: PortContext) ------
+    @property
+    def send_timeout(self) -> float:
+        return self.core.config.send_timeout
+
+    @property
+    def ports(self) -> PortHub:
+        return self.core.ports
+
+    async def run_pair(
+        self,
+        conn: Connection,
+        on_event: Callable[[Any], Awaitable[None]],
+        writer: Callable[[], Awaitable[None]],
+    ) -> None:
+        await self._run_pair(conn, on_event, writer)
 
     # -- server-wide actions -----------------------------------------------------------------
     async def notify(self, message: str, severity: NotifySeverity) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -206,22 +206,35 @@ class PortHub:
         return [port.channel_id for port in self.ports]
 
 
-async def run_port(
-    hub: PortHub,
-    stream: trio.abc.Stream,
-    linked: Linked,
-    label: str,
-    *,
-    client: InputClient | None,
-    send_timeout: float,
-    serve: Callable[[Connection, Callable[[Any], Awaitable[None]]], Awaitable[None]],
-) -> None:
-    """One client's connection to one port, until it ends. ``serve`` runs the reader and logs
-    how it ended in at most one line (the session's)."""
-    port = hub.ports[linked.request.channel_id]
+class PortContext(Protocol):
+    """What the port runner uses of its session (the shape of the channel runners' narrow
+    context: ``ports`` is the one addition)."""
+
+    @property
+    def handle(self) -> InputClient: ...
+
+    @property
+    def send_timeout(self) -> float: ...
+
+    @property
+    def ports(self) -> PortHub: ...
+
+    async def run_pair(
+        self,
+        conn: Connection,
+        on_event: Callable[[Any], Awaitable[None]],
+        writer: Callable[[], Awaitable[None]],
+    ) -> None:
+        """A reader and a writer on ``conn``; either ending ends both, logged in one line."""
+
+
+async def run_port(ctx: PortContext, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
+    """One client's connection to one port, until it ends."""
+    port = ctx.ports.ports[linked.request.channel_id]
+    client = ctx.handle
     machine = PORT.machine(mini_header=linked.mini_header)
     assert isinstance(machine, PortChannel)
-    conn = Connection(stream, machine, label=label, send_timeout=send_timeout)
+    conn = Connection(stream, machine, label=label, send_timeout=ctx.send_timeout)
     attached = port.attach(conn, client)
     if attached is None:
         log.warning("%s: port %s is held by another client; closing", label, port.name)
@@ -244,17 +257,7 @@ async def run_port(
             await conn.flush()
 
     try:
-        async with trio.open_nursery() as nursery:
-
-            async def follower() -> None:
-                try:
-                    await follow_app()
-                except ClientGone:
-                    nursery.cancel_scope.cancel()
-
-            nursery.start_soon(follower)
-            await serve(conn, on_event)
-            nursery.cancel_scope.cancel()
+        await ctx.run_pair(conn, on_event, follow_app)
     finally:
         port.detach(attached)
         log.debug("%s: port %s closed", label, port.name)
