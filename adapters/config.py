@@ -24,6 +24,8 @@ DEFAULT_MAX_MESSAGE: dict[ChannelType, int] = {
     ChannelType.CURSOR: 4096,
     ChannelType.PLAYBACK: 4096,
     ChannelType.RECORD: 65536,
+    # spice-gtk sends each port write as one message.
+    ChannelType.PORT: 1 << 20,
 }
 #: Bytes one channel connection may have queued for writing before its client is dropped
 #: (a full-screen uncompressed 4K frame is 33 MB).

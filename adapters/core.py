@@ -20,6 +20,7 @@ import trio
 
 from spice.adapters.agent import AgentHub
 from spice.adapters.channels.playback import PlaybackHub
+from spice.adapters.channels.port import PortHub
 from spice.adapters.channels.record import RecordHub
 from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker, ResizeCmd
@@ -31,6 +32,7 @@ from spice.adapters.websocket import WebSocketStream
 from spice.domain.admission import Admission
 from spice.domain.codecs.select import warm_up as warm_up_codecs
 from spice.domain.enums import ChannelType, LinkError, NotifySeverity
+from spice.domain.geometry import Box
 from spice.domain.input_events import InputEvent
 from spice.domain.link import LinkRequest
 from spice.domain.ticket import TicketVerdict
@@ -69,12 +71,16 @@ class SpiceCore:
         self.playback = PlaybackHub(self.mm_time, self.config.playback_compression)
         self.playback.on_start = self._mm_time_to_clients
         self.record = RecordHub()
+        #: The named ports the application opened (port channels, by channel id).
+        self.ports = PortHub()
 
     # -- displays ----------------------------------------------------------------------------
-    def add_display(self, width: int, height: int) -> DisplayWorker:
+    def add_display(self, width: int, height: int, heads: tuple[Box, ...] = ()) -> DisplayWorker:
+        """A display of that size; ``heads``: its monitors, checked (empty: one, all of it)."""
         worker = DisplayWorker(
             len(self.displays), width, height, streaming_video=self.config.streaming_video
         )
+        worker.heads = heads
         self.displays.append(worker)
         if self._nursery is not None:
             self._nursery.start_soon(worker.run)
@@ -89,6 +95,11 @@ class SpiceCore:
         """The default answer to a client's resize request: give the display that size."""
         if display_id >= len(self.displays):
             return False
+        if len(self.displays[display_id].heads) > 1:
+            # The client's windows each ask for a size; a layout of several monitors on one
+            # primary is the application's to change (Display.resize with monitors).
+            log.info("display %d has several monitors: a client's resize is refused", display_id)
+            return False
         await self.displays[display_id].submit(ResizeCmd(width, height))
         return True
 
@@ -98,6 +109,7 @@ class SpiceCore:
         channels += [(ChannelType.CURSOR.value, d.display_id) for d in self.displays]
         if self.config.audio:
             channels += [(ChannelType.PLAYBACK.value, 0), (ChannelType.RECORD.value, 0)]
+        channels += [(ChannelType.PORT.value, i) for i in self.ports.channel_ids()]
         return channels
 
     def channels_for(self, transport: Transport) -> list[tuple[int, int]]:

@@ -29,6 +29,7 @@ from spice.adapters.connection import Wakeup
 from spice.domain.channels.display import DisplayChannel, DrawJob
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
+from spice.domain.display.monitors import kept_on_resize
 from spice.domain.display.routing import end_idle, joined, route
 from spice.domain.display.streams import StreamDetector
 from spice.domain.display.surface import Pixels, Surface
@@ -76,6 +77,15 @@ class CopyBitsCmd:
 class ResizeCmd:
     width: int
     height: int
+    #: The monitors on the new primary (checked); None keeps the layout if it still fits.
+    heads: tuple[Box, ...] | None = None
+
+
+@attrs.frozen
+class MonitorsCmd:
+    """A new monitor layout on the current primary (checked against its size)."""
+
+    heads: tuple[Box, ...]
 
 
 @attrs.frozen
@@ -109,6 +119,7 @@ Command = (
     | FillCmd
     | CopyBitsCmd
     | ResizeCmd
+    | MonitorsCmd
     | CursorSetCmd
     | CursorMoveCmd
     | CursorHideCmd
@@ -172,6 +183,8 @@ class DisplayWorker:
         self.streams = StreamDetector(streaming_video)
         self.surface = Surface(width, height)
         self.cursor = CursorState(x=width // 2, y=height // 2)
+        #: The monitors on the primary; empty: one showing all of it.
+        self.heads: tuple[Box, ...] = ()
         self.commands, self._receive = trio.open_memory_channel[Command](COMMAND_QUEUE)
         self._queued_bytes = 0
         self._drained = trio.Event()
@@ -192,7 +205,9 @@ class DisplayWorker:
     # -- clients ---------------------------------------------------------------------------
     def attach(self, client: DisplayClient) -> None:
         """A display connection got DISPLAY_INIT: send it the whole primary."""
-        client.machine.new_primary(self.surface.width, self.surface.height, replace=False)
+        client.machine.new_primary(
+            self.surface.width, self.surface.height, replace=False, heads=self.heads
+        )
         for record in joined(self.streams):
             record(client.machine)
         self.clients.add(client)
@@ -285,13 +300,26 @@ class DisplayWorker:
                 # that its client's pipe does not know about yet.
                 self._each_client(lambda c: c.copy_bits(cmd.src_x, cmd.src_y, box))
         elif isinstance(cmd, ResizeCmd):
+            heads = (
+                kept_on_resize(self.heads, cmd.width, cmd.height)
+                if cmd.heads is None
+                else cmd.heads
+            )
             if (cmd.width, cmd.height) != (surface.width, surface.height):
                 self.streams.end_all()  # each client's machine destroys its streams
                 async with self.surface_lock:
                     self.surface = await trio.to_thread.run_sync(
                         surface.resized, cmd.width, cmd.height
                     )
-                    self._each_client(lambda c: c.new_primary(cmd.width, cmd.height, replace=True))
+                    self.heads = heads
+                    self._each_client(
+                        lambda c: c.new_primary(cmd.width, cmd.height, replace=True, heads=heads)
+                    )
+            elif heads != self.heads:
+                self._set_heads(heads)
+        elif isinstance(cmd, MonitorsCmd):
+            if cmd.heads != self.heads:
+                self._set_heads(cmd.heads)
         elif isinstance(cmd, CursorSetCmd):
             self.cursor = CursorState(cmd.shape, cmd.x, cmd.y, cmd.visible)
             self._each_cursor(cmd)
@@ -303,6 +331,11 @@ class DisplayWorker:
             self._each_cursor(cmd)
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
+
+    def _set_heads(self, heads: tuple[Box, ...]) -> None:
+        self.heads = heads
+        full = (Box(0, 0, self.surface.width, self.surface.height),)
+        self._each_client(lambda c: c.monitors(heads or full))
 
     def _route(self, box: Box) -> None:
         """Record changed pixels: as stream frames, covers of streams, or damage."""

@@ -21,6 +21,7 @@ import trio
 
 from spice.adapters.agent import SessionAgent
 from spice.adapters.channels import RUNNERS
+from spice.adapters.channels.port import PortHub
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.adapters.display_worker import (
     CursorClient,
@@ -584,6 +585,10 @@ class ClientSession:
 
     def mm_time(self) -> int:
         return self.core.mm_time()
+
+    @property
+    def ports(self) -> PortHub:
+        return self.core.ports
 
     async def run_pair(
         self,

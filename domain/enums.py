@@ -256,6 +256,40 @@ class MsgCursor(enum.IntEnum):
     INVAL_ALL = 108
 
 
+class MsgSpicevmc(enum.IntEnum):
+    """Server messages of every spicevmc channel (usbredir, port, webdav)."""
+
+    DATA = 101
+    COMPRESSED_DATA = 102
+
+
+class MsgcSpicevmc(enum.IntEnum):
+    DATA = 101
+    COMPRESSED_DATA = 102
+
+
+class MsgPort(enum.IntEnum):
+    INIT = 201
+    EVENT = 202
+
+
+class MsgcPort(enum.IntEnum):
+    EVENT = 201
+
+
+class PortEvent(enum.IntEnum):
+    """``SPICE_PORT_EVENT_*``: in server PORT_EVENT and client PORT_EVENT alike."""
+
+    OPENED = 0
+    CLOSED = 1
+    BREAK = 2
+
+
+class DataCompressionType(enum.IntEnum):
+    NONE = 0
+    LZ4 = 1
+
+
 class MouseMode(enum.IntFlag):
     SERVER = 1
     CLIENT = 2

@@ -46,7 +46,9 @@ from spice.domain.input_events import (
     MousePositionEvent,
     MouseWheelEvent,
 )
+from spice.domain.port_events import PortClosed, PortEventReceived, PortOpened
 from spice.errors import ConfigError, Error, ListenError, ServerFailed, ServerStateError
+from spice.port import Port
 from spice.server import Server
 from spice.threaded import ServerThread, SyncDisplay
 
@@ -79,6 +81,10 @@ __all__ = [
     "MousePositionEvent",
     "MouseWheelEvent",
     "Playback",
+    "Port",
+    "PortClosed",
+    "PortEventReceived",
+    "PortOpened",
     "Record",
     "RecordData",
     "RecordEvent",

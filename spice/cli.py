@@ -29,6 +29,7 @@ from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.errors import single_error
 from spice.server import CHANNEL_NAMES, Server, find_html5_dir
@@ -153,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=(1024, 768),
         metavar="WxH",
         help="display size (default 1024x768)",
+    )
+    p.add_argument(
+        "--monitors",
+        type=int,
+        default=1,
+        metavar="N",
+        help="monitors on the display, side by side, each of --size (1 to 16; default 1): "
+        "remote-viewer opens a window for each",
     )
     p.add_argument(
         "--image-compression",
@@ -510,7 +519,17 @@ def _main(args: argparse.Namespace) -> int:
             max_client_buffer=args.max_client_buffer,
             max_message=dict(args.max_message),
         )
-        display = server.add_display(*args.size)
+        width, height = args.size
+        count = args.monitors
+        if not 1 <= count <= MAX_MONITORS:
+            raise spice.ConfigError(f"--monitors takes 1 to {MAX_MONITORS}, not {count}")
+        display = server.add_display(
+            width * count,
+            height,
+            monitors=[(b.x, b.y, b.w, b.h) for b in side_by_side(count, width, height)]
+            if count > 1
+            else None,
+        )
     except (spice.Error, OSError, ValueError, TypeError) as exc:
         return _fail(args, exc, 2)
     if args.x11:

@@ -2,8 +2,10 @@
 
 It shows a clock, a bouncing ball, what the user types (US layout) and a trail where the mouse
 drags, with a custom arrow cursor. It follows the client's window size (resize requests from
-the agent, at least 400x300) and shows the last text a client copied. It exercises the same
-public API an application uses.
+the agent, at least 400x300) and shows the last text a client copied. On a display with
+several monitors (``--monitors N``) the desktop is on the first and every other monitor shows a
+panel of its own colour with its number; spice-gtk opens a window for each. It exercises the
+same public API an application uses.
 
 Audio, at the bottom right: clicking "Tone" plays a short chime to every client
 (``server.playback``); clicking "Mic" asks the clients for their microphones
@@ -77,7 +79,9 @@ def arrow_cursor() -> np.ndarray:
 class Demo:
     def __init__(self, display: Display) -> None:
         self.display = display
-        self.w, self.h = display.width, display.height
+        # The desktop fills the first monitor (at the display's origin); the others get panels.
+        _x, _y, self.w, self.h = display.monitors[0]
+        self.panels = display.monitors[1:]
         self.font = ImageFont.load_default(size=18) if hasattr(ImageFont, "load_default") else None
         self.typed = ""
         self.shift = False
@@ -153,8 +157,8 @@ class Demo:
 
     async def resize(self, display: Display, width: int, height: int) -> bool:
         """A client's window asks for this size: take it and redraw everything."""
-        if width < MIN_W or height < MIN_H:
-            return False
+        if width < MIN_W or height < MIN_H or self.panels:
+            return False  # several monitors: the layout is the demo's, not a window's
         async with self.lock:
             await display.resize(width, height)
             self.w, self.h = width, height
@@ -190,9 +194,22 @@ class Demo:
         async with self.lock:
             await self._draw_full()
 
+    def panel(self, number: int, width: int, height: int) -> Image.Image:
+        """Monitor ``number``'s own picture: a colour of its own, its number, the size."""
+        hue = (number * 67) % 256
+        color = (hue, 160 - hue // 3, 255 - hue)
+        img = Image.new("RGB", (width, height), color)
+        d = ImageDraw.Draw(img)
+        d.rectangle([0, 0, width, 28], fill=(230, 230, 235))
+        d.text((10, 5), f"trio-spice demo: monitor {number}", fill=(20, 20, 20), font=self.font)
+        d.text((40, 80), f"{width}x{height}", fill=(255, 255, 255), font=self.font)
+        return img
+
     async def _draw_full(self) -> None:
         self.bg = self.background()
         await self.display.update(0, 0, self.bg)
+        for number, (x, y, w, h) in enumerate(self.panels, 2):
+            await self.display.update(x, y, self.panel(number, w, h))
         await self._draw_text()
         await self._draw_clock()
         await self._draw_audio()

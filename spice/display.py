@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,11 @@ from spice.adapters.display_worker import (
     CursorSetCmd,
     DisplayWorker,
     FillCmd,
+    MonitorsCmd,
     ResizeCmd,
     UpdateCmd,
 )
+from spice.domain.display.monitors import MAX_MONITORS, check_heads
 from spice.domain.display.pixels import cursor_bgra, owned_bgrx, to_bgrx
 from spice.domain.display.surface import Pixels
 from spice.domain.geometry import Box
@@ -67,6 +69,35 @@ def check_size(width: object, height: object) -> tuple[int, int]:
     return w, h
 
 
+#: A monitor as the application names it: (x, y, width, height) on the display.
+Monitor = tuple[int, int, int, int]
+
+
+def check_monitors(monitors: Iterable[Any], width: int, height: int) -> tuple[Box, ...]:
+    """Monitors as (x, y, width, height) rectangles of a ``width`` x ``height`` display,
+    checked: 1 to :data:`MAX_MONITORS`, each non-empty and on the display."""
+    if isinstance(monitors, (str, bytes)):
+        raise TypeError("monitors must be a list of (x, y, width, height) tuples")
+    boxes = []
+    for i, item in enumerate(monitors):
+        try:
+            x, y, w, h = item
+        except (TypeError, ValueError):
+            raise TypeError(f"monitor {i} must be (x, y, width, height), not {item!r}") from None
+        boxes.append(
+            Box(
+                _int(f"monitor {i} x", x),
+                _int(f"monitor {i} y", y),
+                _int("width", w),
+                _int("height", h),
+            )
+        )
+    try:
+        return check_heads(boxes, width, height)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _not_negative(name: str, value: object) -> int:
     number = _int(name, value)
     if number < 0:
@@ -99,6 +130,20 @@ class Display:
     @property
     def height(self) -> int:
         return self._worker.surface.height
+
+    @property
+    def monitors(self) -> tuple[Monitor, ...]:
+        """The monitors clients show, as (x, y, width, height) rectangles of the display, in
+        monitor id order: spice-gtk opens a window for each (spice-html5 shows the whole
+        display). By default one, all of it."""
+        heads = self._worker.heads or (Box(0, 0, self.width, self.height),)
+        return tuple((b.x, b.y, b.w, b.h) for b in heads)
+
+    async def set_monitors(self, monitors: Iterable[Monitor]) -> None:
+        """Change the monitor layout on the current display size (1 to 16 rectangles that lie
+        on it; they may overlap). Clients get a new MONITORS_CONFIG; no pixel is resent."""
+        heads = check_monitors(monitors, self.width, self.height)
+        await self._send(MonitorsCmd(heads))
 
     @property
     def framebuffer(self) -> Pixels:
@@ -160,10 +205,15 @@ class Display:
             return
         await self.copy_rect(dest.x - dx, dest.y - dy, dest.x, dest.y, dest.w, dest.h)
 
-    async def resize(self, width: int, height: int) -> None:
+    async def resize(
+        self, width: int, height: int, *, monitors: Iterable[Monitor] | None = None
+    ) -> None:
         """Change the display size (1 to :data:`MAX_SIDE` pixels a side); clients get a new
-        primary surface."""
-        await self._send(ResizeCmd(*check_size(width, height)))
+        primary surface. ``monitors`` is the layout on the new size; without it the layout is
+        kept if it still fits, else the display becomes one monitor."""
+        width, height = check_size(width, height)
+        heads = None if monitors is None else check_monitors(monitors, width, height)
+        await self._send(ResizeCmd(width, height, heads))
 
     async def set_cursor(
         self,
@@ -209,4 +259,12 @@ class Display:
         await done.wait()
 
 
-__all__ = ["MAX_SIDE", "Display", "check_size", "to_bgrx"]
+__all__ = [
+    "MAX_MONITORS",
+    "MAX_SIDE",
+    "Display",
+    "Monitor",
+    "check_monitors",
+    "check_size",
+    "to_bgrx",
+]

@@ -30,7 +30,7 @@ from spice.adapters.tls import server_context
 from spice.audio import Playback, Record
 from spice.certs import CertificateFiles
 from spice.clipboard import Clipboard
-from spice.display import Display, check_size
+from spice.display import Display, Monitor, check_monitors, check_size
 from spice.domain.admission import Limits
 from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
@@ -41,6 +41,7 @@ from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
 from spice.domain.ticket import TicketPolicy
 from spice.errors import ConfigError, ListenError, ServerStateError, single_error
+from spice.port import Port, check_port_name
 
 log = logging.getLogger(__name__)
 
@@ -496,10 +497,15 @@ class Server:
             ) from exc
 
     # -- configuration --------------------------------------------------------------------
-    def add_display(self, width: int, height: int) -> Display:
-        """A new display of 1 to 8192 pixels a side (before or while serving)."""
+    def add_display(
+        self, width: int, height: int, *, monitors: Iterable[Monitor] | None = None
+    ) -> Display:
+        """A new display of 1 to 8192 pixels a side (before or while serving). ``monitors``
+        lists its monitors as (x, y, width, height) rectangles of it (1 to 16): spice-gtk
+        shows each in a window of its own; by default there is one, showing all of it."""
         width, height = check_size(width, height)
-        display = Display(self._core.add_display(width, height), self._worker_running)
+        heads = () if monitors is None else check_monitors(monitors, width, height)
+        display = Display(self._core.add_display(width, height, heads), self._worker_running)
         self.displays.append(display)
         return display
 
@@ -800,6 +806,17 @@ class Server:
             await display.resize(width, height)
             return True
         return bool(await self._resize_handler(display, width, height))
+
+    def open_port(self, name: str) -> Port:
+        """Open the named port ``name`` (such as "org.example.echo"; 1 to 255 UTF-8 bytes) as
+        a Trio byte stream to the client that opens it, with events (see :class:`Port`).
+        Clients that connect from now on see it; opening a closed port's name again reopens
+        it; an open one's raises ConfigError."""
+        name = check_port_name(name)
+        try:
+            return Port(self._core.ports.open(name))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @asynccontextmanager
     async def agent_events(

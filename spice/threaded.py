@@ -15,13 +15,13 @@ import datetime
 import logging
 import queue
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, overload
 
 import trio
 
 from spice.adapters.session import Client
-from spice.display import Display
+from spice.display import Display, Monitor
 from spice.domain.display.surface import Pixels
 from spice.domain.input_events import InputClient, InputEvent
 from spice.errors import Error, ServerFailed, ServerStateError, single_error
@@ -70,8 +70,15 @@ class SyncDisplay:
     def scroll(self, x: int, y: int, width: int, height: int, dy: int, dx: int = 0) -> None:
         self._owner.call(self._display.scroll, x, y, width, height, dy, dx)
 
-    def resize(self, width: int, height: int) -> None:
-        self._owner.call(self._display.resize, width, height)
+    @property
+    def monitors(self) -> tuple[Monitor, ...]:
+        return self._display.monitors
+
+    def set_monitors(self, monitors: Iterable[Monitor]) -> None:
+        self._owner.call(self._display.set_monitors, list(monitors))
+
+    def resize(self, width: int, height: int, *, monitors: Iterable[Monitor] | None = None) -> None:
+        self._owner.call(self._display.resize, width, height, monitors=monitors)
 
     def set_cursor(
         self,

@@ -35,6 +35,7 @@ MINI_HEADER = 3
 
 # Channel types.
 MAIN, DISPLAY, INPUTS, CURSOR = 1, 2, 3, 4
+PORT = 10
 
 # Link errors.
 OK = 0
@@ -71,6 +72,14 @@ MSG_DISPLAY_SURFACE_CREATE = 314
 MSG_DISPLAY_SURFACE_DESTROY = 315
 MSG_DISPLAY_MONITORS_CONFIG = 317
 MSGC_DISPLAY_INIT = 101
+
+# Port channel (spicevmc messages plus its own).
+MSG_SPICEVMC_DATA = 101
+MSGC_SPICEVMC_DATA = 101
+MSGC_SPICEVMC_COMPRESSED_DATA = 102
+MSG_PORT_INIT = 201
+MSG_PORT_EVENT = 202
+MSGC_PORT_EVENT = 201
 
 # Inputs channel, client to server: KEY_DOWN and KEY_UP carry a uint32 scan code.
 MSGC_INPUTS_KEY_DOWN = 101
@@ -399,6 +408,18 @@ class Session:
             assert seen[0] == MSG_DISPLAY_SURFACE_CREATE, seen
             assert MSG_DISPLAY_DRAW_COPY in seen, seen
         return display
+
+    async def open_port(self, channel_id: int = 0) -> tuple[Channel, bytes, bool]:
+        """Link a port channel and read its PORT_INIT: the channel, the name, opened."""
+        result = await self.open_channel(PORT, channel_id)
+        assert result.ok, result
+        _, body = await result.channel.recv_until(MSG_PORT_INIT)
+        # PORT_INIT: uint32 name_size, uint32 name offset, uint8 opened; the name (with its
+        # NUL) at that offset.
+        size, offset, opened = struct.unpack_from("<IIB", body)
+        name = body[offset : offset + size]
+        assert name.endswith(b"\0"), name
+        return result.channel, name[:-1], bool(opened)
 
     async def aclose(self) -> None:
         for channel in [*self.opened, self.main]:

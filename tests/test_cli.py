@@ -180,6 +180,8 @@ def test_verbose_adds_the_traceback(busy_port: int) -> None:
         (["--size", "0x0"], 2, "between 16 and 8192"),
         (["--password-file", "/nonexistent/pw"], 2, "cannot read the password file"),
         (["--tls-port", "0"], 2, "a tls_port needs x509_dir"),
+        (["--port", "0", "--monitors", "0"], 2, "--monitors takes 1 to 16, not 0"),
+        (["--port", "0", "--monitors", "3", "--size", "4000x100"], 2, "1 to 8192 pixels"),
     ],
 )
 def test_startup_errors_are_one_line(args: list[str], status: int, words: str) -> None:

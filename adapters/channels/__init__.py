@@ -13,6 +13,7 @@ import trio
 
 from spice.adapters.channels.context import ChannelContext
 from spice.adapters.channels.playback import run_playback
+from spice.adapters.channels.port import run_port
 from spice.adapters.channels.record import run_record
 from spice.adapters.link import Linked
 from spice.domain.enums import ChannelType
@@ -21,5 +22,6 @@ Runner = Callable[[ChannelContext, trio.abc.Stream, Linked, str], Awaitable[None
 
 RUNNERS: dict[ChannelType, Runner] = {
     ChannelType.PLAYBACK: run_playback,
+    ChannelType.PORT: run_port,
     ChannelType.RECORD: run_record,
 }

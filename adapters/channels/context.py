@@ -13,6 +13,7 @@ from spice.domain.enums import ChannelType
 
 if TYPE_CHECKING:
     from spice.adapters.channels.playback import PlaybackHub
+    from spice.adapters.channels.port import PortHub
     from spice.adapters.channels.record import RecordHub
     from spice.adapters.session import Client
 
@@ -34,6 +35,9 @@ class ChannelContext(Protocol):
 
     @property
     def record(self) -> RecordHub: ...
+
+    @property
+    def ports(self) -> PortHub: ...
 
     def mm_time(self) -> int: ...
 

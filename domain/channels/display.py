@@ -217,11 +217,19 @@ class DisplayChannel(ChannelConnection):
         return None
 
     # -- what the display tells us (recorded in the pipe) ------------------------------------
-    def new_primary(self, width: int, height: int, *, replace: bool) -> None:
-        self.pipe.new_primary(width, height, replace=replace)
+    def new_primary(
+        self, width: int, height: int, *, replace: bool, heads: Sequence[Box] = ()
+    ) -> None:
+        """The primary is (re)created at this size; ``heads``: the monitors it shows (default:
+        one showing all of it). Clients without MONITORS_CONFIG show the whole primary."""
+        self.pipe.new_primary(width, height, replace=replace, heads=heads)
         for stream_id in list(self._streams):
             # Ahead of the surface's destruction: streams live on the surface.
             self.pipe.stream_op(StreamDestroy(stream_id), first=True)
+
+    def monitors(self, heads: Sequence[Box]) -> None:
+        """The monitor layout on the current primary changed."""
+        self.pipe.monitors(heads)
 
     def stream_create(self, stream_id: int, box: Box) -> None:
         self.pipe.stream_op(StreamCreate(stream_id, box))
@@ -553,9 +561,12 @@ class DisplayChannel(ChannelConnection):
         elif isinstance(op, Mark):
             self.send(m.Mark())
         elif isinstance(op, MonitorsConfig):
-            if self.monitors_config:
-                head = m.MonitorHead(0, sid, op.width, op.height, 0, 0)
-                self.send(m.MonitorsConfig((head,), 1))
+            if self.monitors_config and op.heads:
+                heads = tuple(
+                    m.MonitorHead(i, sid, box.w, box.h, box.x, box.y)
+                    for i, box in enumerate(op.heads)
+                )
+                self.send(m.MonitorsConfig(heads, len(heads)))
         elif self._size is not None:
             area = op.box.intersect(Box(0, 0, *self._size))
             if area.empty:

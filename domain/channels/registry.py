@@ -15,6 +15,7 @@ import attrs
 from spice.domain.caps import CapabilitySet
 from spice.domain.channel import ChannelConnection
 from spice.domain.channels.playback import PlaybackChannel
+from spice.domain.channels.port import PortChannel
 from spice.domain.channels.record import RecordChannel
 from spice.domain.enums import ChannelType, PlaybackCap, RecordCap
 
@@ -53,6 +54,10 @@ def _record(setup: ChannelSetup) -> RecordChannel:
     )
 
 
+def _port(setup: ChannelSetup) -> PortChannel:
+    return PortChannel(mini_header=setup.mini_header)
+
+
 KINDS: dict[ChannelType, ChannelKind] = {
     # As the reference server: VOLUME (and the client decides nothing else on playback).
     ChannelType.PLAYBACK: ChannelKind(
@@ -62,6 +67,8 @@ KINDS: dict[ChannelType, ChannelKind] = {
     ChannelType.RECORD: ChannelKind(
         ChannelType.RECORD, CapabilitySet.of(RecordCap.VOLUME, RecordCap.OPUS), _record
     ),
+    # No channel caps: LZ4 compression of port data is not offered.
+    ChannelType.PORT: ChannelKind(ChannelType.PORT, CapabilitySet(), _port),
 }
 
 

@@ -14,7 +14,7 @@ destination. FILL is absolute and may always be sent as such.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -55,8 +55,9 @@ class CopyBits:
 
 @attrs.frozen
 class MonitorsConfig:
-    width: int
-    height: int
+    """The monitors (heads) the primary shows, each a rectangle of it, in monitor id order."""
+
+    heads: tuple[Box, ...]
 
 
 @attrs.frozen
@@ -116,8 +117,11 @@ class DisplayPipe:
         return iter(self._ops)
 
     # -- recording -------------------------------------------------------------------------
-    def new_primary(self, width: int, height: int, *, replace: bool) -> None:
-        """The primary was (re)created: everything pending is obsolete."""
+    def new_primary(
+        self, width: int, height: int, *, replace: bool, heads: Sequence[Box] = ()
+    ) -> None:
+        """The primary was (re)created: everything pending is obsolete. ``heads``: its
+        monitors (default: one showing all of it)."""
         self._ops.clear()
         if replace:
             self._ops.append(DestroyPrimary())
@@ -125,10 +129,17 @@ class DisplayPipe:
             [
                 CreatePrimary(width, height),
                 Damage(Box(0, 0, width, height)),
-                MonitorsConfig(width, height),
+                MonitorsConfig(tuple(heads) or (Box(0, 0, width, height),)),
                 Mark(),
             ]
         )
+
+    def monitors(self, heads: Sequence[Box]) -> None:
+        """The monitor layout changed: it supersedes any layout still pending."""
+        kept = [op for op in self._ops if not isinstance(op, MonitorsConfig)]
+        if len(kept) != len(self._ops):
+            self._ops = deque(kept)
+        self._ops.append(MonitorsConfig(tuple(heads)))
 
     def destroy_primary(self) -> None:
         self._ops.clear()

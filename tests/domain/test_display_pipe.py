@@ -23,9 +23,26 @@ def test_new_primary_sequence_is_create_draw_monitors_mark() -> None:
         DestroyPrimary(),
         CreatePrimary(8, 4),
         Damage(Box(0, 0, 8, 4)),
-        MonitorsConfig(8, 4),
+        MonitorsConfig((Box(0, 0, 8, 4),)),
         Mark(),
     ]
+
+
+def test_new_primary_with_heads_carries_them() -> None:
+    pipe = DisplayPipe()
+    heads = (Box(0, 0, 4, 4), Box(4, 0, 4, 4))
+    pipe.new_primary(8, 4, replace=False, heads=heads)
+    assert MonitorsConfig(heads) in list(pipe)
+
+
+def test_newer_monitor_layout_supersedes_a_pending_one() -> None:
+    pipe = DisplayPipe()
+    pipe.new_primary(8, 4, replace=False)
+    for x in range(100):
+        pipe.monitors((Box(0, 0, 4, 4), Box(4, 0, x % 4 + 1, 4)))
+    layouts = [op for op in pipe if isinstance(op, MonitorsConfig)]
+    assert layouts == [MonitorsConfig((Box(0, 0, 4, 4), Box(4, 0, 4, 4)))]
+    assert isinstance(list(pipe)[-1], MonitorsConfig)
 
 
 def test_copy_bits_behind_pending_damage_becomes_damage() -> None:

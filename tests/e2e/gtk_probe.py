@@ -21,6 +21,10 @@ come back as ``clipboard-grab``, ``clipboard-request``, ``clipboard-data`` and
 ``clipboard-release`` events; a request is answered from what ``clipboard_grab`` offered),
 ``monitor_config`` sends a MONITORS_CONFIG for one display, and ``file_copy`` sends files
 (``file-copy-progress``, then ``file-copy-done``), optionally cancelling after some bytes.
+``monitors`` reads a display channel's ``monitors`` and ``monitors-max`` properties (the heads
+spice-gtk opens a window for; ``monitors-changed`` events follow each change). Port channels:
+``port-opened`` (name, opened), ``port-data`` (hex) and ``port-event`` events; ``port_write``
+is ``spice_port_channel_write_async`` (``port-written``), ``port_event`` sends a PORT_EVENT.
 A watchdog (``--timeout``) prints ``{"event": "watchdog"}`` and exits with status 3 so a hung
 connection fails a test in bounded time; EOF on stdin or ``{"cmd": "quit"}`` disconnects and
 exits with status 0. The pytest-side wrapper is ``tests/e2e/gtk_client.py``.
@@ -53,7 +57,7 @@ EXIT_FATAL = 1
 EXIT_WATCHDOG = 3
 
 #: Channel types whose ``connect`` we call; playback/record/usbredir/... are left alone.
-CONNECTED_TYPES = frozenset({"main", "display", "inputs", "cursor"})
+CONNECTED_TYPES = frozenset({"main", "display", "inputs", "cursor", "port"})
 #: Connected too with ``--audio``.
 AUDIO_TYPES = frozenset({"playback", "record"})
 
@@ -244,6 +248,8 @@ class Probe:
         self.playback_packets = 0
         self.playback_streams = 0
         self.opened: set[tuple[str, int]] = set()
+        #: Buffers of port writes still in flight (spice-gtk reads them until done).
+        self.port_buffers: list[bytes] = []
         self.primaries: dict[int, Primary] = {}
         self.stdin_buffer = b""
         self.stdin_watch: int | None = None
@@ -323,12 +329,17 @@ class Probe:
             gconnect(channel, "main-clipboard-selection-release", self.on_clipboard_release)
             gconnect(channel, "new-file-transfer", self.on_new_file_transfer)
         elif kind == "display":
+            gconnect(channel, "notify::monitors", self.on_monitors)
             gconnect(channel, "display-primary-create", self.on_primary_create)
             gconnect(channel, "display-primary-destroy", self.on_primary_destroy)
             gconnect(channel, "display-invalidate", self.on_invalidate)
             gconnect(channel, "display-mark", self.on_mark)
         elif kind == "inputs":
             gconnect(channel, "inputs-modifiers", self.on_inputs_modifiers)
+        elif kind == "port":
+            gconnect(channel, "port-data", self.on_port_data)
+            gconnect(channel, "port-event", self.on_port_event)
+            gconnect(channel, "notify::port-opened", self.on_port_opened)
         elif kind == "cursor":
             gconnect(channel, "cursor-set", self.on_cursor_set)
             gconnect(channel, "cursor-move", self.on_cursor_move)
@@ -637,6 +648,90 @@ class Probe:
 
     def inputs(self) -> Any:
         return self.channel("inputs", 0)
+
+    # ---------------------------------------------------------- monitors, ports
+    def read_monitors(self, channel: Any) -> list[JsonDict]:
+        """``SpiceDisplayChannel:monitors`` (a GArray of SpiceDisplayMonitorConfig: six guints
+        id, surface_id, x, y, width, height), read through libgobject: PyGObject cannot copy
+        that array's elements."""
+        gobject = ctypes.CDLL("libgobject-2.0.so.0")
+        glib = ctypes.CDLL("libglib-2.0.so.0")
+        gobject.g_object_get.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        glib.g_array_unref.argtypes = [ctypes.c_void_p]
+        # A PyGObject wrapper is PyObject_HEAD (16 bytes) then the GObject pointer.
+        pointer = ctypes.c_void_p.from_address(id(channel) + 16).value
+        array = ctypes.c_void_p()
+        gobject.g_object_get(pointer, b"monitors", ctypes.byref(array), None)
+        if not array.value:
+            return []
+        data = ctypes.c_void_p.from_address(array.value).value
+        count = ctypes.c_uint.from_address(array.value + ctypes.sizeof(ctypes.c_void_p)).value
+        fields = ("id", "surface_id", "x", "y", "width", "height")
+        out = []
+        for i in range(count):
+            values = (ctypes.c_uint * 6).from_address(data + 24 * i)
+            out.append(dict(zip(fields, values[:], strict=True)))
+        glib.g_array_unref(array)
+        return out
+
+    def on_monitors(self, channel: Any, _pspec: Any) -> None:
+        emit(
+            "monitors-changed",
+            id=channel_id(channel),
+            monitors=self.read_monitors(channel),
+            max=channel.get_property("monitors-max"),
+        )
+
+    def cmd_monitors(self, command: JsonDict, reply: JsonDict) -> None:
+        channel = self.channel("display", int(command.get("display", 0)))
+        emit(
+            "monitors",
+            **reply,
+            monitors=self.read_monitors(channel),
+            max=channel.get_property("monitors-max"),
+        )
+
+    def on_port_opened(self, channel: Any, _pspec: Any) -> None:
+        emit(
+            "port-opened",
+            id=channel_id(channel),
+            name=channel.get_property("port-name"),
+            opened=channel.get_property("port-opened"),
+        )
+
+    def on_port_data(self, channel: Any, data: int, size: int) -> None:
+        emit("port-data", id=channel_id(channel), data=ctypes.string_at(data, size).hex())
+
+    def on_port_event(self, channel: Any, event: int) -> None:
+        emit("port-event", id=channel_id(channel), port_event=int(event))
+
+    def cmd_port_write(self, command: JsonDict, reply: JsonDict) -> None:
+        channel = self.channel("port", int(command.get("port", 0)))
+        data = bytes.fromhex(str(command["data"]))
+        # spice-gtk sends from the caller's buffer until the write completes: keep it alive.
+        self.port_buffers.append(data)
+
+        @guarded("port_write")
+        def done(source: Any, result: Any, *_data: Any) -> None:
+            self.port_buffers.remove(data)
+            try:
+                written = source.write_finish(result)
+            except GLib.Error as exc:
+                emit("error", **reply, message=f"port write failed: {exc.message}")
+                return
+            emit("port-written", **reply, size=int(written))
+
+        channel.write_async(data, None, done)
+
+    def cmd_port_event(self, command: JsonDict, reply: JsonDict) -> None:
+        channel = self.channel("port", int(command.get("port", 0)))
+        channel.event(int(command["event"]))
+        emit("ok", **reply)
 
     def cmd_screenshot(self, command: JsonDict, reply: JsonDict) -> None:
         path = str(command["path"])

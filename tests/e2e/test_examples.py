@@ -171,6 +171,25 @@ async def test_readme_agent_example(tmp_path: Path) -> None:
             await until_pixel(client, 600, 380, (0x99, 0x66, 0x33))
 
 
+async def test_readme_monitors_ports_example(tmp_path: Path) -> None:
+    async with run_example("readme_monitors_ports.py", tmp_path) as (example, port):
+        async with open_gtk_client(HOST, port) as client:
+            await settled_screenshot(client)
+            reply = await client.command({"cmd": "monitors"}, "monitors")
+            heads = [(m["x"], m["y"], m["width"], m["height"]) for m in reply["monitors"]]
+            assert heads == [(0, 0, 800, 600), (800, 0, 800, 600)]
+            await until_pixel(client, 400, 300, (0x99, 0x66, 0x33))
+            await until_pixel(client, 1200, 300, (0x66, 0x33, 0x99))
+            opened = await client.wait_for("port-opened", lambda e: e["opened"])
+            assert opened["name"] == "org.example.echo"
+            await example.wait_output("PortOpened org.example.echo")
+            hello = await client.wait_for("port-data")
+            assert bytes.fromhex(hello["data"]) == b"hello\n"
+            await client.command({"cmd": "port_write", "data": b"shout".hex()}, "port-written")
+            echoed = await client.wait_for("port-data")
+            assert bytes.fromhex(echoed["data"]) == b"SHOUT"
+
+
 def python_blocks(markdown: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
 

@@ -64,6 +64,48 @@ async def test_spicy_screenshot_of_the_demo_is_not_blank(tmp_path: Path) -> None
         await stop_process(server, signal.SIGINT, 5)
 
 
+async def test_the_demo_with_two_monitors_shows_two_heads() -> None:
+    """``--monitors 2``: one display channel, two heads side by side, each with its picture
+    (the desktop on the first, the monitor-2 panel on the second)."""
+    port = free_port()
+    server = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            "-m",
+            "spice",
+            "--port",
+            str(port),
+            "--size",
+            "640x480",
+            "--monitors",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        await wait_listening(port)
+        async with open_gtk_client("127.0.0.1", port) as client:
+            await client.wait_for("mark")
+            reply = await client.command({"cmd": "monitors"}, "monitors")
+            heads = [(m["id"], m["x"], m["y"], m["width"], m["height"]) for m in reply["monitors"]]
+            assert heads == [(0, 0, 0, 640, 480), (1, 640, 0, 640, 480)]
+            kinds = [e["type"] for e in client.events if e["event"] == "channel-new"]
+            assert kinds.count("display") == 1
+            with trio.fail_after(10):
+                while True:
+                    shown = await client.screenshot()
+                    # Monitor 1: the demo's blue desktop under a grey title bar; monitor 2:
+                    # its own panel colour (R 134, G 116, B 121), B,G,R in memory.
+                    desktop = shown[300, 600, 2] < shown[300, 600, 0]
+                    panel = tuple(shown[300, 900, :3]) == (121, 116, 134)
+                    if shown.shape[:2] == (480, 1280) and desktop and panel:
+                        break
+                    await trio.sleep(0.05)
+    finally:
+        await stop_process(server, signal.SIGINT, 5)
+
+
 async def test_tshark_dissects_a_whole_session_without_malformed_packets(tmp_path: Path) -> None:
     capture = tmp_path / "session.pcapng"
     async with running_server(200, 150, password="pw") as server:
