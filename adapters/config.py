@@ -78,5 +78,7 @@ class ServerConfig:
     #: SASL accounts by name (see :mod:`domain.sasl`); set, links authenticate with SASL
     #: instead of the ticket (the C server's spice_server_set_sasl).
     sasl_users: dict[str, SaslUser] | None = None
+    #: The SASL mechanisms to offer (None: all; PLAIN only over TLS whatever this says).
+    sasl_mechanisms: frozenset[str] | None = None
     input_rate: float = 200.0
     input_burst: int = 400

@@ -183,6 +183,7 @@ class SpiceCore:
             timeout=self.config.link_timeout,
             check_ticket=partial(self._check_ticket, address),
             sasl_users=self._sasl_users if self.config.sasl_users is not None else None,
+            sasl_mechanisms=self.config.sasl_mechanisms,
         )
         try:
             await self._link_and_serve(stream, peer, policy)

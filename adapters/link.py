@@ -100,6 +100,8 @@ class LinkPolicy:
     check_ticket: Callable[[Callable[[], TicketVerdict]], Awaitable[TicketVerdict]] | None = None
     #: SASL accounts by name; set, the link authenticates with SASL instead of the ticket.
     sasl_users: Callable[[], Mapping[str, SaslUser]] | None = None
+    #: The SASL mechanisms allowed (None: all those the link's security permits).
+    sasl_mechanisms: frozenset[str] | None = None
 
 
 async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Linked | None:
@@ -150,7 +152,14 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                     key = await policy.key()
                     await stream.send_all(link.send_reply(key.public_der, SERVER_COMMON_CAPS, caps))
                 elif isinstance(event, SaslRequested):
-                    await stream.send_all(link.send_sasl_mechanisms(mechanisms_for(policy.secure)))
+                    offer = mechanisms_for(policy.secure, policy.sasl_mechanisms)
+                    if not offer:
+                        log.warning(
+                            "%s: no SASL mechanism may be offered on this port, closing", peer
+                        )
+                        link.fail(None)
+                        return None
+                    await stream.send_all(link.send_sasl_mechanisms(offer))
                 elif isinstance(event, SaslStart | SaslResponse):
                     assert request is not None and policy.sasl_users is not None
                     if isinstance(event, SaslStart):

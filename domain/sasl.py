@@ -22,7 +22,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import attrs
 import scramp
@@ -151,9 +151,11 @@ def _parse_line(line: str) -> SaslUser:
     return SaslUser(name, role == "view-only", keys)
 
 
-def mechanisms_for(secure: bool) -> list[str]:
-    """What a link offers: SCRAM always, PLAIN only when the link is TLS."""
-    return [*SCRAM_MECHANISMS, PLAIN] if secure else list(SCRAM_MECHANISMS)
+def mechanisms_for(secure: bool, allowed: Collection[str] | None = None) -> list[str]:
+    """What a link offers: SCRAM always, PLAIN only when the link is TLS; of those, only the
+    ``allowed`` ones when given (possibly none: then the link is refused)."""
+    offer = [*SCRAM_MECHANISMS, PLAIN] if secure else list(SCRAM_MECHANISMS)
+    return offer if allowed is None else [m for m in offer if m in allowed]
 
 
 @attrs.frozen

@@ -40,7 +40,7 @@ from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
-from spice.domain.sasl import SaslUser
+from spice.domain.sasl import PLAIN, SCRAM_MECHANISMS, SaslUser
 from spice.domain.ticket import TicketPolicy
 from spice.errors import ConfigError, ListenError, ServerStateError, single_error
 
@@ -266,7 +266,8 @@ class Server:
     ``sasl_users`` (a users file, see :mod:`spice.sasl` and ``trio-spice adduser``) turns on
     SASL instead of the ticket, as spice_server_set_sasl: SCRAM-SHA-256 and SCRAM-SHA-1 on
     every port, PLAIN too over TLS; a view-only user's input never reaches the application, and
-    ``event.client.user`` names the user. :meth:`reload_sasl_users` rereads the file.
+    ``event.client.user`` names the user. :meth:`reload_sasl_users` rereads the file;
+    ``sasl_mechanisms`` narrows what is offered (e.g. ``["SCRAM-SHA-256"]``).
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
     ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
     photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
@@ -364,6 +365,7 @@ class Server:
         max_client_buffer: int = DEFAULT_MAX_OUTPUT,
         max_message: Mapping[ChannelSpec, int] | None = None,
         sasl_users: str | os.PathLike[str] | None = None,
+        sasl_mechanisms: Iterable[str] | None = None,
     ) -> None:
         port = check_port("port", port)
         tls_port = check_port("tls_port", tls_port)
@@ -467,6 +469,11 @@ class Server:
         self._sasl_users = Path(sasl_users) if sasl_users is not None else None
         if self._sasl_users is not None:
             config.sasl_users = _load_sasl_users(self._sasl_users)
+        if sasl_mechanisms is not None:
+            config.sasl_mechanisms = frozenset(sasl_mechanisms)
+            unknown = config.sasl_mechanisms - {*SCRAM_MECHANISMS, PLAIN}
+            if unknown:
+                raise ConfigError(f"unknown SASL mechanisms: {', '.join(sorted(unknown))}")
         self._core = SpiceCore(config)
         #: "new", "serving" or "stopped": a Server serves once.
         self._state = "new"
