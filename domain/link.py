@@ -301,7 +301,7 @@ class LinkServer:
             return self._read_sasl_data()
         return NEED_DATA
 
-    def _read_sasl_mechname(self) -> SaslStart | NeedData:
+    def _read_sasl_mechname(self) -> SaslStart | SaslResponse | NeedData:
         if len(self._buf) < 4:
             return NEED_DATA
         (n,) = U32.unpack_from(self._buf)

@@ -415,7 +415,9 @@ def build_adduser_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="the users file (created, mode 0600, if missing)")
     p.add_argument("name", help="the user name")
     p.add_argument(
-        "--view-only", action="store_true", help="the user sees the display but cannot type or click"
+        "--view-only",
+        action="store_true",
+        help="the user sees the display but cannot type or click",
     )
     return p
 

@@ -31,7 +31,6 @@ from spice.audio import Playback, Record
 from spice.certs import CertificateFiles
 from spice.clipboard import Clipboard
 from spice.display import Display, check_size
-from spice.sasl import UsersFileError, load_users
 from spice.domain.admission import Limits
 from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
@@ -43,6 +42,7 @@ from spice.domain.input_events import InputEvent
 from spice.domain.sasl import PLAIN, SCRAM_MECHANISMS, SaslUser
 from spice.domain.ticket import TicketPolicy
 from spice.errors import ConfigError, ListenError, ServerStateError, single_error
+from spice.sasl import UsersFileError, load_users
 
 log = logging.getLogger(__name__)
 
