@@ -12,6 +12,7 @@ from spice.domain.agent.machine import AgentConfig
 from spice.domain.codecs.select import DEFAULT_MODE
 from spice.domain.enums import ChannelType
 from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
+from spice.domain.sasl import SaslUser
 from spice.domain.ticket import TicketPolicy
 
 #: The largest message a client may send on each channel (others: DEFAULT_MAX_CLIENT_MESSAGE).
@@ -76,5 +77,10 @@ class ServerConfig:
     max_output: int = DEFAULT_MAX_OUTPUT
     #: Input events a second one inputs channel may deliver, and the burst above that; beyond
     #: it motion is coalesced and other events dropped (one log line).
+    #: SASL accounts by name (see :mod:`domain.sasl`); set, links authenticate with SASL
+    #: instead of the ticket (the C server's spice_server_set_sasl).
+    sasl_users: dict[str, SaslUser] | None = None
+    #: The SASL mechanisms to offer (None: all; PLAIN only over TLS whatever this says).
+    sasl_mechanisms: frozenset[str] | None = None
     input_rate: float = 200.0
     input_burst: int = 400

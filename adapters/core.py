@@ -35,6 +35,7 @@ from spice.domain.enums import ChannelType, LinkError, NotifySeverity
 from spice.domain.geometry import Box
 from spice.domain.input_events import InputEvent
 from spice.domain.link import LinkRequest
+from spice.domain.sasl import SaslUser
 from spice.domain.ticket import TicketVerdict
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ class SpiceCore:
             security=self._security,
             timeout=self.config.link_timeout,
             check_ticket=partial(self._check_ticket, address),
+            sasl_users=self._sasl_users if self.config.sasl_users is not None else None,
+            sasl_mechanisms=self.config.sasl_mechanisms,
         )
         try:
             await self._link_and_serve(stream, peer, policy)
@@ -227,6 +230,7 @@ class SpiceCore:
                 transport=transport,
                 secure=secure,
                 view_only=linked.view_only,
+                user=linked.user,
             )
             self.sessions[session.id] = session
             self._notify_sessions()
@@ -246,6 +250,10 @@ class SpiceCore:
         # The session's nursery runs the channel; this task (which closes the stream when it
         # returns) waits for it, so cancelling the session ends both.
         await finished.wait()
+
+    def _sasl_users(self) -> dict[str, SaslUser]:
+        # Read at each link, so that a reloaded users file applies to the next login.
+        return self.config.sasl_users or {}
 
     async def _check_ticket(
         self, address: str, check: Callable[[], TicketVerdict]
@@ -268,7 +276,11 @@ class SpiceCore:
                 self._ticket_locks.pop(address, None)
 
     def _admit(
-        self, request: LinkRequest, *, claimed: list[tuple[ClientSession, tuple[int, int]]]
+        self,
+        request: LinkRequest,
+        user: str | None,
+        *,
+        claimed: list[tuple[ClientSession, tuple[int, int]]],
     ) -> LinkError:
         kind = request.channel_type
         if kind == ChannelType.MAIN:
@@ -276,6 +288,15 @@ class SpiceCore:
         session = self.sessions.get(request.connection_id)
         if session is None:
             return LinkError.BAD_CONNECTION_ID
+        if session.user != user:
+            # Every channel of a session logs in as the user its main channel did.
+            log.warning(
+                "%s: %s channel logged in as %r, not as the session's user",
+                session.label,
+                _kind_name(kind),
+                user,
+            )
+            return LinkError.PERMISSION_DENIED
         channel = (kind, request.channel_id)
         if channel not in self.channels_for(session.transport):
             return LinkError.CHANNEL_NOT_AVAILABLE

@@ -111,6 +111,11 @@ class Client:
         return self._session.view_only
 
     @property
+    def user(self) -> str | None:
+        """The SASL user it logged in as; None when it used the ticket."""
+        return self._session.user
+
+    @property
     def connected_at(self) -> datetime.datetime:
         """When its main channel linked (UTC)."""
         return self._session.connected_at
@@ -126,7 +131,8 @@ class Client:
     def __repr__(self) -> str:
         kind = self.transport + ("+tls" if self.secure and self.transport != "tls" else "")
         role = ", view-only" if self.view_only else ""
-        return f"<spice.Client {self.session_id:08x} {self.address} {kind}{role}>"
+        user = f" user={self.user}" if self.user is not None else ""
+        return f"<spice.Client {self.session_id:08x} {self.address} {kind}{user}{role}>"
 
 
 if TYPE_CHECKING:
@@ -148,6 +154,7 @@ class ClientSession:
         transport: Transport = "tcp",
         secure: bool = False,
         view_only: bool = False,
+        user: str | None = None,
     ) -> None:
         self.core = core
         self.id = session_id
@@ -157,6 +164,7 @@ class ClientSession:
         self.transport: Transport = transport
         self.secure = secure
         self.view_only = view_only
+        self.user = user
         self.connected_at = datetime.datetime.now(datetime.UTC)
         self._started = time.monotonic()
         #: Why the client went away, for the one line its disconnect is logged in.

@@ -7,6 +7,18 @@ then sends the auth mechanism (only if it announced PROTOCOL_AUTH_SELECTION) and
 RSA-encrypted ticket (:class:`AuthTicket`); the server writes a bare uint32 link result. After
 an OK result the connection hands over to a channel machine with :meth:`LinkServer.trailing_data`.
 
+With SASL (``LinkServer(sasl=True)``, the C server's ``spice_server_set_sasl``) the client picks
+mechanism AUTH_SASL instead of sending a ticket, and the exchange of red-stream's
+``red_sasl_*`` follows, all integers little-endian uint32: the server sends the mechanism list
+(length, then the names between commas, no NUL: ``,SCRAM-SHA-256,PLAIN,``); the client sends
+the name it chose (length 1..100, then the name) and its first data (:class:`SaslStart`); each
+answer of the server is a length, the data, and one ``complete`` byte (0 more steps, 1 done),
+and each further client message is a length and data (:class:`SaslResponse`). Lengths of data
+count a trailing NUL both ways (0 means no data at all, which SASL tells apart from empty
+data). After the ``complete`` byte the server writes a uint32 0 (red-stream's "auth
+accepted", read by spice-gtk's SASL code) and then, as after a ticket, the link result (read
+by its link code): two words. A refused client is simply closed.
+
 Feed bytes with :meth:`receive_data`, pull events with :meth:`next_event`, and call the
 ``send_*`` methods for the bytes to write. A peer's violation raises
 :class:`~domain.errors.RemoteProtocolError` whose ``link_error`` says what to answer;
@@ -39,6 +51,10 @@ MAX_LINK_SIZE = 4096
 MAX_CAPS_WORDS = 1024
 #: RSA_size() of the 1024-bit ticket key.
 ENCRYPTED_TICKET_BYTES = 128
+#: The reference server's limits on a SASL mechanism name and on one SASL data message.
+SASL_MAX_MECHNAME = 100
+SASL_MAX_DATA = 1024 * 1024
+U32 = struct.Struct("<I")
 
 
 class NeedData(enum.Enum):
@@ -72,12 +88,40 @@ class AuthTicket:
     encrypted: bytes
 
 
+@attrs.frozen
+class SaslRequested:
+    """The client chose SASL: the server owes it the mechanism list
+    (:meth:`LinkServer.send_sasl_mechanisms`)."""
+
+
+@attrs.frozen
+class SaslStart:
+    """The client's chosen mechanism and its initial response (None: it sent none)."""
+
+    mechanism: str
+    data: bytes | None
+
+
+@attrs.frozen
+class SaslResponse:
+    """The client's answer to a SASL challenge (None: no data)."""
+
+    data: bytes | None
+
+
+SaslEvent = SaslRequested | SaslStart | SaslResponse
+
+
 class LinkState(enum.Enum):
     READ_HEADER = "READ_HEADER"
     READ_MESS = "READ_MESS"
     AWAIT_REPLY = "AWAIT_REPLY"
     READ_MECHANISM = "READ_MECHANISM"
     READ_TICKET = "READ_TICKET"
+    AWAIT_SASL_MECHANISMS = "AWAIT_SASL_MECHANISMS"
+    READ_SASL_MECHNAME = "READ_SASL_MECHNAME"
+    READ_SASL_DATA = "READ_SASL_DATA"
+    AWAIT_SASL_CHALLENGE = "AWAIT_SASL_CHALLENGE"
     AWAIT_RESULT = "AWAIT_RESULT"
     DONE = "DONE"
     FAILED = "FAILED"
@@ -112,6 +156,28 @@ def encode_link_result(error: LinkError) -> bytes:
     return struct.pack("<I", error)
 
 
+def encode_sasl_mechanisms(names: list[str]) -> bytes:
+    """The mechanism list as red-stream writes it: a length, then ``,NAME,NAME,``."""
+    if not names:
+        raise LocalProtocolError("a SASL mechanism list cannot be empty")
+    for name in names:
+        if not name or "," in name or len(name) > SASL_MAX_MECHNAME or not name.isascii():
+            raise LocalProtocolError(f"bad SASL mechanism name {name!r}")
+    body = ("," + ",".join(names) + ",").encode("ascii")
+    return U32.pack(len(body)) + body
+
+
+def encode_sasl_challenge(data: bytes | None, complete: bool) -> bytes:
+    """One server step: a length counting a trailing NUL (0: no data), the data, the NUL, and
+    the ``complete`` byte."""
+    if data is None or not data:
+        # red-stream sends a zero length for empty server data too.
+        return U32.pack(0) + bytes([complete])
+    if len(data) >= SASL_MAX_DATA:
+        raise LocalProtocolError("SASL server data too long")
+    return U32.pack(len(data) + 1) + data + b"\0" + bytes([complete])
+
+
 def parse_link_mess(major: int, minor: int, mess: bytes) -> LinkRequest:
     """Parse a SpiceLinkMess of exactly the size the header announced."""
     if len(mess) < LINK_MESS.size:
@@ -136,7 +202,11 @@ def parse_link_mess(major: int, minor: int, mess: bytes) -> LinkRequest:
 class LinkServer:
     """The server side of one connection's link stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, sasl: bool = False) -> None:
+        #: Whether the server authenticates with SASL instead of the ticket.
+        self.sasl = sasl
+        self._sasl_mechanisms: list[str] = []
+        self._sasl_mechanism: str | None = None
         self._buf = bytearray()
         self.state = LinkState.READ_HEADER
         self._major = self._minor = self._size = 0
@@ -166,7 +236,7 @@ class LinkServer:
         del self._buf[:n]
         return out
 
-    def next_event(self) -> LinkRequest | AuthTicket | NeedData:
+    def next_event(self) -> LinkRequest | AuthTicket | SaslEvent | NeedData:
         if self.state in (LinkState.DONE, LinkState.FAILED):
             raise LocalProtocolError(f"next_event in state {self.state!r}")
         try:
@@ -175,7 +245,7 @@ class LinkServer:
             self.state = LinkState.FAILED
             raise
 
-    def _next_event(self) -> LinkRequest | AuthTicket | NeedData:
+    def _next_event(self) -> LinkRequest | AuthTicket | SaslEvent | NeedData:
         if self.state is LinkState.READ_HEADER:
             # Check the magic as soon as it arrives, so that garbage fails at once.
             if len(self._buf) >= 4 and bytes(self._buf[:4]) != SPICE_MAGIC:
@@ -198,6 +268,11 @@ class LinkServer:
             if mess is None:
                 return NEED_DATA
             self.request = parse_link_mess(self._major, self._minor, mess)
+            if self.sasl and CommonCap.PROTOCOL_AUTH_SELECTION not in self.request.common_caps:
+                # reds' answer to a client that cannot select SASL.
+                raise RemoteProtocolError(
+                    "SASL is required but the client cannot select it", LinkError.VERSION_MISMATCH
+                )
             self.state = LinkState.AWAIT_REPLY
             return self.request
         if self.state is LinkState.READ_MECHANISM:
@@ -205,10 +280,14 @@ class LinkServer:
             if raw is None:
                 return NEED_DATA
             (self._mechanism,) = struct.unpack("<I", raw)
-            if self._mechanism != CommonCap.AUTH_SPICE:
+            wanted = CommonCap.AUTH_SASL if self.sasl else CommonCap.AUTH_SPICE
+            if self._mechanism != wanted:
                 raise RemoteProtocolError(
                     f"unsupported auth mechanism {self._mechanism}", LinkError.INVALID_DATA
                 )
+            if self.sasl:
+                self.state = LinkState.AWAIT_SASL_MECHANISMS
+                return SaslRequested()
             self.state = LinkState.READ_TICKET
         if self.state is LinkState.READ_TICKET:
             ticket = self._take(ENCRYPTED_TICKET_BYTES)
@@ -216,7 +295,51 @@ class LinkServer:
                 return NEED_DATA
             self.state = LinkState.AWAIT_RESULT
             return AuthTicket(self._mechanism, ticket)
+        if self.state is LinkState.READ_SASL_MECHNAME:
+            return self._read_sasl_mechname()
+        if self.state is LinkState.READ_SASL_DATA:
+            return self._read_sasl_data()
         return NEED_DATA
+
+    def _read_sasl_mechname(self) -> SaslStart | SaslResponse | NeedData:
+        if len(self._buf) < 4:
+            return NEED_DATA
+        (n,) = U32.unpack_from(self._buf)
+        if not 1 <= n <= SASL_MAX_MECHNAME:
+            # red-stream closes without an answer here.
+            raise RemoteProtocolError(f"SASL mechanism name length {n}", None)
+        if len(self._buf) < 4 + n:
+            return NEED_DATA
+        raw = bytes(self._buf[4 : 4 + n])
+        name = raw.decode("ascii", "replace")
+        if "," in name or name not in self._sasl_mechanisms:
+            raise RemoteProtocolError(
+                f"SASL mechanism {raw[:40]!r} was not offered", LinkError.INVALID_DATA
+            )
+        del self._buf[: 4 + n]
+        self._sasl_mechanism = name
+        self.state = LinkState.READ_SASL_DATA
+        return self._read_sasl_data()
+
+    def _read_sasl_data(self) -> SaslStart | SaslResponse | NeedData:
+        if len(self._buf) < 4:
+            return NEED_DATA
+        (n,) = U32.unpack_from(self._buf)
+        if n > SASL_MAX_DATA:
+            start = self._sasl_mechanism is not None
+            raise RemoteProtocolError(
+                f"SASL data of {n} bytes", LinkError.INVALID_DATA if start else None
+            )
+        if len(self._buf) < 4 + n:
+            return NEED_DATA
+        # The length counts a trailing NUL that red-stream overwrites rather than checks.
+        data = bytes(self._buf[4 : 4 + n - 1]) if n else None
+        del self._buf[: 4 + n]
+        self.state = LinkState.AWAIT_SASL_CHALLENGE
+        if self._sasl_mechanism is not None:
+            name, self._sasl_mechanism = self._sasl_mechanism, None
+            return SaslStart(name, data)
+        return SaslResponse(data)
 
     def send_reply(
         self, pub_key: bytes, common_caps: CapabilitySet, channel_caps: CapabilitySet
@@ -227,6 +350,27 @@ class LinkServer:
         selects = CommonCap.PROTOCOL_AUTH_SELECTION in self.request.common_caps
         self.state = LinkState.READ_MECHANISM if selects else LinkState.READ_TICKET
         return encode_link_reply(LinkError.OK, pub_key, common_caps, channel_caps)
+
+    def send_sasl_mechanisms(self, names: list[str]) -> bytes:
+        """The mechanism list this link offers (after :class:`SaslRequested`)."""
+        if self.state is not LinkState.AWAIT_SASL_MECHANISMS:
+            raise LocalProtocolError(f"send_sasl_mechanisms in state {self.state!r}")
+        out = encode_sasl_mechanisms(names)
+        self._sasl_mechanisms = list(names)
+        self.state = LinkState.READ_SASL_MECHNAME
+        return out
+
+    def send_sasl_challenge(self, data: bytes | None, *, complete: bool) -> bytes:
+        """The server's answer to :class:`SaslStart` or :class:`SaslResponse`; a complete one
+        ends with the "accepted" word, and the link result follows (:meth:`send_result`)."""
+        if self.state is not LinkState.AWAIT_SASL_CHALLENGE:
+            raise LocalProtocolError(f"send_sasl_challenge in state {self.state!r}")
+        out = encode_sasl_challenge(data, complete)
+        if complete:
+            # The SASL layer's own "accepted" word, before the link result.
+            out += encode_link_result(LinkError.OK)
+        self.state = LinkState.AWAIT_RESULT if complete else LinkState.READ_SASL_DATA
+        return out
 
     def send_result(self, error: LinkError) -> bytes:
         if self.state is not LinkState.AWAIT_RESULT:

@@ -11,6 +11,7 @@ line, exit status 0). A startup error is one line on stderr and a non-zero exit 
 from __future__ import annotations
 
 import argparse
+import getpass
 import ipaddress
 import logging
 import os
@@ -32,6 +33,7 @@ from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.errors import single_error
+from spice.sasl import add_user
 from spice.server import CHANNEL_NAMES, Server, find_html5_dir
 
 log = logging.getLogger("spice.cli")
@@ -139,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--disable-ticketing", action="store_true", help="let clients in without a password"
+    )
+    p.add_argument(
+        "--sasl",
+        action="store_true",
+        help="log users in with SASL (SCRAM; PLAIN over TLS) instead of the password; "
+        "needs --sasl-users",
+    )
+    p.add_argument(
+        "--sasl-users",
+        metavar="FILE",
+        help="the SASL users file (write it with: trio-spice adduser FILE NAME)",
     )
     fam = p.add_mutually_exclusive_group()
     fam.add_argument("--ipv4-only", action="store_true", help="listen on IPv4 addresses only")
@@ -403,10 +416,47 @@ def _early_signal(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+def build_adduser_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="trio-spice adduser",
+        description="Add a user to a SASL users file (or replace its entry); asks for the "
+        "password, or reads its first line from stdin when that is not a terminal.",
+    )
+    p.add_argument("file", help="the users file (created, mode 0600, if missing)")
+    p.add_argument("name", help="the user name")
+    p.add_argument(
+        "--view-only",
+        action="store_true",
+        help="the user sees the display but cannot type or click",
+    )
+    return p
+
+
+def adduser(argv: list[str]) -> int:
+    args = build_adduser_parser().parse_args(argv)
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.name}: ")
+            if getpass.getpass("Again: ") != password:
+                print("trio-spice adduser: the passwords differ", file=sys.stderr)
+                return 1
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        add_user(args.file, args.name, password, view_only=args.view_only)
+    except (OSError, ValueError) as exc:
+        print(f"trio-spice adduser: {exc}", file=sys.stderr)
+        return 1
+    role = " (view-only)" if args.view_only else ""
+    print(f"trio-spice: {args.name}{role} written to {args.file}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["gen-cert"]:
         return gen_cert(argv[1:])
+    if argv[:1] == ["adduser"]:
+        return adduser(argv[1:])
     parser = build_parser()
     x11 = argv[:1] == ["x11"]
     if x11:  # trio-spice x11: an X display instead of the demo (spice/x11.py)
@@ -458,7 +508,9 @@ def _main(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         return _fail(args, f"cannot read the password file: {exc}", 2)
-    if password is None and view_only is None and not args.disable_ticketing:
+    if args.sasl != (args.sasl_users is not None):
+        return _fail(args, "--sasl and --sasl-users go together", 2)
+    if password is None and view_only is None and not args.disable_ticketing and not args.sasl:
         if not is_loopback(args.addr):
             print(
                 f"trio-spice: refusing to listen on {args.addr}, which is not a loopback address, "
@@ -487,6 +539,7 @@ def _main(args: argparse.Namespace) -> int:
             view_only_password=view_only,
             password_valid_for=args.password_expires,
             disable_ticketing=args.disable_ticketing,
+            sasl_users=args.sasl_users,
             name=args.name,
             uuid=args.uuid,
             ipv4_only=args.ipv4_only,

@@ -39,9 +39,11 @@ from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
+from spice.domain.sasl import PLAIN, SCRAM_MECHANISMS, SaslUser
 from spice.domain.ticket import TicketPolicy
 from spice.errors import ConfigError, ListenError, ServerStateError, single_error
 from spice.port import Port, check_port_name
+from spice.sasl import UsersFileError, load_users
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +242,15 @@ def _check_family(addr: str | None, ipv4_only: bool, ipv6_only: bool) -> None:
         raise ConfigError(f"ipv4_only with the IPv6 address {addr}")
 
 
+def _load_sasl_users(path: Path) -> dict[str, SaslUser]:
+    try:
+        return load_users(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the SASL users file: {exc}") from None
+    except UsersFileError as exc:
+        raise ConfigError(f"bad SASL users file: {exc}") from None
+
+
 class Server:
     """A SPICE server.
 
@@ -253,6 +264,11 @@ class Server:
     displays but whose keys and clicks never reach the application. ``disable_ticketing`` lets
     anyone in. With neither a password nor that, nobody can log in (as QEMU) and each refusal
     is logged as such. (``password_expires``, seconds since the epoch, is deprecated.)
+    ``sasl_users`` (a users file, see :mod:`spice.sasl` and ``trio-spice adduser``) turns on
+    SASL instead of the ticket, as spice_server_set_sasl: SCRAM-SHA-256 and SCRAM-SHA-1 on
+    every port, PLAIN too over TLS; a view-only user's input never reaches the application, and
+    ``event.client.user`` names the user. :meth:`reload_sasl_users` rereads the file;
+    ``sasl_mechanisms`` narrows what is offered (e.g. ``["SCRAM-SHA-256"]``).
     ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
     ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
     photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
@@ -349,6 +365,8 @@ class Server:
         failed_ticket_delay: float = 1.0,
         max_client_buffer: int = DEFAULT_MAX_OUTPUT,
         max_message: Mapping[ChannelSpec, int] | None = None,
+        sasl_users: str | os.PathLike[str] | None = None,
+        sasl_mechanisms: Iterable[str] | None = None,
     ) -> None:
         port = check_port("port", port)
         tls_port = check_port("tls_port", tls_port)
@@ -449,6 +467,14 @@ class Server:
             max_message=message_limits(max_message or {}),
             max_output=max_client_buffer,
         )
+        self._sasl_users = Path(sasl_users) if sasl_users is not None else None
+        if self._sasl_users is not None:
+            config.sasl_users = _load_sasl_users(self._sasl_users)
+        if sasl_mechanisms is not None:
+            config.sasl_mechanisms = frozenset(sasl_mechanisms)
+            unknown = config.sasl_mechanisms - {*SCRAM_MECHANISMS, PLAIN}
+            if unknown:
+                raise ConfigError(f"unknown SASL mechanisms: {', '.join(sorted(unknown))}")
         self._core = SpiceCore(config)
         #: "new", "serving" or "stopped": a Server serves once.
         self._state = "new"
@@ -497,6 +523,13 @@ class Server:
             ) from exc
 
     # -- configuration --------------------------------------------------------------------
+    @_config_errors
+    def reload_sasl_users(self) -> None:
+        """Reread the SASL users file; the next logins use it (logged-in clients stay)."""
+        if self._sasl_users is None:
+            raise ConfigError("this server was not given sasl_users")
+        self._core.config.sasl_users = _load_sasl_users(self._sasl_users)
+
     def add_display(
         self, width: int, height: int, *, monitors: Iterable[Monitor] | None = None
     ) -> Display:
@@ -665,7 +698,10 @@ class Server:
                 await listener.aclose()
             raise
         ticket = self._core.config.ticket
-        if ticket.ticketing and ticket.password is None and ticket.view_only_password is None:
+        if self._core.config.sasl_users is not None:
+            if not self._core.config.sasl_users:
+                log.warning("the SASL users file holds no user: every client will be refused")
+        elif ticket.ticketing and ticket.password is None and ticket.view_only_password is None:
             log.warning(
                 "no password is set and ticketing is on: every client will be refused "
                 "(give password= or disable_ticketing=True)"

@@ -220,6 +220,7 @@ def probe_command(
     ca_file: str | os.PathLike[str] | None = None,
     timeout: float = 30.0,
     extra_args: Sequence[str] = (),
+    username: str | None = None,
 ) -> list[str]:
     """The argv that starts the probe (exposed for debugging by hand)."""
     args = [SYSTEM_PYTHON, str(PROBE), "--host", host, "--timeout", str(timeout)]
@@ -229,6 +230,8 @@ def probe_command(
         args += ["--tls-port", str(tls_port)]
     if password is not None:
         args += ["--password", password]
+    if username is not None:
+        args += ["--username", username]
     if ca_file is not None:
         args += ["--ca-file", os.fspath(ca_file)]
     return args + list(extra_args)
@@ -245,6 +248,7 @@ async def open_gtk_client(
     timeout: float = 30.0,
     extra_args: Sequence[str] = (),
     spice_debug: bool = False,
+    username: str | None = None,
 ) -> AsyncIterator[GtkClient]:
     """Run a spice-gtk client against ``host``/``port`` for the duration of the block.
 
@@ -260,6 +264,7 @@ async def open_gtk_client(
         ca_file=ca_file,
         timeout=timeout,
         extra_args=extra_args,
+        username=username,
     )
     env = dict(os.environ)
     if spice_debug:

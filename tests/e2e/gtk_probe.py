@@ -274,6 +274,8 @@ class Probe:
             session.set_property("tls-port", str(args.tls_port))
         if args.password is not None:
             session.set_property("password", args.password)
+        if args.username is not None:
+            session.set_property("username", args.username)
         if args.ca_file is not None:
             session.set_property("ca-file", args.ca_file)
         if args.cert_subject is not None:
@@ -1107,6 +1109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="plain TCP port")
     parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--password", default=None)
+    parser.add_argument("--username", default=None, help="the SASL user name")
     parser.add_argument("--ca-file", default=None)
     parser.add_argument(
         "--cert-subject",
