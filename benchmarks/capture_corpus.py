@@ -191,8 +191,15 @@ async def main(args: argparse.Namespace) -> int:
         counts[(client, parser)] += 1
         name = f"{client}-{parser}-{n}.bin"
         (out / name).write_bytes(bytes(data[: args.max_bytes]))
-        index.append({"file": name, "client": client, "parser": parser, "mini_header": True,
-                      "bytes": min(len(data), args.max_bytes)})
+        index.append(
+            {
+                "file": name,
+                "client": client,
+                "parser": parser,
+                "mini_header": True,
+                "bytes": min(len(data), args.max_bytes),
+            }
+        )
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
     for entry in index:
         print(f"{entry['file']:32} {entry['bytes']:8} bytes")
@@ -204,6 +211,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(CORPUS))
     parser.add_argument("--clients", default="gtk,html5")
-    parser.add_argument("--max-bytes", type=int, default=16384,
-                        help="keep at most this much of each connection (the corpus stays small)")
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=16384,
+        help="keep at most this much of each connection (the corpus stays small)",
+    )
     sys.exit(trio.run(main, parser.parse_args()))
