@@ -33,11 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from browser_client import open_browser  # noqa: E402
+from gtk_client import open_gtk_client  # noqa: E402
+
 import spice  # noqa: E402
 from spice.domain.channel import ChannelConnection  # noqa: E402
 from spice.domain.link import LinkServer  # noqa: E402
-from browser_client import open_browser  # noqa: E402
-from gtk_client import open_gtk_client  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 HTML5 = "/usr/share/spice-html5"

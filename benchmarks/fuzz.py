@@ -203,9 +203,17 @@ TARGETS: dict[str, Callable[[bytes, random.Random], int]] = {
 }
 
 
-def run_one(parser: str, data: bytes, seed: int) -> str:
+class AsServed(random.Random):
+    """Makes every ``rnd.random() < p`` choice of a target true: the set-up the real server
+    uses (Opus offered for the microphone, a stream recording, the client's caps)."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def run_one(parser: str, data: bytes, seed: int, *, as_served: bool = False) -> str:
     """Run one input; returns "ok" or the expected exception's name; raises Finding."""
-    rnd = random.Random(seed)
+    rnd = AsServed(seed) if as_served else random.Random(seed)
     try:
         TARGETS[parser](data, rnd)
     except EXPECTED as exc:
@@ -282,9 +290,9 @@ def mutate(data: bytes, rnd: random.Random, others: list[bytes]) -> bytes:
             if msgs:
                 off, _size = rnd.choice(msgs)
                 if op == 9:
-                    struct.pack_into("<H", buf, off, rnd.choice(INTERESTING_16 + (1, 2, 3, 6)))
+                    struct.pack_into("<H", buf, off, rnd.choice((*INTERESTING_16, 1, 2, 3, 6)))
                 else:
-                    struct.pack_into("<I", buf, off + 2, rnd.choice(INTERESTING_32 + (0, 2, 5)))
+                    struct.pack_into("<I", buf, off + 2, rnd.choice((*INTERESTING_32, 0, 2, 5)))
         elif op == 11 and n:
             # A body cut short or grown, with its header kept consistent.
             msgs = mini_messages(bytes(buf))
