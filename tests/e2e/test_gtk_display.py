@@ -95,6 +95,11 @@ async def test_disconnect_all_closes_every_channel_and_pings_measure_latency() -
     async with running_server(64, 64) as server:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mark")
+            for channel in ("inputs", "cursor"):  # every channel linked before the cut
+                await client.wait_for(
+                    "channel-event",
+                    lambda e, c=channel: e["channel"] == c and e["name"] == "opened",
+                )
             session = next(iter(server._core.sessions.values()))
             with trio.fail_after(5):
                 while session.main is None or session.main.round_trip is None:

@@ -57,6 +57,7 @@ async def test_an_animated_region_plays_as_a_stream_and_ends_exact() -> None:
             await wait_same(client, display)
             started = trio.current_time()
             became_stream = None
+            frames_before_stream = 0
             shown_quality = []
             for i in range(45):
                 await display.update(100, 80, video_frame(i))
@@ -64,13 +65,17 @@ async def test_an_animated_region_plays_as_a_stream_and_ends_exact() -> None:
                 frames, streams = stream_stats(server)
                 if became_stream is None and streams:
                     became_stream = trio.current_time() - started
+                    frames_before_stream = i + 1
                 if i in (30, 40):
                     await display.sync()
                     await trio.sleep(0.15)
                     shown = await client.screenshot()
                     source = display.framebuffer
                     shown_quality.append(psnr(shown[80:320, 100:420], source[80:320, 100:420]))
-            assert became_stream is not None and became_stream < 0.5, became_stream
+            # Within half a second of 30 fps motion: counted in frames pushed, which a loaded
+            # machine does not stretch (the wall time is in the message).
+            assert became_stream is not None, "no stream"
+            assert frames_before_stream <= 15, (frames_before_stream, became_stream)
             frames, _ = stream_stats(server)
             assert frames >= 25, frames
             # The client decoded and showed the frames (a JPEG of this at quality 70 is ~35 dB).
