@@ -25,7 +25,6 @@ from spice.domain.enums import (
     ChannelType,
     CommonCap,
     DisplayCap,
-    InputsCap,
     LinkError,
 )
 from spice.domain.errors import RemoteProtocolError
@@ -60,7 +59,6 @@ SERVER_CHANNEL_CAPS: dict[int, CapabilitySet] = {
     ChannelType.DISPLAY: CapabilitySet.of(
         DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION, DisplayCap.STREAM_REPORT
     ),
-    ChannelType.INPUTS: CapabilitySet.of(InputsCap.KEY_SCANCODE),
 }
 
 

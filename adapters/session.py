@@ -16,26 +16,17 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
 import trio
 
 from spice.adapters.agent import SessionAgent
 from spice.adapters.channels import RUNNERS
 from spice.adapters.channels.port import PortHub
+from spice.adapters.config import ServerConfig
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
-from spice.adapters.display_worker import (
-    CursorClient,
-    CursorHideCmd,
-    CursorMoveCmd,
-    CursorSetCmd,
-    DisplayClient,
-    EncodeAbandoned,
-)
-from spice.adapters.input_gate import InputGate
+from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
 from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channel import ChannelClosed
-from spice.domain.channels.cursor import CursorChannel
 from spice.domain.channels.display import DisplayChannel, DisplayReady
 from spice.domain.channels.inputs import InputsChannel
 from spice.domain.channels.main import MainChannel
@@ -418,50 +409,10 @@ class ClientSession:
             if kind in RUNNERS:
                 await RUNNERS[kind](self, stream, linked, label)
                 return
-            runner = {
-                ChannelType.DISPLAY: self._run_display,
-                ChannelType.INPUTS: self._run_inputs,
-                ChannelType.CURSOR: self._run_cursor,
-            }[kind]
-            await runner(stream, linked, label)
+            assert kind == ChannelType.DISPLAY, kind
+            await self._run_display(stream, linked, label)
         finally:
             finished.set()
-
-    async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        machine = InputsChannel(mini_header=linked.mini_header, mouse_mode=self.mouse_mode)
-        conn = self.connection(stream, machine, label, ChannelType.INPUTS)
-        machine.receive_data(linked.trailing)
-        machine.start(self.core.keyboard_leds)
-        self.inputs.append(conn)
-        view_only = self.view_only or linked.view_only
-        if not linked.secure and self.core.config.tls_available and not view_only:
-            # As reds does: tell the user their keystrokes travel in the clear.
-            await self.notify("keyboard channel is insecure", NotifySeverity.WARN)
-        ignored = False
-
-        async def deliver(event: Any) -> None:
-            nonlocal ignored
-            if view_only:
-                # A viewer's keys and clicks never reach the application; said once.
-                if not ignored:
-                    ignored = True
-                    log.info("%s: view-only client; its input is ignored", label)
-                return
-            if attrs.has(type(event)) and hasattr(event, "client"):
-                event = attrs.evolve(event, client=self.handle)
-            await self.core.deliver_input(event)
-
-        config = self.core.config
-        gate = InputGate(deliver, rate=config.input_rate, burst=config.input_burst, label=label)
-        try:
-            await conn.flush()
-            await self._serve(conn, gate)
-        except ClientGone as exc:
-            self._gone(conn, exc)
-        finally:
-            self.inputs.remove(conn)
-            with trio.move_on_after(1):
-                await gate.flush()
 
     async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
         worker = self.core.displays[linked.request.channel_id]
@@ -542,46 +493,33 @@ class ClientSession:
             worker.detach(client)
             self.displays.remove(machine)
 
-    async def _run_cursor(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        worker = self.core.displays[linked.request.channel_id]
-        client = CursorClient()
-        machine = CursorChannel(mini_header=linked.mini_header)
-        conn = self.connection(stream, machine, label, ChannelType.CURSOR)
-        conn.received = client.wake
-        machine.receive_data(linked.trailing)
-        state = worker.cursor
-        machine.start(state.x, state.y, state.visible, state.shape)
-        worker.attach_cursor(client)
-
-        async def writer() -> None:
-            while True:
-                if client.queue and not machine.may_send:
-                    await self._await_acks(conn, client.wake)
-                    continue
-                if not client.queue:
-                    await client.wake.wait()
-                    continue
-                cmd = client.queue.popleft()
-                if isinstance(cmd, CursorSetCmd):
-                    machine.set(cmd.x, cmd.y, cmd.visible, cmd.shape)
-                elif isinstance(cmd, CursorMoveCmd):
-                    machine.move(cmd.x, cmd.y)
-                elif isinstance(cmd, CursorHideCmd):
-                    machine.hide()
-                await conn.flush()
-
-        async def ignore(event: Any) -> None:
-            pass
-
-        try:
-            await self._run_pair(conn, ignore, writer)
-        finally:
-            worker.detach_cursor(client)
-
     # -- the narrow context channel runners get (adapters/channels/context.py) -----------------
     @property
     def send_timeout(self) -> float:
         return self.core.config.send_timeout
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.core.config
+
+    @property
+    def keyboard_leds(self) -> int:
+        return self.core.keyboard_leds
+
+    def display_worker(self, channel_id: int) -> DisplayWorker:
+        return self.core.displays[channel_id]
+
+    async def deliver_input(self, event: Any) -> None:
+        await self.core.deliver_input(event)
+
+    async def serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
+        await self._serve(conn, on_event)
+
+    def gone(self, conn: Connection, exc: ClientGone) -> None:
+        self._gone(conn, exc)
+
+    async def await_acks(self, conn: Connection, wake: Wakeup) -> None:
+        await self._await_acks(conn, wake)
 
     @property
     def playback(self) -> PlaybackHub:

@@ -3,7 +3,7 @@ capabilities it announces at link time and how its machine is built.
 
 Adding a channel kind is one entry here and one runner in ``adapters/channels/``; the link
 stage reads the caps from :func:`server_caps` and the session dispatches by :data:`KINDS`.
-(Main, display, inputs and cursor predate the registry and are still wired by hand.)
+(Main and display predate the registry and are still wired by hand.)
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import attrs
 
 from spice.domain.caps import CapabilitySet
 from spice.domain.channel import ChannelConnection
+from spice.domain.channels.cursor import CursorChannel
+from spice.domain.channels.inputs import InputsChannel
 from spice.domain.channels.playback import PlaybackChannel
 from spice.domain.channels.port import PortChannel
 from spice.domain.channels.record import RecordChannel
-from spice.domain.enums import ChannelType, PlaybackCap, RecordCap
+from spice.domain.enums import ChannelType, InputsCap, MouseMode, PlaybackCap, RecordCap
 
 
 @attrs.frozen
@@ -29,6 +31,8 @@ class ChannelSetup:
     server_caps: CapabilitySet
     #: Playback: whether Opus may be used (``--playback-compression``).
     compression: bool = True
+    #: Inputs: the session's mouse mode (which of motion and position count).
+    mouse_mode: MouseMode = MouseMode.SERVER
 
 
 @attrs.frozen
@@ -58,6 +62,14 @@ def _port(setup: ChannelSetup) -> PortChannel:
     return PortChannel(mini_header=setup.mini_header)
 
 
+def _inputs(setup: ChannelSetup) -> InputsChannel:
+    return InputsChannel(mini_header=setup.mini_header, mouse_mode=setup.mouse_mode)
+
+
+def _cursor(setup: ChannelSetup) -> CursorChannel:
+    return CursorChannel(mini_header=setup.mini_header)
+
+
 KINDS: dict[ChannelType, ChannelKind] = {
     # As the reference server: VOLUME (and the client decides nothing else on playback).
     ChannelType.PLAYBACK: ChannelKind(
@@ -67,6 +79,12 @@ KINDS: dict[ChannelType, ChannelKind] = {
     ChannelType.RECORD: ChannelKind(
         ChannelType.RECORD, CapabilitySet.of(RecordCap.VOLUME, RecordCap.OPUS), _record
     ),
+    # KEY_SCANCODE: spice-gtk then sends a press and release as one message.
+    ChannelType.INPUTS: ChannelKind(
+        ChannelType.INPUTS, CapabilitySet.of(InputsCap.KEY_SCANCODE), _inputs
+    ),
+    # No channel caps, as the reference server.
+    ChannelType.CURSOR: ChannelKind(ChannelType.CURSOR, CapabilitySet(), _cursor),
     # No channel caps: LZ4 compression of port data is not offered.
     ChannelType.PORT: ChannelKind(ChannelType.PORT, CapabilitySet(), _port),
 }
