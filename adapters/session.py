@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -23,14 +22,12 @@ from spice.adapters.channels import RUNNERS
 from spice.adapters.channels.port import PortHub
 from spice.adapters.config import ServerConfig
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
-from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
+from spice.adapters.display_worker import DisplayWorker
 from spice.adapters.link import Linked
-from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channel import ChannelClosed
-from spice.domain.channels.display import DisplayChannel, DisplayReady
+from spice.domain.channels.display import DisplayChannel
 from spice.domain.channels.inputs import InputsChannel
 from spice.domain.channels.main import MainChannel
-from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from spice.domain.errors import ProtocolError
 from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
@@ -406,92 +403,9 @@ class ClientSession:
         kind = ChannelType(req.channel_type)
         label = f"{self.label} {kind.name.lower()}:{req.channel_id}"
         try:
-            if kind in RUNNERS:
-                await RUNNERS[kind](self, stream, linked, label)
-                return
-            assert kind == ChannelType.DISPLAY, kind
-            await self._run_display(stream, linked, label)
+            await RUNNERS[kind](self, stream, linked, label)
         finally:
             finished.set()
-
-    async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        worker = self.core.displays[linked.request.channel_id]
-        config = self.core.config
-        machine = DisplayChannel(
-            mini_header=linked.mini_header,
-            client_caps=linked.request.channel_caps,
-            server_caps=self.core.display_caps,
-            image_compression=config.image_compression,
-            jpeg_wan_compression=config.jpeg_wan_compression,
-            low_bandwidth=self.low_bandwidth,
-            codecs_warm=self.core.codecs_warm.is_set(),
-        )
-        machine.link_bandwidth = self.bandwidth
-        client = DisplayClient(machine)
-        conn = self.connection(stream, machine, label, ChannelType.DISPLAY)
-        conn.received = client.wake
-        client.connection = conn
-        self.displays.append(machine)
-        machine.receive_data(linked.trailing)
-
-        async def on_event(event: Any) -> None:
-            if isinstance(event, DisplayReady):
-                worker.attach(client)
-
-        async def writer() -> None:
-            with trio.move_on_after(config.display_init_timeout) as scope:
-                while not machine.ready:
-                    await client.wake.wait()
-            if scope.cancelled_caught:
-                log.warning(
-                    "%s: no DISPLAY_INIT within %.0f s; closing", label, config.display_init_timeout
-                )
-                raise ClientGone(label)
-            sock = socket_under(stream)
-            machine.probe_with_pings = sock is None or path_timing(sock) is None
-            last_timing = -math.inf
-            while True:
-                now = trio.current_time()
-                if sock is not None and machine.streams and now - last_timing >= PROBE_INTERVAL:
-                    last_timing = now
-                    timing = path_timing(sock)
-                    if timing is not None:
-                        machine.on_round_trip(timing.rtt, now)
-                job = machine.next_job(now)
-                await conn.flush()
-                if job is None:
-                    if machine.has_work and not machine.may_send:
-                        await self._await_acks(conn, client.wake)
-                        continue
-                    # Paced video waits for its budget; while streams run, their probes too.
-                    until = machine.wait_until if machine.wait_until is not None else math.inf
-                    if machine.streams:
-                        until = min(until, trio.current_time() + PROBE_INTERVAL)
-                    with trio.move_on_at(until):
-                        await client.wake.wait()
-                    continue
-                try:
-                    images = await worker.images_for(job)
-                except EncodeAbandoned:
-                    machine.abandon(job)
-                    continue
-                except BaseException:
-                    machine.abandon(job)
-                    raise
-                stamp = 0
-                if job.stream_id is not None and images[0] is not None:
-                    stamp = self.core.mm_time() + self.playout_delay(len(images[0].payload))
-                started, sent = trio.current_time(), conn.bytes_sent
-                machine.commit(job, images, mm_time=stamp, now=started)
-                await conn.flush()
-                now = trio.current_time()
-                machine.drained(conn.bytes_sent - sent, now - started, now)
-
-        try:
-            await self._run_pair(conn, on_event, writer)
-        finally:
-            worker.detach(client)
-            self.displays.remove(machine)
 
     # -- the narrow context channel runners get (adapters/channels/context.py) -----------------
     @property
@@ -505,6 +419,10 @@ class ClientSession:
     @property
     def keyboard_leds(self) -> int:
         return self.core.keyboard_leds
+
+    @property
+    def codecs_warm(self) -> bool:
+        return self.core.codecs_warm.is_set()
 
     def display_worker(self, channel_id: int) -> DisplayWorker:
         return self.core.displays[channel_id]

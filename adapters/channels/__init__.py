@@ -13,6 +13,7 @@ import trio
 
 from spice.adapters.channels.context import ChannelContext
 from spice.adapters.channels.cursor import run_cursor
+from spice.adapters.channels.display import run_display
 from spice.adapters.channels.inputs import run_inputs
 from spice.adapters.channels.playback import run_playback
 from spice.adapters.channels.port import run_port
@@ -24,6 +25,7 @@ Runner = Callable[[ChannelContext, trio.abc.Stream, Linked, str], Awaitable[None
 
 RUNNERS: dict[ChannelType, Runner] = {
     ChannelType.CURSOR: run_cursor,
+    ChannelType.DISPLAY: run_display,
     ChannelType.INPUTS: run_inputs,
     ChannelType.PLAYBACK: run_playback,
     ChannelType.PORT: run_port,

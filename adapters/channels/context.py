@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from spice.adapters.channels.record import RecordHub
     from spice.adapters.display_worker import DisplayWorker
     from spice.adapters.session import Client
+    from spice.domain.channels.display import DisplayChannel
 
 
 class ChannelContext(Protocol):
@@ -50,6 +51,25 @@ class ChannelContext(Protocol):
     @property
     def inputs(self) -> list[Connection]:
         """The client's inputs connections (LED and mouse-mode changes go to each)."""
+
+    @property
+    def displays(self) -> list[DisplayChannel]:
+        """The client's display machines (the network test's result goes to each)."""
+
+    @property
+    def low_bandwidth(self) -> bool:
+        """Whether the main channel's network test found a slow link."""
+
+    @property
+    def bandwidth(self) -> float | None:
+        """Bits per second the network test measured (None: not done yet)."""
+
+    @property
+    def codecs_warm(self) -> bool:
+        """Whether the video encoders are warmed up."""
+
+    def playout_delay(self, frame_bytes: int) -> int:
+        """How many ms ahead a video frame of ``frame_bytes`` is stamped."""
 
     def display_worker(self, channel_id: int) -> DisplayWorker:
         """The worker of display ``channel_id`` (the link checked that it exists)."""

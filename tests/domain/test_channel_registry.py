@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from spice.domain.caps import CapabilitySet
 from spice.domain.channels.cursor import CursorChannel
+from spice.domain.channels.display import DisplayChannel
 from spice.domain.channels.inputs import InputsChannel
 from spice.domain.channels.registry import KINDS, ChannelSetup, server_caps
 from spice.domain.enums import ChannelType, MouseMode
@@ -29,5 +30,17 @@ def test_cursor_kind() -> None:
     assert isinstance(kind.make(ChannelSetup(False, CapabilitySet(), kind.caps)), CursorChannel)
 
 
-def test_display_and_main_are_not_registered_yet() -> None:
+def test_display_kind() -> None:
+    # spice.proto display caps: MONITORS_CONFIG 1, STREAM_REPORT 4, PREF_COMPRESSION 6.
+    kind = KINDS[ChannelType.DISPLAY]
+    assert kind.caps.encode() == bytes.fromhex("52000000")
+    setup = ChannelSetup(
+        True, CapabilitySet(), kind.caps, image_compression="quic", low_bandwidth=True
+    )
+    machine = kind.make(setup)
+    assert isinstance(machine, DisplayChannel)
+    assert machine.low_bandwidth
+
+
+def test_main_is_not_registered() -> None:
     assert server_caps(ChannelType.MAIN) is None
