@@ -2,6 +2,10 @@
 of one client. The main channel's task opens it; secondary channels join it by the session id
 the client got in MAIN_INIT. When the main channel ends, the nursery is cancelled and every
 other channel of the client closes with it.
+
+The session sees the server through :class:`SessionHost` (what it uses of the core), and its
+channel runners see the session through :class:`~spice.adapters.channels.context.ChannelContext`;
+neither imports the core.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ import datetime
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import trio
 
-from spice.adapters.agent import SessionAgent
+from spice.adapters.agent import AgentHub, SessionAgent
 from spice.adapters.channels import RUNNERS
 from spice.adapters.channels.port import PortHub
 from spice.adapters.config import ServerConfig
@@ -38,7 +42,6 @@ if TYPE_CHECKING:
     from spice.adapters.channels.context import ChannelContext
     from spice.adapters.channels.playback import PlaybackHub
     from spice.adapters.channels.record import RecordHub
-    from spice.adapters.core import SpiceCore
     from spice.domain.input_events import InputClient
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,49 @@ def new_session_id(taken: set[int] | Any) -> int:
 
 
 Transport = Literal["tcp", "tls", "websocket"]
+
+
+class SessionHost(Protocol):
+    """What a session uses of the server (the core): its options, shared hubs and displays."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    @property
+    def sessions(self) -> Mapping[int, ClientSession]:
+        """The connected sessions by id."""
+
+    @property
+    def displays(self) -> Sequence[DisplayWorker]: ...
+
+    @property
+    def agent(self) -> AgentHub: ...
+
+    @property
+    def playback(self) -> PlaybackHub: ...
+
+    @property
+    def record(self) -> RecordHub: ...
+
+    @property
+    def ports(self) -> PortHub: ...
+
+    @property
+    def keyboard_leds(self) -> int:
+        """The guest's keyboard LEDs as the application last set them."""
+
+    @property
+    def codecs_warm(self) -> trio.Event:
+        """Set once the video encoders are warmed up."""
+
+    def channels_for(self, transport: Transport) -> list[tuple[int, int]]:
+        """The (type, id) of the channels a session on ``transport`` is offered."""
+
+    def mm_time(self) -> int:
+        """The multimedia clock, in ms."""
+
+    async def deliver_input(self, event: Any) -> None:
+        """Hand an input event to the application."""
 
 
 class Client:
@@ -135,7 +181,7 @@ if TYPE_CHECKING:
 class ClientSession:
     def __init__(
         self,
-        core: SpiceCore,
+        core: SessionHost,
         session_id: int,
         peer: str,
         *,

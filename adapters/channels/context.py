@@ -11,13 +11,13 @@ import trio
 from spice.adapters.config import ServerConfig
 from spice.adapters.connection import ClientGone, Connection, Wakeup
 from spice.domain.enums import ChannelType, MouseMode, NotifySeverity
+from spice.domain.input_events import InputClient
 
 if TYPE_CHECKING:
     from spice.adapters.channels.playback import PlaybackHub
     from spice.adapters.channels.port import PortHub
     from spice.adapters.channels.record import RecordHub
     from spice.adapters.display_worker import DisplayWorker
-    from spice.adapters.session import Client
     from spice.domain.channels.display import DisplayChannel
 
 
@@ -27,7 +27,7 @@ class ChannelContext(Protocol):
         """``peer session id``, the prefix of every log line."""
 
     @property
-    def handle(self) -> Client:
+    def handle(self) -> InputClient:
         """The application's handle on this client (what its events carry)."""
 
     @property
