@@ -4,6 +4,7 @@ maps a message number to its class."""
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, Self
@@ -75,12 +76,31 @@ class Fixed:
 
     def encode(self) -> bytes:
         layout = self.LAYOUT
-        values = attrs.astuple(self, recurse=False)  # type: ignore[arg-type]
+        values = _field_values(type(self))(self)
         if layout.tail:
             tail: bytes = values[-1]
             return layout.packer.pack(*values[:-1]) + tail
         packed: bytes = layout.packer.pack(*values)
         return packed
+
+
+_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _field_values(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """A fast reader of an attrs class's field values, in order (made once per class)."""
+    getter = _VALUES.get(cls)
+    if getter is None:
+        names = [f.name for f in attrs.fields(cls)]
+        if len(names) > 1:
+            getter = operator.attrgetter(*names)
+        elif names:
+            one = operator.attrgetter(names[0])
+            getter = lambda obj: (one(obj),)  # noqa: E731
+        else:
+            getter = lambda obj: ()  # noqa: E731
+        _VALUES[cls] = getter
+    return getter
 
 
 def uint_check(bits: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
