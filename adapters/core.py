@@ -24,7 +24,7 @@ from spice.adapters.channels.port import PortHub
 from spice.adapters.channels.record import RecordHub
 from spice.adapters.config import ServerConfig
 from spice.adapters.display_worker import DisplayWorker, ResizeCmd
-from spice.adapters.link import SERVER_CHANNEL_CAPS, LinkPolicy, run_link
+from spice.adapters.link import LinkPolicy, run_link
 from spice.adapters.session import Client, ClientSession, Transport, new_session_id
 from spice.adapters.tcp import log_refusal, peer_address
 from spice.adapters.ticket_keys import KeyPool
@@ -55,7 +55,6 @@ class SpiceCore:
         self.displays: list[DisplayWorker] = []
         self.sessions: dict[int, ClientSession] = {}
         self.keyboard_leds = 0
-        self.display_caps = SERVER_CHANNEL_CAPS[ChannelType.DISPLAY]
         self._subscribers: list[trio.MemorySendChannel[InputEvent]] = []
         self._callbacks: list[Callable[[InputEvent], None]] = []
         self._nursery: trio.Nursery | None = None

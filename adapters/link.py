@@ -24,8 +24,6 @@ from spice.domain.enums import (
     SPICE_TICKET_PUBKEY_BYTES,
     ChannelType,
     CommonCap,
-    DisplayCap,
-    InputsCap,
     LinkError,
 )
 from spice.domain.errors import RemoteProtocolError
@@ -56,12 +54,6 @@ SERVER_COMMON_CAPS = CapabilitySet.of(
 SASL_COMMON_CAPS = CapabilitySet.of(
     CommonCap.PROTOCOL_AUTH_SELECTION, CommonCap.AUTH_SASL, CommonCap.MINI_HEADER
 )
-SERVER_CHANNEL_CAPS: dict[int, CapabilitySet] = {
-    ChannelType.DISPLAY: CapabilitySet.of(
-        DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION, DisplayCap.STREAM_REPORT
-    ),
-    ChannelType.INPUTS: CapabilitySet.of(InputsCap.KEY_SCANCODE),
-}
 
 
 @attrs.frozen
@@ -138,11 +130,7 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                         )
                         await stream.send_all(link.fail(err))
                         return None
-                    caps = (
-                        SERVER_CHANNEL_CAPS.get(event.channel_type)
-                        or server_caps(event.channel_type)
-                        or CapabilitySet()
-                    )
+                    caps = server_caps(event.channel_type) or CapabilitySet()
                     if link.sasl:
                         # No ticket follows; the key in the reply is never used.
                         key = None

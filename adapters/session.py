@@ -2,6 +2,10 @@
 of one client. The main channel's task opens it; secondary channels join it by the session id
 the client got in MAIN_INIT. When the main channel ends, the nursery is cancelled and every
 other channel of the client closes with it.
+
+The session sees the server through :class:`SessionHost` (what it uses of the core), and its
+channel runners see the session through :class:`~spice.adapters.channels.context.ChannelContext`;
+neither imports the core.
 """
 
 from __future__ import annotations
@@ -9,37 +13,25 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import attrs
 import trio
 
-from spice.adapters.agent import SessionAgent
+from spice.adapters.agent import AgentHub, SessionAgent
 from spice.adapters.channels import RUNNERS
 from spice.adapters.channels.port import PortHub
+from spice.adapters.config import ServerConfig
 from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
-from spice.adapters.display_worker import (
-    CursorClient,
-    CursorHideCmd,
-    CursorMoveCmd,
-    CursorSetCmd,
-    DisplayClient,
-    EncodeAbandoned,
-)
-from spice.adapters.input_gate import InputGate
+from spice.adapters.display_worker import DisplayWorker
 from spice.adapters.link import Linked
-from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channel import ChannelClosed
-from spice.domain.channels.cursor import CursorChannel
-from spice.domain.channels.display import DisplayChannel, DisplayReady
+from spice.domain.channels.display import DisplayChannel
 from spice.domain.channels.inputs import InputsChannel
 from spice.domain.channels.main import MainChannel
-from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType, MouseMode, NotifySeverity, NotifyVisibility
 from spice.domain.errors import ProtocolError
 from spice.domain.framing import DEFAULT_MAX_CLIENT_MESSAGE
@@ -50,7 +42,6 @@ if TYPE_CHECKING:
     from spice.adapters.channels.context import ChannelContext
     from spice.adapters.channels.playback import PlaybackHub
     from spice.adapters.channels.record import RecordHub
-    from spice.adapters.core import SpiceCore
     from spice.domain.input_events import InputClient
 
 log = logging.getLogger(__name__)
@@ -74,6 +65,49 @@ def new_session_id(taken: set[int] | Any) -> int:
 
 
 Transport = Literal["tcp", "tls", "websocket"]
+
+
+class SessionHost(Protocol):
+    """What a session uses of the server (the core): its options, shared hubs and displays."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    @property
+    def sessions(self) -> Mapping[int, ClientSession]:
+        """The connected sessions by id."""
+
+    @property
+    def displays(self) -> Sequence[DisplayWorker]: ...
+
+    @property
+    def agent(self) -> AgentHub: ...
+
+    @property
+    def playback(self) -> PlaybackHub: ...
+
+    @property
+    def record(self) -> RecordHub: ...
+
+    @property
+    def ports(self) -> PortHub: ...
+
+    @property
+    def keyboard_leds(self) -> int:
+        """The guest's keyboard LEDs as the application last set them."""
+
+    @property
+    def codecs_warm(self) -> trio.Event:
+        """Set once the video encoders are warmed up."""
+
+    def channels_for(self, transport: Transport) -> list[tuple[int, int]]:
+        """The (type, id) of the channels a session on ``transport`` is offered."""
+
+    def mm_time(self) -> int:
+        """The multimedia clock, in ms."""
+
+    async def deliver_input(self, event: Any) -> None:
+        """Hand an input event to the application."""
 
 
 class Client:
@@ -147,7 +181,7 @@ if TYPE_CHECKING:
 class ClientSession:
     def __init__(
         self,
-        core: SpiceCore,
+        core: SessionHost,
         session_id: int,
         peer: str,
         *,
@@ -415,173 +449,41 @@ class ClientSession:
         kind = ChannelType(req.channel_type)
         label = f"{self.label} {kind.name.lower()}:{req.channel_id}"
         try:
-            if kind in RUNNERS:
-                await RUNNERS[kind](self, stream, linked, label)
-                return
-            runner = {
-                ChannelType.DISPLAY: self._run_display,
-                ChannelType.INPUTS: self._run_inputs,
-                ChannelType.CURSOR: self._run_cursor,
-            }[kind]
-            await runner(stream, linked, label)
+            await RUNNERS[kind](self, stream, linked, label)
         finally:
             finished.set()
-
-    async def _run_inputs(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        machine = InputsChannel(mini_header=linked.mini_header, mouse_mode=self.mouse_mode)
-        conn = self.connection(stream, machine, label, ChannelType.INPUTS)
-        machine.receive_data(linked.trailing)
-        machine.start(self.core.keyboard_leds)
-        self.inputs.append(conn)
-        view_only = self.view_only or linked.view_only
-        if not linked.secure and self.core.config.tls_available and not view_only:
-            # As reds does: tell the user their keystrokes travel in the clear.
-            await self.notify("keyboard channel is insecure", NotifySeverity.WARN)
-        ignored = False
-
-        async def deliver(event: Any) -> None:
-            nonlocal ignored
-            if view_only:
-                # A viewer's keys and clicks never reach the application; said once.
-                if not ignored:
-                    ignored = True
-                    log.info("%s: view-only client; its input is ignored", label)
-                return
-            if attrs.has(type(event)) and hasattr(event, "client"):
-                event = attrs.evolve(event, client=self.handle)
-            await self.core.deliver_input(event)
-
-        config = self.core.config
-        gate = InputGate(deliver, rate=config.input_rate, burst=config.input_burst, label=label)
-        try:
-            await conn.flush()
-            await self._serve(conn, gate)
-        except ClientGone as exc:
-            self._gone(conn, exc)
-        finally:
-            self.inputs.remove(conn)
-            with trio.move_on_after(1):
-                await gate.flush()
-
-    async def _run_display(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        worker = self.core.displays[linked.request.channel_id]
-        config = self.core.config
-        machine = DisplayChannel(
-            mini_header=linked.mini_header,
-            client_caps=linked.request.channel_caps,
-            server_caps=self.core.display_caps,
-            image_compression=config.image_compression,
-            jpeg_wan_compression=config.jpeg_wan_compression,
-            low_bandwidth=self.low_bandwidth,
-            codecs_warm=self.core.codecs_warm.is_set(),
-        )
-        machine.link_bandwidth = self.bandwidth
-        client = DisplayClient(machine)
-        conn = self.connection(stream, machine, label, ChannelType.DISPLAY)
-        conn.received = client.wake
-        client.connection = conn
-        self.displays.append(machine)
-        machine.receive_data(linked.trailing)
-
-        async def on_event(event: Any) -> None:
-            if isinstance(event, DisplayReady):
-                worker.attach(client)
-
-        async def writer() -> None:
-            with trio.move_on_after(config.display_init_timeout) as scope:
-                while not machine.ready:
-                    await client.wake.wait()
-            if scope.cancelled_caught:
-                log.warning(
-                    "%s: no DISPLAY_INIT within %.0f s; closing", label, config.display_init_timeout
-                )
-                raise ClientGone(label)
-            sock = socket_under(stream)
-            machine.probe_with_pings = sock is None or path_timing(sock) is None
-            last_timing = -math.inf
-            while True:
-                now = trio.current_time()
-                if sock is not None and machine.streams and now - last_timing >= PROBE_INTERVAL:
-                    last_timing = now
-                    timing = path_timing(sock)
-                    if timing is not None:
-                        machine.on_round_trip(timing.rtt, now)
-                job = machine.next_job(now)
-                await conn.flush()
-                if job is None:
-                    if machine.has_work and not machine.may_send:
-                        await self._await_acks(conn, client.wake)
-                        continue
-                    # Paced video waits for its budget; while streams run, their probes too.
-                    until = machine.wait_until if machine.wait_until is not None else math.inf
-                    if machine.streams:
-                        until = min(until, trio.current_time() + PROBE_INTERVAL)
-                    with trio.move_on_at(until):
-                        await client.wake.wait()
-                    continue
-                try:
-                    images = await worker.images_for(job)
-                except EncodeAbandoned:
-                    machine.abandon(job)
-                    continue
-                except BaseException:
-                    machine.abandon(job)
-                    raise
-                stamp = 0
-                if job.stream_id is not None and images[0] is not None:
-                    stamp = self.core.mm_time() + self.playout_delay(len(images[0].payload))
-                started, sent = trio.current_time(), conn.bytes_sent
-                machine.commit(job, images, mm_time=stamp, now=started)
-                await conn.flush()
-                now = trio.current_time()
-                machine.drained(conn.bytes_sent - sent, now - started, now)
-
-        try:
-            await self._run_pair(conn, on_event, writer)
-        finally:
-            worker.detach(client)
-            self.displays.remove(machine)
-
-    async def _run_cursor(self, stream: trio.abc.Stream, linked: Linked, label: str) -> None:
-        worker = self.core.displays[linked.request.channel_id]
-        client = CursorClient()
-        machine = CursorChannel(mini_header=linked.mini_header)
-        conn = self.connection(stream, machine, label, ChannelType.CURSOR)
-        conn.received = client.wake
-        machine.receive_data(linked.trailing)
-        state = worker.cursor
-        machine.start(state.x, state.y, state.visible, state.shape)
-        worker.attach_cursor(client)
-
-        async def writer() -> None:
-            while True:
-                if client.queue and not machine.may_send:
-                    await self._await_acks(conn, client.wake)
-                    continue
-                if not client.queue:
-                    await client.wake.wait()
-                    continue
-                cmd = client.queue.popleft()
-                if isinstance(cmd, CursorSetCmd):
-                    machine.set(cmd.x, cmd.y, cmd.visible, cmd.shape)
-                elif isinstance(cmd, CursorMoveCmd):
-                    machine.move(cmd.x, cmd.y)
-                elif isinstance(cmd, CursorHideCmd):
-                    machine.hide()
-                await conn.flush()
-
-        async def ignore(event: Any) -> None:
-            pass
-
-        try:
-            await self._run_pair(conn, ignore, writer)
-        finally:
-            worker.detach_cursor(client)
 
     # -- the narrow context channel runners get (adapters/channels/context.py) -----------------
     @property
     def send_timeout(self) -> float:
         return self.core.config.send_timeout
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.core.config
+
+    @property
+    def keyboard_leds(self) -> int:
+        return self.core.keyboard_leds
+
+    @property
+    def codecs_warm(self) -> bool:
+        return self.core.codecs_warm.is_set()
+
+    def display_worker(self, channel_id: int) -> DisplayWorker:
+        return self.core.displays[channel_id]
+
+    async def deliver_input(self, event: Any) -> None:
+        await self.core.deliver_input(event)
+
+    async def serve(self, conn: Connection, on_event: Callable[[Any], Awaitable[None]]) -> None:
+        await self._serve(conn, on_event)
+
+    def gone(self, conn: Connection, exc: ClientGone) -> None:
+        self._gone(conn, exc)
+
+    async def await_acks(self, conn: Connection, wake: Wakeup) -> None:
+        await self._await_acks(conn, wake)
 
     @property
     def playback(self) -> PlaybackHub:

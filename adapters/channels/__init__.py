@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from spice.adapters.channels.context import ChannelContext
+from spice.adapters.channels.cursor import run_cursor
+from spice.adapters.channels.display import run_display
+from spice.adapters.channels.inputs import run_inputs
 from spice.adapters.channels.playback import run_playback
 from spice.adapters.channels.port import run_port
 from spice.adapters.channels.record import run_record
@@ -21,6 +24,9 @@ from spice.domain.enums import ChannelType
 Runner = Callable[[ChannelContext, trio.abc.Stream, Linked, str], Awaitable[None]]
 
 RUNNERS: dict[ChannelType, Runner] = {
+    ChannelType.CURSOR: run_cursor,
+    ChannelType.DISPLAY: run_display,
+    ChannelType.INPUTS: run_inputs,
     ChannelType.PLAYBACK: run_playback,
     ChannelType.PORT: run_port,
     ChannelType.RECORD: run_record,

@@ -10,12 +10,12 @@ newer client may send modes we do not know, and the machine, not the decoder, re
 from __future__ import annotations
 
 import struct
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import attrs
 
 from spice.domain.enums import MsgcRecord, MsgPlayback, MsgRecord
-from spice.domain.messages.codec import registry, uint_check, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, registry, uint_check
 
 # -- playback (server to client) ---------------------------------------------------------------
 
@@ -42,23 +42,19 @@ class PlaybackMode:
 
 
 @attrs.frozen
-class PlaybackStart:
+class PlaybackStart(Fixed):
     MSG_TYPE: ClassVar[int] = MsgPlayback.START
+    LAYOUT: ClassVar[Layout] = Layout("IHII", "START")
     channels: int = attrs.field(validator=uint_check(32))
     format: int = attrs.field(validator=uint_check(16))
     frequency: int = attrs.field(validator=uint_check(32))
     time: int = attrs.field(validator=uint_check(32))
 
-    def encode(self) -> bytes:
-        return struct.pack("<IHII", self.channels, self.format, self.frequency, self.time)
-
 
 @attrs.frozen
-class PlaybackStop:
+class PlaybackStop(Fixed):
     MSG_TYPE: ClassVar[int] = MsgPlayback.STOP
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "STOP")
 
 
 def _encode_volume(volume: tuple[int, ...]) -> bytes:
@@ -91,36 +87,30 @@ class PlaybackMute:
 
 
 @attrs.frozen
-class PlaybackLatency:
+class PlaybackLatency(Fixed):
     """The least buffering the client should keep, in ms (spice-gtk's default is 200)."""
 
     MSG_TYPE: ClassVar[int] = MsgPlayback.LATENCY
+    LAYOUT: ClassVar[Layout] = Layout("I", "LATENCY")
     latency_ms: int = attrs.field(validator=uint_check(32))
-
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.latency_ms)
 
 
 # -- record (server to client) -----------------------------------------------------------------
 
 
 @attrs.frozen
-class RecordStart:
+class RecordStart(Fixed):
     MSG_TYPE: ClassVar[int] = MsgRecord.START
+    LAYOUT: ClassVar[Layout] = Layout("IHI", "START")
     channels: int = attrs.field(validator=uint_check(32))
     format: int = attrs.field(validator=uint_check(16))
     frequency: int = attrs.field(validator=uint_check(32))
 
-    def encode(self) -> bytes:
-        return struct.pack("<IHI", self.channels, self.format, self.frequency)
-
 
 @attrs.frozen
-class RecordStop:
+class RecordStop(Fixed):
     MSG_TYPE: ClassVar[int] = MsgRecord.STOP
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "STOP")
 
 
 @attrs.frozen
@@ -145,38 +135,27 @@ class RecordMute:
 
 
 @attrs.frozen
-class RecordData:
+class RecordData(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcRecord.DATA
+    LAYOUT: ClassVar[Layout] = Layout("I", "RECORD_DATA", tail=True)
     time: int
     data: bytes
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        (time,) = unpack_exact("I", body, "RECORD_DATA")
-        return cls(time, bytes(body[4:]))
-
 
 @attrs.frozen
-class RecordMode:
+class RecordMode(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcRecord.MODE
+    LAYOUT: ClassVar[Layout] = Layout("IH", "RECORD_MODE", tail=True)
     time: int
     mode: int
     data: bytes = b""
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        time, mode = unpack_exact("IH", body, "RECORD_MODE")
-        return cls(time, mode, bytes(body[6:]))
-
 
 @attrs.frozen
-class RecordStartMark:
+class RecordStartMark(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcRecord.START_MARK
+    LAYOUT: ClassVar[Layout] = Layout("I", "RECORD_START_MARK")
     time: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "RECORD_START_MARK"))
 
 
 CLIENT_MESSAGES = registry(RecordData, RecordMode, RecordStartMark)

@@ -4,22 +4,20 @@ ping/pong, notify and disconnecting."""
 from __future__ import annotations
 
 import struct
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import attrs
 
 from spice.domain.enums import LinkError, Msg, Msgc, NotifySeverity, NotifyVisibility
-from spice.domain.messages.codec import registry, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, registry
 
 
 @attrs.frozen
-class SetAck:
+class SetAck(Fixed):
     MSG_TYPE: ClassVar[int] = Msg.SET_ACK
+    LAYOUT: ClassVar[Layout] = Layout("II", "SET_ACK")
     generation: int
     window: int
-
-    def encode(self) -> bytes:
-        return struct.pack("<II", self.generation, self.window)
 
 
 @attrs.frozen
@@ -34,13 +32,11 @@ class Ping:
 
 
 @attrs.frozen
-class Disconnecting:
+class Disconnecting(Fixed):
     MSG_TYPE: ClassVar[int] = Msg.DISCONNECTING
+    LAYOUT: ClassVar[Layout] = Layout("QI", "DISCONNECTING")
     time_stamp: int
     reason: LinkError
-
-    def encode(self) -> bytes:
-        return struct.pack("<QI", self.time_stamp, self.reason)
 
 
 @attrs.frozen
@@ -65,63 +61,45 @@ class Notify:
 
 
 @attrs.frozen
-class AckSync:
+class AckSync(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.ACK_SYNC
+    LAYOUT: ClassVar[Layout] = Layout("I", "ACK_SYNC")
     generation: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "ACK_SYNC"))
-
 
 @attrs.frozen
-class Ack:
+class Ack(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.ACK
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls()
+    LAYOUT: ClassVar[Layout] = Layout("", "ACK")
 
 
 @attrs.frozen
-class Pong:
+class Pong(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.PONG
+    LAYOUT: ClassVar[Layout] = Layout("IQ", "PONG")
     id: int
     timestamp: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("IQ", body, "PONG"))
-
 
 @attrs.frozen
-class ClientDisconnecting:
+class ClientDisconnecting(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.DISCONNECTING
+    LAYOUT: ClassVar[Layout] = Layout("QI", "DISCONNECTING")
     time_stamp: int
     reason: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("QI", body, "DISCONNECTING"))
-
 
 @attrs.frozen
-class MigrateFlushMark:
+class MigrateFlushMark(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.MIGRATE_FLUSH_MARK
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls()
+    LAYOUT: ClassVar[Layout] = Layout("", "MIGRATE_FLUSH_MARK")
 
 
 @attrs.frozen
-class ClientMigrateData:
+class ClientMigrateData(Fixed):
     MSG_TYPE: ClassVar[int] = Msgc.MIGRATE_DATA
+    LAYOUT: ClassVar[Layout] = Layout("", "MIGRATE_DATA", tail=True)
     data: bytes
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(bytes(body))
 
 
 CLIENT_MESSAGES = registry(

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import attrs
 
 from spice.domain.enums import CursorFlags, CursorType, MsgCursor
-from spice.domain.messages.codec import registry, uint_check
+from spice.domain.messages.codec import Fixed, Layout, registry, uint_check
 
 #: Largest cursor side we send (the reference server's and spice-gtk's practical limit).
 MAX_CURSOR_SIDE = 512
@@ -108,60 +108,48 @@ class CursorSet:
 
 
 @attrs.frozen
-class CursorMove:
+class CursorMove(Fixed):
     """Only meaningful in server mouse mode; spice-html5 ignores it."""
 
     MSG_TYPE: ClassVar[int] = MsgCursor.MOVE
+    LAYOUT: ClassVar[Layout] = Layout("hh", "MOVE")
     x: int = attrs.field(validator=_i16)
     y: int = attrs.field(validator=_i16)
 
-    def encode(self) -> bytes:
-        return struct.pack("<hh", self.x, self.y)
-
 
 @attrs.frozen
-class CursorHide:
+class CursorHide(Fixed):
     MSG_TYPE: ClassVar[int] = MsgCursor.HIDE
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "HIDE")
 
 
 @attrs.frozen
-class CursorReset:
+class CursorReset(Fixed):
     """The client forgets cursor state and cache; a CURSOR_INIT must follow."""
 
     MSG_TYPE: ClassVar[int] = MsgCursor.RESET
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "RESET")
 
 
 @attrs.frozen
-class CursorTrail:
+class CursorTrail(Fixed):
     MSG_TYPE: ClassVar[int] = MsgCursor.TRAIL
+    LAYOUT: ClassVar[Layout] = Layout("HH", "TRAIL")
     length: int = attrs.field(validator=_U16)
     frequency: int = attrs.field(validator=_U16)
 
-    def encode(self) -> bytes:
-        return struct.pack("<HH", self.length, self.frequency)
-
 
 @attrs.frozen
-class CursorInvalOne:
+class CursorInvalOne(Fixed):
     MSG_TYPE: ClassVar[int] = MsgCursor.INVAL_ONE
+    LAYOUT: ClassVar[Layout] = Layout("Q", "INVAL_ONE")
     id: int = attrs.field(validator=_U64)
 
-    def encode(self) -> bytes:
-        return struct.pack("<Q", self.id)
-
 
 @attrs.frozen
-class CursorInvalAll:
+class CursorInvalAll(Fixed):
     MSG_TYPE: ClassVar[int] = MsgCursor.INVAL_ALL
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "INVAL_ALL")
 
 
 #: The client sends nothing cursor-specific.

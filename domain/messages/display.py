@@ -35,7 +35,7 @@ from spice.domain.enums import (
     SurfaceFmt,
 )
 from spice.domain.errors import MessageDecodeError
-from spice.domain.messages.codec import int_check, registry, uint_check, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, int_check, registry, uint_check, unpack_exact
 
 #: What image payloads may be given as. Anything not ``bytes`` is kept as a flat ``memoryview``
 #: of the caller's buffer, which must not change until the message has been written.
@@ -258,43 +258,35 @@ class CompressedImage:
 
 
 @attrs.frozen
-class SurfaceCreate:
+class SurfaceCreate(Fixed):
     MSG_TYPE: ClassVar[int] = MsgDisplay.SURFACE_CREATE
+    LAYOUT: ClassVar[Layout] = Layout("5I", "SURFACE_CREATE")
     surface_id: int = attrs.field(validator=_U32)
     width: int = attrs.field(validator=_U32)
     height: int = attrs.field(validator=_U32)
     format: SurfaceFmt = SurfaceFmt.FMT_32_xRGB
     flags: int = attrs.field(default=SurfaceFlags.PRIMARY, validator=_U32)
 
-    def encode(self) -> bytes:
-        return struct.pack("<5I", self.surface_id, self.width, self.height, self.format, self.flags)
-
 
 @attrs.frozen
-class SurfaceDestroy:
+class SurfaceDestroy(Fixed):
     MSG_TYPE: ClassVar[int] = MsgDisplay.SURFACE_DESTROY
+    LAYOUT: ClassVar[Layout] = Layout("I", "SURFACE_DESTROY")
     surface_id: int = attrs.field(validator=_U32)
 
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.surface_id)
-
 
 @attrs.frozen
-class Mark:
+class Mark(Fixed):
     """The surface now has meaningful content; spice-gtk shows nothing before it."""
 
     MSG_TYPE: ClassVar[int] = MsgDisplay.MARK
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "MARK")
 
 
 @attrs.frozen
-class Reset:
+class Reset(Fixed):
     MSG_TYPE: ClassVar[int] = MsgDisplay.RESET
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "RESET")
 
 
 @attrs.frozen
@@ -461,11 +453,9 @@ class InvalAllPixmaps:
 
 
 @attrs.frozen
-class InvalAllPalettes:
+class InvalAllPalettes(Fixed):
     MSG_TYPE: ClassVar[int] = MsgDisplay.INVAL_ALL_PALETTES
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "INVAL_ALL_PALETTES")
 
 
 @attrs.frozen
@@ -507,12 +497,10 @@ class StreamCreate:
 
 
 @attrs.frozen
-class StreamDestroy:
+class StreamDestroy(Fixed):
     MSG_TYPE: ClassVar[int] = MsgDisplay.STREAM_DESTROY
+    LAYOUT: ClassVar[Layout] = Layout("I", "STREAM_DESTROY")
     id: int = attrs.field(validator=_U32)
-
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.id)
 
 
 @attrs.frozen
@@ -589,25 +577,23 @@ class StreamActivateReport:
 
 
 @attrs.frozen
-class DisplayInit:
+class DisplayInit(Fixed):
     """The client's cache sizes, in pixels; both clients send it right after linking."""
 
     MSG_TYPE: ClassVar[int] = MsgcDisplay.INIT
+    LAYOUT: ClassVar[Layout] = Layout("BqBi", "DISPLAY_INIT")
     pixmap_cache_id: int
     pixmap_cache_size: int
     glz_dictionary_id: int
     glz_dictionary_window_size: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("BqBi", body, "DISPLAY_INIT"))
-
 
 @attrs.frozen
-class StreamReport:
+class StreamReport(Fixed):
     """``num_frames == 0 and num_drops == 0xFFFFFFFF`` means the client cannot play it."""
 
     MSG_TYPE: ClassVar[int] = MsgcDisplay.STREAM_REPORT
+    LAYOUT: ClassVar[Layout] = Layout("6IiI", "STREAM_REPORT")
     stream_id: int
     unique_id: int
     start_frame_mm_time: int
@@ -617,31 +603,21 @@ class StreamReport:
     last_frame_delay: int
     audio_delay: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("6IiI", body, "STREAM_REPORT"))
-
 
 @attrs.frozen
-class PreferredCompression:
+class PreferredCompression(Fixed):
     """``image_compression``: INVALID 0, OFF 1, AUTO_GLZ 2, AUTO_LZ 3, QUIC 4, GLZ 5, LZ 6,
     LZ4 7 (kept as the number: a newer client may send one we do not know)."""
 
     MSG_TYPE: ClassVar[int] = MsgcDisplay.PREFERRED_COMPRESSION
+    LAYOUT: ClassVar[Layout] = Layout("B", "PREFERRED_COMPRESSION")
     image_compression: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("B", body, "PREFERRED_COMPRESSION"))
 
 
 @attrs.frozen
-class GlDrawDone:
+class GlDrawDone(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcDisplay.GL_DRAW_DONE
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls()
+    LAYOUT: ClassVar[Layout] = Layout("", "GL_DRAW_DONE")
 
 
 @attrs.frozen

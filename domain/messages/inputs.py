@@ -10,144 +10,113 @@ know, and that is not a decode error.
 
 from __future__ import annotations
 
-import struct
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import attrs
 
 from spice.domain.enums import MsgcInputs, MsgInputs
-from spice.domain.messages.codec import registry, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, registry
 
 
 @attrs.frozen
-class InputsInit:
+class InputsInit(Fixed):
     """The guest's keyboard LEDs (SCROLL_LOCK 1, NUM_LOCK 2, CAPS_LOCK 4), sent on link."""
 
     MSG_TYPE: ClassVar[int] = MsgInputs.INIT
+    LAYOUT: ClassVar[Layout] = Layout("H", "INIT")
     modifiers: int
-
-    def encode(self) -> bytes:
-        return struct.pack("<H", self.modifiers)
 
 
 @attrs.frozen
-class InputsKeyModifiers:
+class InputsKeyModifiers(Fixed):
     """The guest's keyboard LEDs changed."""
 
     MSG_TYPE: ClassVar[int] = MsgInputs.KEY_MODIFIERS
+    LAYOUT: ClassVar[Layout] = Layout("H", "KEY_MODIFIERS")
     modifiers: int
-
-    def encode(self) -> bytes:
-        return struct.pack("<H", self.modifiers)
 
 
 @attrs.frozen
-class MouseMotionAck:
+class MouseMotionAck(Fixed):
     """Due after every SPICE_INPUT_MOTION_ACK_BUNCH motion/position messages."""
 
     MSG_TYPE: ClassVar[int] = MsgInputs.MOUSE_MOTION_ACK
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "MOUSE_MOTION_ACK")
 
 
 @attrs.frozen
-class KeyDown:
+class KeyDown(Fixed):
     """``code``: scan code bytes packed little-endian, read low byte first up to a zero byte."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.KEY_DOWN
+    LAYOUT: ClassVar[Layout] = Layout("I", "KEY_DOWN")
     code: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "KEY_DOWN"))
 
 
 @attrs.frozen
-class KeyUp:
+class KeyUp(Fixed):
     """As :class:`KeyDown`; the code is the release (break) code, bit 7 already set."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.KEY_UP
+    LAYOUT: ClassVar[Layout] = Layout("I", "KEY_UP")
     code: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "KEY_UP"))
 
 
 @attrs.frozen
-class ClientKeyModifiers:
+class ClientKeyModifiers(Fixed):
     """The client's lock-key state; spice-gtk sends it on link and on focus."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.KEY_MODIFIERS
+    LAYOUT: ClassVar[Layout] = Layout("H", "KEY_MODIFIERS")
     modifiers: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("H", body, "KEY_MODIFIERS"))
 
 
 @attrs.frozen
-class KeyScancode:
+class KeyScancode(Fixed):
     """Raw scan code bytes, the whole body (spice-gtk: an atomic press and release)."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.KEY_SCANCODE
+    LAYOUT: ClassVar[Layout] = Layout("", "KEY_SCANCODE", tail=True)
     data: bytes
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(bytes(body))
 
 
 @attrs.frozen
-class MouseMotion:
+class MouseMotion(Fixed):
     """Relative motion, in server mouse mode."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.MOUSE_MOTION
+    LAYOUT: ClassVar[Layout] = Layout("iiH", "MOUSE_MOTION")
     dx: int
     dy: int
     buttons: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("iiH", body, "MOUSE_MOTION"))
-
 
 @attrs.frozen
-class MousePosition:
+class MousePosition(Fixed):
     """Absolute position on display ``display_id``, in client mouse mode."""
 
     MSG_TYPE: ClassVar[int] = MsgcInputs.MOUSE_POSITION
+    LAYOUT: ClassVar[Layout] = Layout("IIHB", "MOUSE_POSITION")
     x: int
     y: int
     buttons: int
     display_id: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("IIHB", body, "MOUSE_POSITION"))
-
 
 @attrs.frozen
-class MousePress:
+class MousePress(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcInputs.MOUSE_PRESS
+    LAYOUT: ClassVar[Layout] = Layout("BH", "MOUSE_PRESS")
     button: int
     buttons: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("BH", body, "MOUSE_PRESS"))
 
 
 @attrs.frozen
-class MouseRelease:
+class MouseRelease(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcInputs.MOUSE_RELEASE
+    LAYOUT: ClassVar[Layout] = Layout("BH", "MOUSE_RELEASE")
     button: int
     buttons: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("BH", body, "MOUSE_RELEASE"))
 
 
 CLIENT_MESSAGES = registry(

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import struct
 import uuid as uuid_mod
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import attrs
 
 from spice.domain.enums import MsgcMain, MsgMain
-from spice.domain.messages.codec import registry, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, registry
 
 
 @attrs.frozen
@@ -50,13 +50,11 @@ class ChannelsList:
 
 
 @attrs.frozen
-class MainMouseMode:
+class MainMouseMode(Fixed):
     MSG_TYPE: ClassVar[int] = MsgMain.MOUSE_MODE
+    LAYOUT: ClassVar[Layout] = Layout("HH", "MOUSE_MODE")
     supported_modes: int
     current_mode: int
-
-    def encode(self) -> bytes:
-        return struct.pack("<HH", self.supported_modes, self.current_mode)
 
 
 @attrs.frozen
@@ -69,29 +67,23 @@ class MultiMediaTime:
 
 
 @attrs.frozen
-class AgentConnected:
+class AgentConnected(Fixed):
     MSG_TYPE: ClassVar[int] = MsgMain.AGENT_CONNECTED
-
-    def encode(self) -> bytes:
-        return b""
+    LAYOUT: ClassVar[Layout] = Layout("", "AGENT_CONNECTED")
 
 
 @attrs.frozen
-class AgentConnectedTokens:
+class AgentConnectedTokens(Fixed):
     MSG_TYPE: ClassVar[int] = MsgMain.AGENT_CONNECTED_TOKENS
+    LAYOUT: ClassVar[Layout] = Layout("I", "AGENT_CONNECTED_TOKENS")
     num_tokens: int
 
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.num_tokens)
-
 
 @attrs.frozen
-class AgentDisconnected:
+class AgentDisconnected(Fixed):
     MSG_TYPE: ClassVar[int] = MsgMain.AGENT_DISCONNECTED
+    LAYOUT: ClassVar[Layout] = Layout("I", "AGENT_DISCONNECTED")
     error_code: int = 0
-
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.error_code)
 
 
 @attrs.frozen
@@ -104,12 +96,10 @@ class ServerAgentData:
 
 
 @attrs.frozen
-class ServerAgentToken:
+class ServerAgentToken(Fixed):
     MSG_TYPE: ClassVar[int] = MsgMain.AGENT_TOKEN
+    LAYOUT: ClassVar[Layout] = Layout("I", "AGENT_TOKEN")
     num_tokens: int
-
-    def encode(self) -> bytes:
-        return struct.pack("<I", self.num_tokens)
 
 
 @attrs.frozen
@@ -132,72 +122,51 @@ class MainUuid:
 
 
 @attrs.frozen
-class ClientInfo:
+class ClientInfo(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.CLIENT_INFO
+    LAYOUT: ClassVar[Layout] = Layout("Q", "CLIENT_INFO")
     cache_size: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("Q", body, "CLIENT_INFO"))
-
 
 @attrs.frozen
-class AttachChannels:
+class AttachChannels(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.ATTACH_CHANNELS
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls()
+    LAYOUT: ClassVar[Layout] = Layout("", "ATTACH_CHANNELS")
 
 
 @attrs.frozen
-class MouseModeRequest:
+class MouseModeRequest(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.MOUSE_MODE_REQUEST
+    LAYOUT: ClassVar[Layout] = Layout("H", "MOUSE_MODE_REQUEST")
     mode: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("H", body, "MOUSE_MODE_REQUEST"))
-
 
 @attrs.frozen
-class AgentStart:
+class AgentStart(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.AGENT_START
+    LAYOUT: ClassVar[Layout] = Layout("I", "AGENT_START")
     num_tokens: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "AGENT_START"))
 
 
 @attrs.frozen
-class ClientAgentData:
+class ClientAgentData(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.AGENT_DATA
+    LAYOUT: ClassVar[Layout] = Layout("", "AGENT_DATA", tail=True)
     data: bytes
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(bytes(body))
 
 
 @attrs.frozen
-class ClientAgentToken:
+class ClientAgentToken(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.AGENT_TOKEN
+    LAYOUT: ClassVar[Layout] = Layout("I", "AGENT_TOKEN")
     num_tokens: int
 
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(*unpack_exact("I", body, "AGENT_TOKEN"))
-
 
 @attrs.frozen
-class QualityIndicator:
+class QualityIndicator(Fixed):
     MSG_TYPE: ClassVar[int] = MsgcMain.QUALITY_INDICATOR
+    LAYOUT: ClassVar[Layout] = Layout("", "QUALITY_INDICATOR", tail=True)
     data: bytes
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(bytes(body))
 
 
 CLIENT_MESSAGES = registry(

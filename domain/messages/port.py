@@ -19,7 +19,7 @@ import attrs
 
 from spice.domain.enums import DataCompressionType, MsgcPort, MsgcSpicevmc, MsgPort, MsgSpicevmc
 from spice.domain.errors import MessageDecodeError
-from spice.domain.messages.codec import registry, uint_check, unpack_exact
+from spice.domain.messages.codec import Fixed, Layout, registry, uint_check, unpack_exact
 
 _INIT = struct.Struct("<IIB")
 #: Longest port name we announce (QEMU's are short, such as ``org.qemu.guest_agent.0``).
@@ -46,14 +46,12 @@ class PortInit:
 
 
 @attrs.frozen
-class PortEventMsg:
+class PortEventMsg(Fixed):
     """Server PORT_EVENT: the application opened (OPENED) or closed (CLOSED) the port."""
 
     MSG_TYPE: ClassVar[int] = MsgPort.EVENT
+    LAYOUT: ClassVar[Layout] = Layout("B", "EVENT")
     event: int = attrs.field(validator=_U8)
-
-    def encode(self) -> bytes:
-        return struct.pack("<B", self.event)
 
 
 @attrs.frozen
@@ -68,15 +66,12 @@ class SpicevmcData:
 
 
 @attrs.frozen
-class ClientSpicevmcData:
+class ClientSpicevmcData(Fixed):
     """Client DATA: bytes for the application, the whole body."""
 
     MSG_TYPE: ClassVar[int] = MsgcSpicevmc.DATA
+    LAYOUT: ClassVar[Layout] = Layout("", "DATA", tail=True)
     data: bytes
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        return cls(bytes(body))
 
 
 @attrs.frozen
@@ -102,17 +97,13 @@ class ClientSpicevmcCompressedData:
 
 
 @attrs.frozen
-class ClientPortEvent:
+class ClientPortEvent(Fixed):
     """Client PORT_EVENT: ``event`` as sent (BREAK 2; spice-gtk sends only values above
     CLOSED)."""
 
     MSG_TYPE: ClassVar[int] = MsgcPort.EVENT
+    LAYOUT: ClassVar[Layout] = Layout("B", "PORT_EVENT")
     event: int
-
-    @classmethod
-    def decode(cls, body: bytes) -> Self:
-        (event,) = unpack_exact("B", body, "PORT_EVENT")
-        return cls(event)
 
 
 CLIENT_MESSAGES = registry(ClientSpicevmcData, ClientSpicevmcCompressedData, ClientPortEvent)

@@ -135,4 +135,4 @@ def test_opus_round_trip_keeps_the_tone() -> None:
 
 def test_registry_caps() -> None:
     assert server_caps(ChannelType.RECORD) == CapabilitySet.of(RecordCap.VOLUME, RecordCap.OPUS)
-    assert server_caps(ChannelType.DISPLAY) is None
+    assert server_caps(ChannelType.MAIN) is None

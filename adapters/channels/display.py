@@ -1,0 +1,111 @@
+"""The display channel's runner: one client's view of one display. The machine plans what to
+send (surfaces, draws, video streams, within the ACK window and the link's budget); the
+display's worker encodes the images; the writer paces it and measures the path (TCP_INFO, or
+pings where the socket cannot tell).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import trio
+
+from spice.adapters.channels.context import ChannelContext
+from spice.adapters.connection import ClientGone
+from spice.adapters.display_worker import DisplayClient, EncodeAbandoned
+from spice.adapters.link import Linked
+from spice.adapters.tcp_info import path_timing, socket_under
+from spice.domain.channels.display import DisplayChannel, DisplayReady
+from spice.domain.channels.registry import KINDS, ChannelSetup
+from spice.domain.display.rate import PROBE_INTERVAL
+from spice.domain.enums import ChannelType
+
+log = logging.getLogger(__name__)
+
+
+async def run_display(
+    ctx: ChannelContext, stream: trio.abc.Stream, linked: Linked, label: str
+) -> None:
+    worker = ctx.display_worker(linked.request.channel_id)
+    config = ctx.config
+    kind = KINDS[ChannelType.DISPLAY]
+    machine = kind.make(
+        ChannelSetup(
+            mini_header=linked.mini_header,
+            client_caps=linked.request.channel_caps,
+            server_caps=kind.caps,
+            image_compression=config.image_compression,
+            jpeg_wan_compression=config.jpeg_wan_compression,
+            low_bandwidth=ctx.low_bandwidth,
+            codecs_warm=ctx.codecs_warm,
+        )
+    )
+    assert isinstance(machine, DisplayChannel)
+    machine.link_bandwidth = ctx.bandwidth
+    client = DisplayClient(machine)
+    conn = ctx.connection(stream, machine, label, ChannelType.DISPLAY)
+    conn.received = client.wake
+    client.connection = conn
+    ctx.displays.append(machine)
+    machine.receive_data(linked.trailing)
+
+    async def on_event(event: Any) -> None:
+        if isinstance(event, DisplayReady):
+            worker.attach(client)
+
+    async def writer() -> None:
+        with trio.move_on_after(config.display_init_timeout) as scope:
+            while not machine.ready:
+                await client.wake.wait()
+        if scope.cancelled_caught:
+            log.warning(
+                "%s: no DISPLAY_INIT within %.0f s; closing", label, config.display_init_timeout
+            )
+            raise ClientGone(label)
+        sock = socket_under(stream)
+        machine.probe_with_pings = sock is None or path_timing(sock) is None
+        last_timing = -math.inf
+        while True:
+            now = trio.current_time()
+            if sock is not None and machine.streams and now - last_timing >= PROBE_INTERVAL:
+                last_timing = now
+                timing = path_timing(sock)
+                if timing is not None:
+                    machine.on_round_trip(timing.rtt, now)
+            job = machine.next_job(now)
+            await conn.flush()
+            if job is None:
+                if machine.has_work and not machine.may_send:
+                    await ctx.await_acks(conn, client.wake)
+                    continue
+                # Paced video waits for its budget; while streams run, their probes too.
+                until = machine.wait_until if machine.wait_until is not None else math.inf
+                if machine.streams:
+                    until = min(until, trio.current_time() + PROBE_INTERVAL)
+                with trio.move_on_at(until):
+                    await client.wake.wait()
+                continue
+            try:
+                images = await worker.images_for(job)
+            except EncodeAbandoned:
+                machine.abandon(job)
+                continue
+            except BaseException:
+                machine.abandon(job)
+                raise
+            stamp = 0
+            if job.stream_id is not None and images[0] is not None:
+                stamp = ctx.mm_time() + ctx.playout_delay(len(images[0].payload))
+            started, sent = trio.current_time(), conn.bytes_sent
+            machine.commit(job, images, mm_time=stamp, now=started)
+            await conn.flush()
+            now = trio.current_time()
+            machine.drained(conn.bytes_sent - sent, now - started, now)
+
+    try:
+        await ctx.run_pair(conn, on_event, writer)
+    finally:
+        worker.detach(client)
+        ctx.displays.remove(machine)
