@@ -138,6 +138,12 @@ def app_main(args: argparse.Namespace) -> int:
         **kwargs,
     )
     display = server.add_display(*SCREEN)
+
+    async def keep_the_layout(_display: Any, _width: int, _height: int) -> bool:
+        return False  # spice_auto.html asks for its window's size: the layout stays fixed
+
+    if hasattr(server, "on_resize"):
+        server.on_resize(keep_the_layout)
     diag = _instrument() if not args.no_instrument else {}
     buf = np.zeros((vh, vw, 4), np.uint8)
     counters = {"pushed": 0, "presses": 0}
