@@ -40,6 +40,9 @@ class ServerConfig:
     uuid: uuid_mod.UUID | None = None
     #: Offer client (absolute) mouse mode; without it clients stay in server mode.
     client_mouse: bool = True
+    #: Offer client mouse mode through the agent even when ``client_mouse`` is off (QEMU's
+    #: agent-mouse: a guest with no tablet follows the client's pointer through its agent).
+    agent_mouse: bool = False
     #: Seconds a connection may take to finish the link stage.
     link_timeout: float = 30.0
     #: Seconds one write may block before the client is dropped.

@@ -228,7 +228,10 @@ class ClientSession:
 
     @property
     def supported_mouse_modes(self) -> int:
-        return MouseMode.SERVER | (MouseMode.CLIENT if self.core.config.client_mouse else 0)
+        config = self.core.config
+        # The built-in agent is always connected, so agent-mouse always has its agent.
+        client = config.client_mouse or config.agent_mouse
+        return MouseMode.SERVER | (MouseMode.CLIENT if client else 0)
 
     def connection(
         self, stream: trio.abc.Stream, machine: Any, label: str, kind: ChannelType

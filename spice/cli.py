@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agent = p.add_argument_group("agent (clipboard, resize, file transfer; as QEMU's -spice)")
     agent.add_argument(
+        "--agent-mouse",
+        action="store_true",
+        help="offer the client (absolute) mouse mode through the agent even with "
+        "--server-mouse, as QEMU's agent-mouse=on",
+    )
+    agent.add_argument(
         "--disable-copy-paste",
         action="store_true",
         help="share no clipboard with clients (QEMU's disable-copy-paste)",
@@ -545,6 +551,7 @@ def _main(args: argparse.Namespace) -> int:
             ipv4_only=args.ipv4_only,
             ipv6_only=args.ipv6_only,
             client_mouse=not args.server_mouse,
+            agent_mouse=args.agent_mouse,
             image_compression=args.image_compression,
             jpeg_wan_compression=args.jpeg_wan_compression,
             streaming_video=args.streaming_video,

@@ -269,7 +269,9 @@ class Server:
     every port, PLAIN too over TLS; a view-only user's input never reaches the application, and
     ``event.client.user`` names the user. :meth:`reload_sasl_users` rereads the file;
     ``sasl_mechanisms`` narrows what is offered (e.g. ``["SCRAM-SHA-256"]``).
-    ``client_mouse`` offers the absolute (client) mouse mode, as a tablet or agent would.
+    ``client_mouse`` offers the absolute (client) mouse mode, as a tablet would;
+    ``agent_mouse`` offers it through the agent even when ``client_mouse`` is False (QEMU's
+    agent-mouse): the positions reach the application as :class:`MousePositionEvent`.
     ``image_compression`` (QEMU's option): "auto_glz" (the default) and "auto_lz" send
     photographic areas as QUIC and the rest as LZ; "quic", "lz" and "lz4" (LZ4 to clients that
     decode it, else LZ) force one codec; "glz" is taken as "lz" (no GLZ dictionary); "off"
@@ -332,6 +334,7 @@ class Server:
         ipv4_only: bool = False,
         ipv6_only: bool = False,
         client_mouse: bool = True,
+        agent_mouse: bool = False,
         link_timeout: float = 30.0,
         send_timeout: float = 30.0,
         image_compression: str = "auto_glz",
@@ -438,6 +441,7 @@ class Server:
             name=name,
             uuid=uuid_mod.UUID(str(uuid)) if uuid is not None else None,
             client_mouse=client_mouse,
+            agent_mouse=agent_mouse,
             link_timeout=link_timeout,
             send_timeout=send_timeout,
             secure_channels=secure,

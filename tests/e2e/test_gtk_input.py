@@ -193,3 +193,25 @@ async def test_cursor_shape_position_and_hide_reach_the_client() -> None:
             await client.wait_for("cursor-move", lambda e: (e["x"], e["y"]) == (7, 9), since=mark)
             await display.hide_cursor()
             await client.wait_for("cursor-hide", since=mark)
+
+
+async def test_agent_mouse_gives_client_mode_without_a_tablet() -> None:
+    """QEMU's agent-mouse: with no tablet (``client_mouse=False``) the agent still carries the
+    client's pointer, so spice-gtk goes to client mode and the app gets absolute positions."""
+    async with (
+        running_server(320, 240, client_mouse=False, agent_mouse=True) as server,
+        server.input_events() as events,
+    ):
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
+            await client.wait_for(
+                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
+            )
+            await client.command({"cmd": "position", "x": 17, "y": 29, "buttons": 0})
+            await client.flush()
+            with trio.fail_after(10):
+                while True:
+                    event = await events.receive()
+                    if isinstance(event, spice.MousePositionEvent):
+                        break
+            assert (event.x, event.y) == (17, 29)
