@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from contextlib import AsyncExitStack
 
@@ -21,6 +20,7 @@ import trio
 from spice.adapters.sources.qemu_dbus import LOST, QemuSource, QemuUnsupported
 from spice.display import Display
 from spice.server import Server
+from spice.source_command import serve_source, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(name=None)
 
 
-async def _stop_on_signals(server: Server, scope: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            count = await server.stop()
-            log.info(
-                "%s: stopped; %d client(s) told DISCONNECTING", signal.Signals(signum).name, count
-            )
-            scope.cancel()
-            return
-
-
 def run_command(server: Server, display: Display, args: argparse.Namespace) -> int:
     """Serve until interrupted; the exit status of ``trio-spice qemu``."""
     failures: list[BaseException] = []
@@ -87,7 +76,7 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
     if address is not None and address.lower() == "session":
         address = "SESSION"
     async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signals, server, nursery.cancel_scope)
+        nursery.start_soon(stop_on_signals, server, nursery.cancel_scope)
         events = None if args.view_only else await stack.enter_async_context(server.input_events())
         source = QemuSource(
             display,
@@ -102,21 +91,4 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
             await nursery.start(source.run)
         except (*LOST, QemuUnsupported, trio.TooSlowError) as exc:
             raise OSError(f"cannot show {source.shown_name}: {exc or type(exc).__name__}") from exc
-        await nursery.start(server.serve)
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"trio-spice: showing {source.shown_name}; connect with: remote-viewer "
-                f"spice://{shown}:{port}",
-                flush=True,
-            )
-        for url in server.urls:
-            print(f"trio-spice: in a browser, open {url}", flush=True)
-        while True:
-            count = await server.wait_clients_changed()
-            if count == 0:
-                await source.release_input()
-                if args.exit_on_disconnect:
-                    log.info("last client disconnected; exiting")
-                    nursery.cancel_scope.cancel()
-                    return
+        await serve_source(server, source, source.shown_name, nursery, args.exit_on_disconnect)

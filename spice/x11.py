@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from contextlib import AsyncExitStack
 
@@ -24,6 +23,7 @@ from spice.adapters.sources.x11_screen import LOST, XUnsupported
 from spice.adapters.sources.xvfb import run_xvfb
 from spice.display import Display
 from spice.server import Server
+from spice.source_command import serve_source, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(name=None)
 
 
-async def _stop_on_signals(server: Server, scope: trio.CancelScope) -> None:
-    """SIGINT, SIGTERM and SIGHUP stop the command: clients are told DISCONNECTING, and the
-    private Xvfb and its session are stopped too, not left behind."""
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            count = await server.stop()
-            log.info(
-                "%s: stopped; %d client(s) told DISCONNECTING", signal.Signals(signum).name, count
-            )
-            scope.cancel()
-            return
-
-
 def run_command(server: Server, display: Display, args: argparse.Namespace) -> int:
     """Serve until interrupted; the exit status of ``trio-spice x11``."""
     failures: list[BaseException] = []
@@ -84,7 +71,7 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
     size = None if args.size == (1024, 768) and args.display else args.size
     # The input subscription outlives the nursery: the source's input task ends first.
     async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
-        nursery.start_soon(_stop_on_signals, server, nursery.cancel_scope)
+        nursery.start_soon(stop_on_signals, server, nursery.cancel_scope)
         auth = None
         name = args.display
         if name is None:
@@ -108,21 +95,4 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
             await nursery.start(source.run)
         except (*LOST, XUnsupported) as exc:
             raise OSError(f"cannot show X display {name}: {exc or type(exc).__name__}") from exc
-        await nursery.start(server.serve)
-        for host, port in server.addresses:
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"trio-spice: showing X display {name}; connect with: remote-viewer "
-                f"spice://{shown}:{port}",
-                flush=True,
-            )
-        for url in server.urls:
-            print(f"trio-spice: in a browser, open {url}", flush=True)
-        while True:
-            count = await server.wait_clients_changed()
-            if count == 0:
-                await source.release_input()
-                if args.exit_on_disconnect:
-                    log.info("last client disconnected; exiting")
-                    nursery.cancel_scope.cancel()
-                    return
+        await serve_source(server, source, f"X display {name}", nursery, args.exit_on_disconnect)
