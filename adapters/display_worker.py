@@ -28,11 +28,13 @@ import trio
 from spice.adapters.connection import Wakeup
 from spice.domain.channels.display import DisplayChannel, DrawJob
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
+from spice.domain.codecs.vp8 import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
 from spice.domain.display.monitors import kept_on_resize
 from spice.domain.display.routing import end_idle, joined, route
 from spice.domain.display.streams import StreamDetector
 from spice.domain.display.surface import Pixels, Surface
+from spice.domain.display.vp8_stream import Vp8Stream
 from spice.domain.geometry import Box
 from spice.domain.messages.cursor import CursorShape
 
@@ -348,10 +350,15 @@ class DisplayWorker:
             client.wake.set()
 
     # -- images ------------------------------------------------------------------------------
-    async def images_for(self, job: DrawJob) -> list[EncodedImage | None]:
+    async def images_for(
+        self, job: DrawJob, *, mm_time: int = 0
+    ) -> list[EncodedImage | VideoFrame | None]:
         """The encoded images of ``job``, in order; None where the area no longer lies on
-        the surface (it shrank since the job was made)."""
-        results: list[EncodedImage | None] = [None] * len(job.requests)
+        the surface (it shrank since the job was made). A VP8 stream's frame (``job.video``)
+        is encoded by its own encoder, shown at ``mm_time``."""
+        if job.video is not None:
+            return [await self._video_frame(job.video, mm_time)]
+        results: list[EncodedImage | VideoFrame | None] = [None] * len(job.requests)
         misses: list[tuple[int, EncodeKey, Pixels]] = []
         waits: list[tuple[int, _Pending]] = []
         async with self.surface_lock:
@@ -389,8 +396,25 @@ class DisplayWorker:
             raise EncodeAbandoned("an encode another viewer started did not finish")
         return results
 
+    async def _video_frame(self, video: Vp8Stream, mm_time: int) -> VideoFrame | None:
+        async with self.surface_lock:
+            surface = self.surface
+            if not surface.box.contains(video.box):
+                return None
+            pixels = await trio.to_thread.run_sync(surface.snapshot, video.box)
+        frame, cpu = await trio.to_thread.run_sync(
+            _timed_video, video, pixels, mm_time, limiter=self._encoders
+        )
+        self.encodes += 1
+        self.encode_cpu += cpu
+        return frame
+
     async def _encode_one(
-        self, key: EncodeKey, pixels: Pixels, results: list[EncodedImage | None], i: int
+        self,
+        key: EncodeKey,
+        pixels: Pixels,
+        results: list[EncodedImage | VideoFrame | None],
+        i: int,
     ) -> None:
         if key.box.area <= INLINE_ENCODE_PIXELS:
             image, cpu = _timed_encode(pixels, key.policy)
@@ -408,13 +432,21 @@ class DisplayWorker:
             pending.done.set()
 
     @staticmethod
-    async def _await_other(pending: _Pending, results: list[EncodedImage | None], i: int) -> None:
+    async def _await_other(
+        pending: _Pending, results: list[EncodedImage | VideoFrame | None], i: int
+    ) -> None:
         await pending.done.wait()
         results[i] = pending.image
 
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         for client in self.cursor_clients:
             client.push(cmd)
+
+
+def _timed_video(video: Vp8Stream, pixels: Pixels, mm_time: int) -> tuple[VideoFrame, float]:
+    started = time.thread_time()
+    frame = video.encode(pixels, mm_time)
+    return frame, time.thread_time() - started
 
 
 def _timed_encode(pixels: Pixels, policy: CodecPolicy) -> tuple[EncodedImage, float]:

@@ -30,6 +30,7 @@ from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from spice.domain.codecs.vp8 import parse_video_codecs
 from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.errors import single_error
@@ -88,6 +89,13 @@ def parse_message_limit(text: str) -> tuple[str, int]:
     if name not in CHANNEL_NAMES or not size.isdigit():
         raise argparse.ArgumentTypeError(f"expected CHANNEL=BYTES (e.g. inputs=4096), not {text!r}")
     return name, int(size)
+
+
+def _video_codecs(text: str) -> tuple[str, ...]:
+    try:
+        return parse_video_codecs(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="filter",
         help="MJPEG streams for areas changing at video rates: filter (photographic content "
         "only), all, off (default %(default)s)",
+    )
+    p.add_argument(
+        "--video-codecs",
+        type=_video_codecs,
+        default=("mjpeg", "vp8"),
+        metavar="LIST",
+        help="codecs video streams may use, as QEMU's video-codecs: mjpeg, vp8 (comma or "
+        "semicolon separated, 'spice:mjpeg;gstreamer:vp8' works too). With both, browsers "
+        "(spice-html5) get VP8 and native clients MJPEG (default mjpeg,vp8)",
     )
     p.add_argument(
         "--jpeg-wan-compression",
@@ -555,6 +572,7 @@ def _main(args: argparse.Namespace) -> int:
             image_compression=args.image_compression,
             jpeg_wan_compression=args.jpeg_wan_compression,
             streaming_video=args.streaming_video,
+            video_codecs=args.video_codecs,
             playback_compression=args.playback_compression == "on",
             tls_port=args.tls_port,
             x509_dir=args.x509_dir,

@@ -36,6 +36,7 @@ from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
 from spice.domain.audio_events import RecordEvent
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
+from spice.domain.codecs.vp8 import parse_video_codecs
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
@@ -280,6 +281,9 @@ class Server:
     client, "never" keeps every image lossless. ``streaming_video``: areas that change at
     video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
     content, "all" for any, "off" never; when the motion stops clients get the area lossless.
+    ``video_codecs`` (QEMU's video-codecs; "mjpeg,vp8" or "spice:mjpeg;gstreamer:vp8"): the
+    codecs streams may use. With both (the default) spice-html5 gets VP8, which its browser
+    scales to the area, and spice-gtk MJPEG, which it scales itself and which costs less CPU.
 
     Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
     ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
@@ -340,6 +344,7 @@ class Server:
         image_compression: str = "auto_glz",
         jpeg_wan_compression: str = "auto",
         streaming_video: str = "filter",
+        video_codecs: str | Iterable[str] = ("mjpeg", "vp8"),
         secure_channels: Iterable[ChannelSpec] = (),
         plaintext_channels: Iterable[ChannelSpec] = (),
         tls_channels: Iterable[ChannelSpec] = (),
@@ -428,6 +433,9 @@ class Server:
             raise ValueError(
                 f"streaming_video must be one of {', '.join(STREAM_MODES)}, not {streaming_video!r}"
             )
+        codecs = parse_video_codecs(
+            video_codecs if isinstance(video_codecs, str) else ",".join(video_codecs)
+        )
         transfer_dir = Path(file_transfer_dir) if file_transfer_dir is not None else None
         if transfer_dir is not None and not transfer_dir.is_dir():
             raise ValueError(f"file_transfer_dir {transfer_dir} is not a directory")
@@ -450,6 +458,7 @@ class Server:
             image_compression=image_compression,
             jpeg_wan_compression=jpeg_wan_compression,
             streaming_video=streaming_video,
+            video_codecs=codecs,
             agent=AgentConfig(
                 copy_paste=copy_paste,
                 file_transfer=file_transfer,

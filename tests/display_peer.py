@@ -10,6 +10,7 @@ import struct
 import numpy as np
 
 from spice.domain.codecs.jpeg import decode_jpeg_bgrx
+from spice.domain.codecs.vp8 import Vp8Decoder
 from spice.domain.codecs.lz import decode_lz
 from spice.domain.codecs.lz4_image import decode_lz4_bgrx
 from spice.domain.display.surface import color_to_bgrx
@@ -60,10 +61,26 @@ class DisplayPeer:
         #: Streams: id -> (dest top, left, bottom, right; clip rectangles or None).
         self.streams: dict[int, tuple[tuple[int, int, int, int], list | None]] = {}
         self.stream_codecs: list[int] = []
+        #: VP8 streams: id -> (decoder, mm_time of the WebM cluster spice-html5 would be in).
+        self.vp8: dict[int, list] = {}
+        #: VP8 frames that would start a spice-html5 cluster and were not keyframes.
+        self.vp8_bad_cluster_starts = 0
+        self.vp8_keyframes = 0
         self.stream_frames = 0
         self.scaled_frames = 0
         self.pings = 0
         self.report_requests: list[tuple[int, int, int, int]] = []
+
+    def _vp8_frame(self, stream_id: int, mm_time: int, data: bytes) -> np.ndarray:
+        """Decode a VP8 frame; check it is a keyframe where spice-html5 starts a WebM
+        cluster (the first frame, then the first at least 1000 ms after the last start)."""
+        state = self.vp8[stream_id]
+        key = len(data) >= 3 and not data[0] & 1  # VP8 frame tag: bit 0 clear on keyframes
+        self.vp8_keyframes += key
+        if state[1] is None or mm_time - state[1] >= 1000:
+            state[1] = mm_time
+            self.vp8_bad_cluster_starts += not key
+        return state[0].decode(data)
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -132,6 +149,8 @@ class DisplayPeer:
             assert stream_id not in self.streams, "stream created twice"
             self.streams[stream_id] = ((top, left, bottom, right), None)
             self.stream_codecs.append(codec)
+            if codec == 2:
+                self.vp8[stream_id] = [Vp8Decoder(), None]
         elif msg_type == MsgDisplay.STREAM_CLIP:
             (stream_id,) = struct.unpack_from("<I", body)
             dest, _ = self.streams[stream_id]
@@ -144,7 +163,14 @@ class DisplayPeer:
             stream_id, _mm_time, size = struct.unpack_from("<III", body)
             assert stream_id in self.streams, "STREAM_DATA for an unknown stream"
             (top, left, bottom, right), clip = self.streams[stream_id]
-            frame = decode_jpeg_bgrx(body[12 : 12 + size])
+            if stream_id in self.vp8:
+                frame = self._vp8_frame(stream_id, _mm_time, body[12 : 12 + size])
+                # A <video> of the stream's size scales smaller frames up (nearest here).
+                rows = (np.arange(bottom - top) * frame.shape[0]) // (bottom - top)
+                cols = (np.arange(right - left) * frame.shape[1]) // (right - left)
+                frame = frame[rows][:, cols]
+            else:
+                frame = decode_jpeg_bgrx(body[12 : 12 + size])
             assert frame.shape[:2] == (bottom - top, right - left)
             self.stream_frames += 1
             assert self.pixels is not None
@@ -171,6 +197,7 @@ class DisplayPeer:
             (stream_id,) = struct.unpack_from("<I", body)
             assert stream_id in self.streams, "STREAM_DESTROY for an unknown stream"
             del self.streams[stream_id]
+            self.vp8.pop(stream_id, None)
         elif msg_type == MsgDisplay.STREAM_ACTIVATE_REPORT:
             self.report_requests.append(struct.unpack("<4I", body))
         elif msg_type == MsgDisplay.MONITORS_CONFIG:

@@ -40,6 +40,7 @@ async def run_display(
             jpeg_wan_compression=config.jpeg_wan_compression,
             low_bandwidth=ctx.low_bandwidth,
             codecs_warm=ctx.codecs_warm,
+            video_codecs=frozenset(config.video_codecs),
         )
     )
     assert isinstance(machine, DisplayChannel)
@@ -87,16 +88,20 @@ async def run_display(
                 with trio.move_on_at(until):
                     await client.wake.wait()
                 continue
+            stamp = 0
+            if job.video is not None:
+                # A VP8 frame's time is part of its encoding (the client's WebM clusters
+                # start on keyframes): stamped before, from the last frame's size.
+                stamp = ctx.mm_time() + ctx.playout_delay(job.video.last_bytes)
             try:
-                images = await worker.images_for(job)
+                images = await worker.images_for(job, mm_time=stamp)
             except EncodeAbandoned:
                 machine.abandon(job)
                 continue
             except BaseException:
                 machine.abandon(job)
                 raise
-            stamp = 0
-            if job.stream_id is not None and images[0] is not None:
+            if job.video is None and job.stream_id is not None and images[0] is not None:
                 stamp = ctx.mm_time() + ctx.playout_delay(len(images[0].payload))
             started, sent = trio.current_time(), conn.bytes_sent
             machine.commit(job, images, mm_time=stamp, now=started)

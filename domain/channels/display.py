@@ -16,14 +16,16 @@ to :meth:`commit`, and writes what :meth:`data_to_send` returns. Only one job is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from spice.domain.caps import CapabilitySet
 from spice.domain.channel import ACK_WINDOW, ChannelConnection
+from spice.domain.codecs import vp8
 from spice.domain.codecs.select import JPEG_WAN, PREFERRED, CodecPolicy, EncodedImage
+from spice.domain.codecs.vp8 import VideoFrame
 from spice.domain.display.image_cache import CacheAdd, CacheHit, ImageCache
 from spice.domain.display.pipe import (
     PIPE_LIMIT,
@@ -41,7 +43,8 @@ from spice.domain.display.pipe import (
     StreamDestroy,
     StreamFrame,
 )
-from spice.domain.display.rate import PROBE_INTERVAL, RateController
+from spice.domain.display.rate import DEFAULT_RATE, PROBE_INTERVAL, RateController
+from spice.domain.display.vp8_stream import Vp8Stream
 from spice.domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
 from spice.domain.errors import LocalProtocolError, RemoteProtocolError
 from spice.domain.geometry import Box
@@ -68,6 +71,7 @@ REPORT_MS = 500
 #: protocol allows ids below 64 and the reference server uses at most 50.
 _PRIMING_STREAM_ID = 63
 _MJPEG = 1
+_VP8 = 2
 _TOP_DOWN = 1
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
@@ -91,8 +95,11 @@ class ImageRequest:
 @attrs.frozen
 class DrawJob:
     requests: tuple[ImageRequest, ...]
-    #: Set when the job is a frame of this stream (one JPEG request) rather than images.
+    #: Set when the job is a frame of this stream (one request) rather than images.
     stream_id: int | None = None
+    #: A VP8 stream's encoder state: the frame is encoded by it (not by the shared encode
+    #: cache), and must be sent or reported lost.
+    video: Vp8Stream | None = None
 
 
 @attrs.define
@@ -123,6 +130,7 @@ class DisplayChannel(ChannelConnection):
         low_bandwidth: bool = False,
         codecs_warm: bool = True,
         pipe_limit: int = PIPE_LIMIT,
+        video_codecs: Iterable[str] = ("mjpeg",),
     ) -> None:
         super().__init__(mini_header=mini_header, ack_window=ACK_WINDOW)
         if jpeg_wan_compression not in JPEG_WAN:
@@ -150,6 +158,11 @@ class DisplayChannel(ChannelConnection):
         self._jpeg_primed = False
         #: Streams this client was told about: id -> area.
         self._streams: dict[int, Box] = {}
+        #: The stream codecs the server allows ("mjpeg", "vp8"; VP8 only where libvpx is);
+        #: which one a stream uses depends on the client (:meth:`_stream_codec`).
+        self.video_codecs = frozenset(video_codecs)
+        #: The VP8 streams among them: id -> encoder state.
+        self._vp8: dict[int, Vp8Stream] = {}
         self.video_quality = VIDEO_QUALITY
         #: Bits per second the main channel's network test measured (None: not yet).
         self.link_bandwidth: float | None = None
@@ -294,6 +307,13 @@ class DisplayChannel(ChannelConnection):
                 op = self.pipe.pop()
             if op is None:
                 return None
+            if isinstance(op, StreamFrame) and op.id in self._vp8:
+                video = self._vp8[op.id]
+                rate = self.pacing(now).rate if now is not None else self._start_rate
+                video.plan(rate, now if now is not None else 0.0)
+                policy = attrs.evolve(self.policy, video=True)
+                self._job = DrawJob((ImageRequest(video.box, policy),), op.id, video)
+                return self._job
             if isinstance(op, StreamFrame) and op.id in self._streams:
                 box = self._streams[op.id]
                 quality, size = self.video_quality, None
@@ -334,7 +354,7 @@ class DisplayChannel(ChannelConnection):
     def commit(
         self,
         job: DrawJob,
-        images: Sequence[EncodedImage | None],
+        images: Sequence[EncodedImage | VideoFrame | None],
         *,
         mm_time: int = 0,
         now: float | None = None,
@@ -356,10 +376,20 @@ class DisplayChannel(ChannelConnection):
     def _commit(
         self,
         job: DrawJob,
-        images: Sequence[EncodedImage | None],
+        images: Sequence[EncodedImage | VideoFrame | None],
         mm_time: int,
         now: float | None,
     ) -> None:
+        if job.video is not None:
+            (frame,) = images
+            if not isinstance(frame, VideoFrame) or job.stream_id not in self._vp8:
+                job.video.lost()
+                return
+            job.video.sent()
+            self.stats.stream_frames += 1
+            self.stats.stream_bytes += len(frame.payload)
+            self.send(m.StreamData(job.stream_id, frame.mm_time & 0xFFFFFFFF, frame.payload))
+            return
         if job.stream_id is not None:
             (image,) = images
             if image is not None and job.stream_id in self._streams:
@@ -385,6 +415,8 @@ class DisplayChannel(ChannelConnection):
         for request, image in zip(job.requests, images, strict=True):
             if image is None:
                 continue
+            if isinstance(image, VideoFrame):
+                raise LocalProtocolError("a video frame for a drawing")
             box = request.box
             if (image.width, image.height) != (box.w, box.h):
                 raise LocalProtocolError(f"image {image.width}x{image.height} for {box}")
@@ -426,6 +458,8 @@ class DisplayChannel(ChannelConnection):
             raise LocalProtocolError("abandon of a job that is not the one out")
         self._job = None
         self.pipe.done()
+        if job.video is not None:
+            job.video.lost()
         for request in job.requests:
             self.pipe.damage(request.box)
 
@@ -485,6 +519,27 @@ class DisplayChannel(ChannelConnection):
             DisplayCap.SIZED_STREAM in self.client_caps and DisplayCap.COMPOSITE in self.client_caps
         )
 
+    def _stream_codec(self) -> int | None:
+        """The codec of this client's streams (None: it gets images). VP8 goes to a client
+        that plays it and cannot scale MJPEG frames (spice-html5, which plays VP8 in a
+        ``<video>`` of the stream's size that scales smaller frames up, but draws MJPEG
+        frames at their own size, so on a slow link they could only get blurrier, not
+        smaller), or when MJPEG is not allowed. spice-gtk scales MJPEG and keeps it: its
+        frames cost a third of the CPU of VP8's here."""
+        plays_vp8 = (
+            "vp8" in self.video_codecs
+            and DisplayCap.CODEC_VP8 in self.client_caps
+            and vp8.available()
+        )
+        mjpeg = "mjpeg" in self.video_codecs
+        if plays_vp8 and (not mjpeg or not self._scales_streams):
+            return _VP8
+        return _MJPEG if mjpeg else None
+
+    @property
+    def _start_rate(self) -> float:
+        return self._rate.rate if self._rate is not None else self.link_bandwidth or DEFAULT_RATE
+
     @property
     def _draws_clips(self) -> bool:
         """Whether the client clips stream frames (spice-gtk does; spice-html5, which lacks
@@ -495,13 +550,16 @@ class DisplayChannel(ChannelConnection):
         if self._size is None or op.id in self._streams or self.streams_refused:
             return
         box = op.box.intersect(Box(0, 0, *self._size))
-        if box.empty:
+        codec = self._stream_codec()
+        if box.empty or codec is None:
             return
         self._streams[op.id] = box
         self._jpeg_primed = True  # html5's stream table exists from now on
+        if codec == _VP8:
+            self._vp8[op.id] = Vp8Stream(box)
         self.send(
             m.StreamCreate(
-                PRIMARY_SURFACE_ID, op.id, _TOP_DOWN, _MJPEG, 0, box.w, box.h, box.w, box.h,
+                PRIMARY_SURFACE_ID, op.id, _TOP_DOWN, codec, 0, box.w, box.h, box.w, box.h,
                 _rect(box),
             )
         )  # fmt: skip
@@ -544,11 +602,13 @@ class DisplayChannel(ChannelConnection):
                     # spice-html5 keeps a stream's clip but draws every frame whole: this
                     # client gets the area as images while something covers it.
                     box = self._streams.pop(op.id)
+                    self._vp8.pop(op.id, None)
                     self._report_ids.pop(op.id, None)
                     self.send(m.StreamDestroy(op.id))
                     self.pipe.damage(box)
         elif isinstance(op, StreamDestroy):
             if self._streams.pop(op.id, None) is not None:
+                self._vp8.pop(op.id, None)
                 self._report_ids.pop(op.id, None)
                 self.send(m.StreamDestroy(op.id))
         elif isinstance(op, CreatePrimary):

@@ -48,6 +48,8 @@ class ChannelSetup:
     low_bandwidth: bool = False
     #: Display: the video encoders are warmed up (streams may start).
     codecs_warm: bool = True
+    #: Display: the stream codecs the server may use (``--video-codecs``).
+    video_codecs: frozenset[str] = frozenset({"mjpeg", "vp8"})
 
 
 @attrs.frozen
@@ -86,6 +88,7 @@ def _display(setup: ChannelSetup) -> DisplayChannel:
         jpeg_wan_compression=setup.jpeg_wan_compression,
         low_bandwidth=setup.low_bandwidth,
         codecs_warm=setup.codecs_warm,
+        video_codecs=setup.video_codecs,
     )
 
 

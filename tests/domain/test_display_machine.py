@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from spice.domain.caps import CapabilitySet
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.codecs.select import EncodedImage, encode
+from spice.domain.codecs.vp8 import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
 from spice.domain.display.surface import Surface
 from spice.domain.enums import DisplayCap, ImageType
@@ -50,8 +51,15 @@ class Display:
         self.encodes: collections.Counter[EncodeKey] = collections.Counter()
         self.viewers: list[Viewer] = []
 
-    def images_for(self, job: DrawJob) -> list[EncodedImage | None]:
-        out: list[EncodedImage | None] = []
+    #: The multimedia time (ms) VP8 frames are stamped with; tests move it.
+    mm_time = 0
+
+    def images_for(self, job: DrawJob) -> list[EncodedImage | VideoFrame | None]:
+        if job.video is not None:
+            if not self.surface.box.contains(job.video.box):
+                return [None]
+            return [job.video.encode(self.surface.snapshot(job.video.box), self.mm_time)]
+        out: list[EncodedImage | VideoFrame | None] = []
         for request in job.requests:
             if not self.surface.box.contains(request.box):
                 out.append(None)
@@ -65,8 +73,14 @@ class Display:
             out.append(image)
         return out
 
-    def join(self, mode: str, caps: CapabilitySet = GTK_CAPS, cache: int = 1 << 20) -> Viewer:
-        viewer = Viewer(self, mode, caps, cache)
+    def join(
+        self,
+        mode: str,
+        caps: CapabilitySet = GTK_CAPS,
+        cache: int = 1 << 20,
+        codecs: tuple[str, ...] = ("mjpeg",),
+    ) -> Viewer:
+        viewer = Viewer(self, mode, caps, cache, codecs)
         self.viewers.append(viewer)
         return viewer
 
@@ -99,7 +113,14 @@ class Display:
 
 
 class Viewer:
-    def __init__(self, display: Display, mode: str, caps: CapabilitySet, cache: int) -> None:
+    def __init__(
+        self,
+        display: Display,
+        mode: str,
+        caps: CapabilitySet,
+        cache: int,
+        codecs: tuple[str, ...] = ("mjpeg",),
+    ) -> None:
         self.display = display
         self.machine = DisplayChannel(
             mini_header=True,
@@ -108,6 +129,7 @@ class Viewer:
             image_compression=mode,
             jpeg_wan_compression="never",
             pipe_limit=20,
+            video_codecs=codecs,
         )
         self.peer = DisplayPeer()
         self.machine.receive_data(display_init(cache))

@@ -127,6 +127,20 @@ class Browser:
         raw = np.frombuffer(base64.b64decode(reply["rgba"]), dtype=np.uint8)
         return raw.reshape(reply["height"], reply["width"], 4)
 
+    async def shown(self) -> np.ndarray:
+        """What the user sees over the primary surface: the canvas with the <video> elements
+        spice-html5 plays VP8 streams in composed on top: (h, w, 3) RGB."""
+        reply = await self.command("shown")
+        raw = np.frombuffer(base64.b64decode(reply["rgba"]), dtype=np.uint8)
+        return raw.reshape(reply["height"], reply["width"], 4)[..., :3]
+
+    async def video_elements(self) -> int:
+        """How many <video> elements spice-html5 has in the page (one per VP8 stream)."""
+        reply = await self.command(
+            "eval", expression="document.querySelectorAll('#spice-screen video').length"
+        )
+        return int(reply["value"])
+
     async def click(self, x: int, y: int, button: str = "left") -> None:
         await self.command("click", x=x, y=y, button=button)
 

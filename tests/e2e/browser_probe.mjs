@@ -216,6 +216,38 @@ const commands = {
         await page.click('#connect');
         return { event: 'ok' };
     },
+    async shown() {
+        // What the user sees of the primary surface: the canvas with spice-html5's <video>
+        // elements (VP8 streams) composed on top where they lie, each showing its current
+        // frame at the element's size, as the page's compositor does. (A page screenshot
+        // would do the same but waits for a compositor frame: hundreds of ms with video.)
+        const result = await page.evaluate(() => {
+            const canvas = document.querySelector('#spice-screen canvas');
+            if (!canvas) return null;
+            const out = document.createElement('canvas');
+            out.width = canvas.width;
+            out.height = canvas.height;
+            const ctx = out.getContext('2d', { willReadFrequently: true });
+            ctx.drawImage(canvas, 0, 0);
+            const origin = canvas.getBoundingClientRect();
+            let videos = 0;
+            for (const v of document.querySelectorAll('#spice-screen video')) {
+                if (v.readyState < 2) continue;
+                const r = v.getBoundingClientRect();
+                ctx.drawImage(v, r.left - origin.left, r.top - origin.top, r.width, r.height);
+                videos += 1;
+            }
+            const data = ctx.getImageData(0, 0, out.width, out.height).data;
+            let binary = '';
+            const step = 0x8000;
+            for (let i = 0; i < data.length; i += step) {
+                binary += String.fromCharCode.apply(null, data.subarray(i, i + step));
+            }
+            return { width: out.width, height: out.height, rgba: btoa(binary), videos };
+        });
+        if (result === null) return { event: 'shown', width: 0, height: 0, rgba: '', videos: 0 };
+        return { event: 'shown', ...result };
+    },
     async screenshot({ path }) {
         await page.screenshot({ path });
         return { event: 'ok' };
