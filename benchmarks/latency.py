@@ -432,8 +432,42 @@ LATENCY_JS = """<script>
   // Keypress -> echo pixel, and the video's frame counter, in the page's own clock.
   const L = window.__lat = {
     echo: [%(ex)d, %(ey)d], marker: [%(mx)d, %(my)d, %(bits)d, %(block)d],
-    armed: null, results: [], changes: [], value: null, draws: 0, waiter: null,
+    video: [%(vx)d, %(vy)d, %(vw)d, %(vh)d],
+    armed: null, results: [], changes: [], value: null, draws: 0, waiter: null, vframes: 0,
   };
+  // A VP8 stream plays in a <video> above the canvas: read the counter from each frame it
+  // presents (requestVideoFrameCallback), scaled from the stream's area to the frame's size.
+  function watchVideo(v) {
+    const [mx, my, bits, block] = L.marker;
+    const [vx, vy, vw, vh] = L.video;
+    const c = document.createElement('canvas');
+    c.width = bits * block; c.height = 1;
+    const cx = c.getContext('2d', { willReadFrequently: true });
+    function onFrame() {
+      if (!v.isConnected) return;
+      if (v.videoWidth) {
+        const sx = v.videoWidth / vw, sy = v.videoHeight / vh;
+        cx.drawImage(v, (mx - vx) * sx, (my - vy + (block >> 1)) * sy, bits * block * sx,
+                     Math.max(1, sy), 0, 0, bits * block, 1);
+        const row = cx.getImageData(0, 0, bits * block, 1).data;
+        let value = 0;
+        for (let k = 0; k < bits; k++) {
+          const i = (k * block + (block >> 1)) * 4;
+          if (row[i] + 2 * row[i + 1] + row[i + 2] > 512) value |= 1 << k;
+        }
+        L.vframes++;
+        if (value !== L.value) {
+          L.value = value;
+          if (L.changes.length < 200000) L.changes.push([performance.now(), value]);
+        }
+      }
+      v.requestVideoFrameCallback(onFrame);
+    }
+    v.requestVideoFrameCallback(onFrame);
+  }
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) if (n.nodeName === 'VIDEO') watchVideo(n);
+  }).observe(document.documentElement, { childList: true, subtree: true });
   let canvas = null, ctx = null;
   function primary() {
     if (!canvas || !canvas.isConnected) {
@@ -458,6 +492,7 @@ LATENCY_JS = """<script>
     }
     const [mx, my, bits, block] = L.marker;
     if (canvas.width < mx + bits * block || canvas.height <= my + block) return;
+    if (document.querySelector('#spice-screen video')) return;  // the video shows it (VP8)
     const row = ctx.getImageData(mx, my + (block >> 1), bits * block, 1).data;
     let v = 0;
     for (let k = 0; k < bits; k++) {
@@ -502,7 +537,8 @@ LATENCY_JS = """<script>
   L.snapshot = function () {
     const d = window.__spiceBench.find((r) => r.type === 2);
     return { now: performance.now(), display_bytes: d ? d.bytes : 0, changes: L.changes.length,
-             value: L.value, draws: L.draws, has_canvas: !!primary() };
+             value: L.value, draws: L.draws, has_canvas: !!primary(), vframes: L.vframes,
+             videos: document.querySelectorAll('video').length };
   };
 })();
 </script>
@@ -519,6 +555,7 @@ def latency_html5_dir(tmp: Path) -> Path | None:
             script = LATENCY_JS % {
                 "ex": ECHO_PIXEL[0], "ey": ECHO_PIXEL[1],
                 "mx": MARKER[0], "my": MARKER[1], "bits": BITS, "block": BLOCK,
+                "vx": VIDEO[0], "vy": VIDEO[1], "vw": VIDEO[2], "vh": VIDEO[3],
             }  # fmt: skip
             (target / "latency.html").write_text(page.replace("<head>", "<head>\n" + script, 1))
             for path in [target, *target.rglob("*")]:
@@ -827,6 +864,8 @@ class Runner:
                 detected_by={v: sum(1 for e in echoes if e and e.get("via") == v)
                              for v in ("putImageData", "drawImage", "fillRect", "poll")},
                 display_bytes_per_s=(s1["display_bytes"] - s0["display_bytes"]) / secs,
+                video_frames_presented_per_s=(s1["vframes"] - s0["vframes"]) / secs,
+                vp8=s1["videos"] > 0,
                 pacing=pacing_summary(states, tm0, tm1),
                 wan=wan_delta(w0, w1, tm1 - tm0),
                 app_pushed_per_s=_pushed_rate(states),

@@ -166,18 +166,23 @@ def _copy_changes(
         y = y0 + r
         ty = y // TILE - ty0
         c = 0
+        row_first = w
+        row_last = -1
         while c < w:
             x = x0 + c
             end = min(w, (x // TILE + 1) * TILE - x0)
-            first = -1
-            last = -1
-            for k in range(c, end):
-                if old[r, k] != new[r, k]:
-                    old[r, k] = new[r, k]
-                    if first < 0:
-                        first = k
-                    last = k
-            if first >= 0:
+            # The first and last differing pixels of each tile's segment; the row is then
+            # copied once from its first to its last (equal pixels in between are copied
+            # too: harmless, and a plain copy runs far faster than a branch per pixel).
+            first = c
+            while first < end and old[r, first] == new[r, first]:
+                first += 1
+            if first < end:
+                last = end - 1
+                while old[r, last] == new[r, last]:
+                    last -= 1
+                row_first = min(row_first, first)
+                row_last = last
                 tx = x // TILE - tx0
                 b = bounds[ty, tx]
                 b[0] = min(b[0], x0 + first)
@@ -185,6 +190,8 @@ def _copy_changes(
                 b[2] = max(b[2], x0 + last + 1)
                 b[3] = max(b[3], y + 1)
             c = end
+        if row_last >= 0:
+            old[r, row_first : row_last + 1] = new[r, row_first : row_last + 1]
 
 
 def _put_changes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
@@ -198,16 +205,22 @@ def _put_changes(old: Pixels, new: Pixels, area: Box) -> list[Box]:
     bounds[..., :2] = 1 << 40
     bounds[..., 2:] = -1
     _copy_changes(old.view(np.uint32)[..., 0], new.view(np.uint32)[..., 0], area.y, area.x, bounds)
-    changed = bounds[..., 2] >= 0
     boxes: list[Box] = []
-    for ty in np.flatnonzero(changed.any(axis=1)).tolist():
-        tiles = np.flatnonzero(changed[ty])
-        # Runs of consecutive changed tile columns: each run is one box.
-        breaks = np.flatnonzero(np.diff(tiles) != 1) + 1
-        for run in np.split(tiles, breaks):
-            b = bounds[ty, run]
-            x, y = int(b[:, 0].min()), int(b[:, 1].min())
-            boxes.append(Box(x, y, int(b[:, 2].max()) - x, int(b[:, 3].max()) - y))
+    # Runs of consecutive changed tile columns in each band: each run is one box. (Plain
+    # Python over the few hundred tiles: numpy's per-call cost would dominate.)
+    for band in bounds.tolist():
+        run: list[int] | None = None
+        for x0, y0, x1, y1 in band:
+            if x1 < 0:
+                if run is not None:
+                    boxes.append(Box(run[0], run[1], run[2] - run[0], run[3] - run[1]))
+                    run = None
+            elif run is None:
+                run = [x0, y0, x1, y1]
+            else:
+                run[1], run[2], run[3] = min(run[1], y0), x1, max(run[3], y1)
+        if run is not None:
+            boxes.append(Box(run[0], run[1], run[2] - run[0], run[3] - run[1]))
     return _compact(_join_vertical(boxes))
 
 
