@@ -22,7 +22,7 @@ from typing import Final
 import attrs
 import numpy as np
 
-from spice.domain.codecs import lz, quic, scale
+from spice.domain.codecs import lz, quic, scale, yuv
 from spice.domain.codecs.classify import is_photographic
 from spice.domain.codecs.jpeg import DEFAULT_QUALITY, encode_jpeg_bgrx
 from spice.domain.codecs.lz import encode_lz_rgb32
@@ -158,4 +158,5 @@ def warm_up() -> None:
     lz.warm_up()
     quic.warm_up()
     scale.warm_up()
+    yuv.warm_up()
     surface.warm_up()

@@ -18,8 +18,8 @@ from fractions import Fraction
 from typing import Any
 
 import attrs
-import numpy as np
 
+from spice.domain.codecs.yuv import bgrx_to_i420
 from spice.domain.display.surface import Pixels
 
 #: libvpx speed (VP8 takes -16..16; higher is faster and blurrier): 12 costs 3-4 ms per
@@ -83,8 +83,11 @@ class Vp8Encoder:
     def __init__(self, width: int, height: int, bit_rate: int, *, speed: int = SPEED) -> None:
         import av
 
-        if width <= 0 or height <= 0 or width % 2 or height % 2:
-            raise ValueError(f"VP8 frames need an even size, not {width}x{height}")
+        if width <= 0 or height <= 0 or width % 2 or height % 4:
+            raise ValueError(
+                f"VP8 frames here need an even width and a height a multiple of 4, "
+                f"not {width}x{height}"
+            )
         self.width = width
         self.height = height
         self.bit_rate = bit_rate
@@ -112,18 +115,19 @@ class Vp8Encoder:
         self.frames = 0
 
     def encode(self, pixels: Pixels, pts_ms: int, *, keyframe: bool = False) -> tuple[bytes, bool]:
-        """One frame (``pixels``: (height, width, 4) BGRX, shown at ``pts_ms``, increasing)
-        to VP8 bytes; returns them and whether they are a keyframe (the first frame always
-        is, and ``keyframe`` asks for one)."""
+        """One frame (``pixels``: (h, w, 4) BGRX of the encoder's size or twice it, halved
+        on the way; shown at ``pts_ms``, increasing) to VP8 bytes; returns them and whether
+        they are a keyframe (the first frame always is, and ``keyframe`` asks for one)."""
         import av
 
         h, w = pixels.shape[:2]
-        if (w, h) != (self.width, self.height):
+        size = (self.width, self.height)
+        if (w, h) != size and (w, h) != (2 * self.width, 2 * self.height):
             raise ValueError(f"a {w}x{h} frame for a {self.width}x{self.height} encoder")
         pts = max(int(pts_ms), self._last_pts + 1)
         self._last_pts = pts
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="bgra")
-        frame = frame.reformat(format="yuv420p")
+        yuv = bgrx_to_i420(pixels, halve=(w, h) != size)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = pts
         if keyframe:
             frame.pict_type = av.video.frame.PictureType.I

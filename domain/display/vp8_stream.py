@@ -45,15 +45,16 @@ REMAKE_INTERVAL = 2.0
 EncoderFactory = Callable[[int, int, int], Vp8Encoder]
 
 
-def _even(n: float) -> int:
-    return max(16, int(n) // 2 * 2)
+def _down(n: float, step: int) -> int:
+    return max(16, int(n) // step * step)
 
 
 def wire_size(box: Box, rate: float) -> tuple[int, int]:
-    """The size frames of ``box`` are encoded at, on a link paced at ``rate``."""
+    """The size frames of ``box`` are encoded at, on a link paced at ``rate`` (an even
+    width, a height a multiple of 4: what the I420 conversion takes)."""
     if rate >= FULL_SIZE_RATE:
-        return _even(box.w), _even(box.h)
-    return _even(box.w / 2), _even(box.h / 2)
+        return _down(box.w, 2), _down(box.h, 4)
+    return _down(box.w / 2, 2), _down(box.h / 2, 4)
 
 
 def bit_rate(size: tuple[int, int], rate: float) -> int:
@@ -108,7 +109,9 @@ class Vp8Stream:
         cluster_start = self._cluster is None or mm - self._cluster >= CLUSTER_MS
         if cluster_start:
             self._cluster = mm
-        if (pixels.shape[1], pixels.shape[0]) != (enc.width, enc.height):
+        h, w = pixels.shape[:2]
+        if (w, h) not in ((enc.width, enc.height), (2 * enc.width, 2 * enc.height)):
+            # Not an exact half (an odd area): averaged down first.
             pixels = downscale_bgrx(pixels, enc.width, enc.height)
         data, key = enc.encode(pixels, mm, keyframe=cluster_start or self._need_key)
         self._need_key = False

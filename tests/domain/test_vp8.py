@@ -175,3 +175,21 @@ def test_vp8_picture_quality_on_a_natural_clip() -> None:
         up = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
         scores.append(psnr(up, src))
     assert min(scores[5:]) > 24
+
+
+@pytest.mark.parametrize("halve", [False, True])
+def test_i420_matches_ffmpeg(halve: bool) -> None:
+    """The one-pass conversion agrees with FFmpeg's BT.601 limited-range conversion (of the
+    area-averaged half, when halving) to within rounding on smooth content."""
+    import av
+
+    from spice.domain.codecs.scale import downscale_bgrx
+    from spice.domain.codecs.yuv import bgrx_to_i420
+
+    src = video_frame(3, 240, 320)
+    ours = bgrx_to_i420(src, halve=halve)
+    ref_src = downscale_bgrx(src, 160, 120) if halve else src
+    ref = av.VideoFrame.from_ndarray(ref_src, format="bgra").reformat(format="yuv420p")
+    diff = np.abs(ours.astype(int) - ref.to_ndarray().astype(int))
+    assert ours.shape == ((120 if halve else 240) * 3 // 2, 160 if halve else 320)
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 3
