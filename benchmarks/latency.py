@@ -466,7 +466,9 @@ LATENCY_JS = """<script>
     v.requestVideoFrameCallback(onFrame);
   }
   new MutationObserver((records) => {
-    for (const r of records) for (const n of r.addedNodes) if (n.nodeName === 'VIDEO') watchVideo(n);
+    for (const r of records) {
+      for (const n of r.addedNodes) if (n.nodeName === 'VIDEO') watchVideo(n);
+    }
   }).observe(document.documentElement, { childList: true, subtree: true });
   let canvas = null, ctx = null;
   function primary() {

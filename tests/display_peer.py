@@ -10,9 +10,9 @@ import struct
 import numpy as np
 
 from spice.domain.codecs.jpeg import decode_jpeg_bgrx
-from spice.domain.codecs.vp8 import Vp8Decoder
 from spice.domain.codecs.lz import decode_lz
 from spice.domain.codecs.lz4_image import decode_lz4_bgrx
+from spice.domain.codecs.vp8 import Vp8Decoder
 from spice.domain.display.surface import color_to_bgrx
 from spice.domain.enums import ImageFlags, ImageType, MsgDisplay
 
