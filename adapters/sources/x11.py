@@ -35,6 +35,8 @@ MAX_FPS = 60.0
 POINTER_POLL = 0.1
 #: Seconds between attempts to reach a lost X server again.
 RETRY = 2.0
+#: Seconds a size asked of RandR may take to reach the display.
+RESIZE_WAIT = 5.0
 
 
 Notify = Callable[[str], Awaitable[None]]
@@ -79,6 +81,7 @@ class X11Source:
         self.updates = 0
         self.connected = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
+        self._resized = trio.Event()
 
     @property
     def shown_name(self) -> str:
@@ -191,6 +194,8 @@ class X11Source:
         sink = self.sink
         if changes.size is not None:
             await sink.resize(*changes.size)
+            self._resized.set()
+            self._resized = trio.Event()
         for box, pixels in changes.tiles:
             await sink.update(box.x, box.y, pixels)
             self.pixels_sent += box.area
@@ -229,6 +234,31 @@ class X11Source:
             if complaint is not None and complaint not in complained:
                 complained.add(complaint)
                 log.info("X display %s: %s", self.shown_name, complaint)
+
+    async def request_size(self, width: int, height: int) -> bool:
+        """Ask the X server for a screen of ``width`` x ``height`` (a client's resize):
+        True once the display has that size, False when RandR refuses or there is no X
+        server (the size stays)."""
+        screen = self.screen
+        if screen is None:
+            return False
+        try:
+            done = await trio.to_thread.run_sync(
+                screen.set_size, width, height, limiter=self._limiter
+            )
+        except LOST as exc:
+            log.info(
+                "X display %s: resize to %dx%d failed: %r", self.shown_name, width, height, exc
+            )
+            return False
+        if not done:
+            log.info("X display %s: %dx%d refused", self.shown_name, width, height)
+            return False
+        with trio.move_on_after(RESIZE_WAIT):
+            while (self.sink.width, self.sink.height) != (width, height):
+                await self._resized.wait()
+            return True
+        return False
 
     async def release_input(self) -> None:
         """Release keys and buttons held down by clients (call when the last one leaves)."""
