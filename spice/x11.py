@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 import trio
 
 from spice.adapters.sources.x11 import X11Source
+from spice.adapters.sources.x11_clipboard import X11Clipboard
 from spice.adapters.sources.x11_screen import LOST, XUnsupported
 from spice.adapters.sources.xvfb import MAX_SIZE, run_xvfb
 from spice.cli import parse_size
@@ -120,4 +121,20 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
             return await source.request_size(width, height)
 
         server.on_resize(resize)
+        # The clipboard is shared unless copy and paste is off, or the desktop is only
+        # watched: a view-only server shows its screen and nothing else (an X clipboard may
+        # hold a password).
+        if server.clipboard.shared and not args.view_only:
+            agent_events = await stack.enter_async_context(server.agent_events())
+            selections = X11Clipboard(
+                name,
+                server.clipboard,
+                agent_events,
+                xauthority=auth,
+                limit=server.clipboard.limit,
+            )
+            try:
+                await nursery.start(selections.run)
+            except LOST as exc:
+                log.warning("X display %s: no clipboard sharing (%r)", name, exc)
         await serve_source(server, source, f"X display {name}", nursery, args.exit_on_disconnect)
