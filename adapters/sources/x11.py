@@ -81,7 +81,7 @@ class X11Source:
         self.updates = 0
         self.connected = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
-        self._resized = trio.Event()
+        self._shown = (0, 0)  # the size last given to the display
 
     @property
     def shown_name(self) -> str:
@@ -161,6 +161,7 @@ class X11Source:
     async def _mirror(self, screen: XScreen) -> None:
         if (self.sink.width, self.sink.height) != (screen.width, screen.height):
             await self.sink.resize(screen.width, screen.height)
+        self._shown = (screen.width, screen.height)
         self.screen = screen
         self.connected.set()
         fd = screen.fileno()
@@ -187,15 +188,17 @@ class X11Source:
                     )
                 x_errors += 1
                 screen.full_refresh()
+                if self._shown != (screen.width, screen.height):  # a resize read, then lost
+                    self._shown = (screen.width, screen.height)
+                    await self.sink.resize(*self._shown)
                 continue
             await self._apply(changes)
 
     async def _apply(self, changes: Changes) -> None:
         sink = self.sink
         if changes.size is not None:
+            self._shown = changes.size
             await sink.resize(*changes.size)
-            self._resized.set()
-            self._resized = trio.Event()
         for box, pixels in changes.tiles:
             await sink.update(box.x, box.y, pixels)
             self.pixels_sent += box.area
@@ -254,9 +257,11 @@ class X11Source:
         if not done:
             log.info("X display %s: %dx%d refused", self.shown_name, width, height)
             return False
+        # The display takes the new size when the capture loop applies it (the loop notices
+        # it at its next read); its width and height follow a moment later.
         with trio.move_on_after(RESIZE_WAIT):
             while (self.sink.width, self.sink.height) != (width, height):
-                await self._resized.wait()
+                await trio.sleep(0.02)
             return True
         return False
 

@@ -26,7 +26,12 @@ from typing import Protocol, TypeVar
 import trio
 
 from spice.adapters.sources.x11_screen import LOST
-from spice.adapters.sources.x11_selection import OwnerChanged, Request, XSelections
+from spice.adapters.sources.x11_selection import (
+    STEP_TIMEOUT,
+    OwnerChanged,
+    Request,
+    XSelections,
+)
 from spice.domain.agent.app_events import AgentAppEvent, ClipboardCleared, ClipboardOffered
 from spice.domain.sources.selection import SELECTION_NAMES, X_SELECTIONS
 
@@ -66,6 +71,7 @@ class X11Clipboard:
         limit: int = 16 << 20,
         retry: float = RETRY,
         client_timeout: float = CLIENT_TIMEOUT,
+        step_timeout: float = STEP_TIMEOUT,
     ) -> None:
         self.display_name = display_name
         self.clipboard = clipboard
@@ -74,6 +80,7 @@ class X11Clipboard:
         self.limit = limit
         self.retry = retry
         self.client_timeout = client_timeout
+        self.step_timeout = step_timeout
         self.x: XSelections | None = None
         self.connected = trio.Event()
         #: Copies passed each way (for tests).
@@ -100,7 +107,10 @@ class X11Clipboard:
                 try:
                     x = await trio.to_thread.run_sync(
                         lambda: XSelections(
-                            self.display_name, xauthority=self.xauthority, limit=self.limit
+                            self.display_name,
+                            xauthority=self.xauthority,
+                            limit=self.limit,
+                            step_timeout=self.step_timeout,
                         ),
                         limiter=self._owner_lock,
                     )

@@ -197,7 +197,6 @@ class XScreen:
             rr = conn(xcffib.randr.key)
             self._randr_minor = rr.QueryVersion(1, 5).reply().minor_version
             rr.SelectInput(self.root, xcffib.randr.NotifyMask.ScreenChange)
-        self._made_modes: list[int] = []
         self._size_asked = False
         self._shm: _SharedImage | None = None
         self.shm = use_shm and self._has("MIT-SHM")
@@ -376,8 +375,8 @@ class XScreen:
         """Switch the screen to ``width`` x ``height``; False when the X server will not.
 
         RandR 1.2 first (what Xvfb 21 and Xorg offer): a mode of that size on the first
-        output with a CRTC, created when the output has none (named ``spice-WxH``; the one made
-        before is deleted once unused, so resizing a window does not pile modes up), the CRTC
+        output with a CRTC, created when the output has none (named ``spice-WxH``; those made
+        before are deleted once unused, so resizing a window does not pile modes up), the CRTC
         set to it and the screen to its size, within the server's size range. Servers with
         RandR 1.0 only switch to one of their listed sizes."""
         if not self.randr:
@@ -454,7 +453,6 @@ class XScreen:
                 height, height, height, len(name), 0,
             )  # fmt: skip
             mode = rr.CreateMode(self.root, info, len(name), name).reply().mode
-            self._made_modes.append(mode)
         if mode not in output_modes:
             rr.AddOutputModeChecked(output, mode).check()
         current = rr.GetCrtcInfo(crtc, res.config_timestamp).reply()
@@ -474,14 +472,20 @@ class XScreen:
         return True
 
     def _forget_modes(self, rr: Any, output: int, keep: int) -> None:
-        """Delete the modes this connection made that no CRTC uses any more."""
-        for old in [m for m in self._made_modes if m != keep]:
+        """Delete the ``spice-`` modes (ours, or another trio-spice's) no CRTC uses now."""
+        res = rr.GetScreenResourcesCurrent(self.root).reply()
+        names = bytes(res.names)
+        at = 0
+        for m in res.modes:
+            name = names[at : at + m.name_len]
+            at += m.name_len
+            if m.id == keep or not name.startswith(_MODE_PREFIX):
+                continue
             try:
-                rr.DeleteOutputModeChecked(output, old).check()
-                rr.DestroyModeChecked(old).check()
+                rr.DeleteOutputModeChecked(output, m.id).check()
+                rr.DestroyModeChecked(m.id).check()
             except (xcffib.Error, xcffib.ProtocolException):
                 continue  # still in use elsewhere: keep it listed
-            self._made_modes.remove(old)
 
     def _fake(self, kind: int, detail: int, x: int = 0, y: int = 0, root: int = 0) -> None:
         self.conn(xcffib.xtest.key).FakeInput(kind, detail, 0, root, x, y, 0)
