@@ -343,7 +343,7 @@ def notice_text(display: str) -> str:
 
 async def test_command_without_display_serves_its_own_desktop() -> None:
     """``trio-spice x11`` with no display: a private Xvfb with an xterm in it, shown to a
-    client; all of it gone when the command stops."""
+    client, which resizes it; all of it gone when the command stops."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -374,6 +374,13 @@ async def test_command_without_display_serves_its_own_desktop() -> None:
                     if white.sum() > 20_000:  # the xterm's page
                         break
                     await trio.sleep(0.1)
+            # The client's window size becomes the private Xvfb's (RandR, within --max-size).
+            await agent_ready(client)
+            mark = client.mark()
+            await client.command({"cmd": "monitor_config", "width": 640, "height": 480})
+            await client.wait_for(
+                "primary-create", lambda e: (e["width"], e["height"]) == (640, 480), since=mark
+            )
     finally:
         await stop_process(proc, signal.SIGINT, 10)
         assert proc.stdout is not None
