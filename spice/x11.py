@@ -3,7 +3,10 @@
 With ``--display :N`` the server mirrors that X server (its clients type and click into it
 through XTEST unless ``--view-only``); with no display it starts a private Xvfb with a
 session (a window manager and an xterm, when installed) and shows that. The X source draws
-through the same :class:`spice.Display` an application uses.
+through the same :class:`spice.Display` an application uses. The X selections (CLIPBOARD,
+PRIMARY) and the clients' clipboard are one (:mod:`adapters.sources.x11_clipboard`) unless
+copy and paste is off or the desktop is view-only, and a client's window size becomes the X
+screen's through RandR (:meth:`X11Source.request_size`).
 
 Needs xcffib (a dependency) and, for the private desktop, Debian's ``xvfb`` (plus ``xterm``
 and ``twm`` or ``openbox`` for the session).

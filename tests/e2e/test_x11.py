@@ -426,8 +426,8 @@ EndSection
     reason="needs Debian's xserver-xspice (scripts/setup.sh --test installs it)",
 )
 async def test_randr_size_asked_and_resizes_followed(tmp_path: Path) -> None:
-    """An X server that resizes (Xorg with the spiceqxl driver, used here only as an X server
-    with RandR modes; Xvfb cannot): ``size`` switches it to 800x600, and when something else
+    """An X server with RandR modes of its own (Xorg with the spiceqxl driver, used here only
+    as an X server): ``size`` switches it to its listed 800x600, and when something else
     switches it back to 1024x768 the client gets a new primary surface with the right pixels."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
