@@ -60,7 +60,9 @@ def x_value(target: str, data: bytes) -> tuple[str, bytes]:
     text = data.split(b"\0", 1)[0]
     if target in LATIN1_TARGETS:
         return "STRING", text.decode("utf-8", "replace").encode("latin-1", "replace")
-    return "UTF8_STRING", text.decode("utf-8", "replace").encode("utf-8")
+    # UTF-8 targets answer in their own type; TEXT leaves the choice to us: UTF-8.
+    type_name = target if target in UTF8_TARGETS else "UTF8_STRING"
+    return type_name, text.decode("utf-8", "replace").encode("utf-8")
 
 
 def text_target(targets: list[str] | None) -> str | None:

@@ -41,6 +41,8 @@ def test_x_value_of_client_text() -> None:
     text = "é✓".encode()  # c3 a9 e2 9c 93
     assert x_value("UTF8_STRING", text + b"\0") == ("UTF8_STRING", b"\xc3\xa9\xe2\x9c\x93")
     assert x_value("TEXT", text) == ("UTF8_STRING", b"\xc3\xa9\xe2\x9c\x93")
+    mime = "text/plain;charset=utf-8"
+    assert x_value(mime, text) == (mime, b"\xc3\xa9\xe2\x9c\x93")
     assert x_value("STRING", text) == ("STRING", b"\xe9?")  # Latin-1; no check mark there
     assert x_value("image/png", PNG) == ("image/png", PNG)
 

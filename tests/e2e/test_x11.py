@@ -635,6 +635,10 @@ async def test_clipboard_between_x_and_spice_gtk() -> None:
                 assert "image/png" not in targets.decode().split()
                 latin1 = await xclip_out(xserver, "-selection", "clipboard", "-t", "STRING")
                 assert latin1 == "from spice-gtk ? é".encode("latin-1")
+                mime = "text/plain;charset=utf-8"
+                assert await xclip_out(xserver, "-selection", "clipboard", "-t", mime) == (
+                    copied.encode()
+                )
                 # client -> X: a PNG
                 blue = png_bytes((20, 20, 200))
                 await client.command({"cmd": "clipboard_grab", "data": {PNG: blue.hex()}})
