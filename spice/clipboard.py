@@ -41,6 +41,16 @@ class Clipboard:
     def __init__(self, hub: AgentHub) -> None:
         self._hub = hub
 
+    @property
+    def shared(self) -> bool:
+        """Whether clipboards are shared at all (False with ``copy_paste=False``)."""
+        return self._hub.config.copy_paste
+
+    @property
+    def limit(self) -> int:
+        """The most bytes one copy may hold, each way (the server's ``clipboard_limit``)."""
+        return self._hub.config.clipboard_limit
+
     async def set_text(self, text: str, *, selection: str = "clipboard") -> None:
         await self.set({ClipboardType.UTF8_TEXT: text.encode("utf-8")}, selection=selection)
 

@@ -91,4 +91,12 @@ async def serve(server: Server, display: Display, args: argparse.Namespace) -> N
             await nursery.start(source.run)
         except (*LOST, QemuUnsupported, trio.TooSlowError) as exc:
             raise OSError(f"cannot show {source.shown_name}: {exc or type(exc).__name__}") from exc
+
+        async def resize(shown: Display, width: int, height: int) -> bool:
+            # The guest's screen follows (or not) through its scanouts; view-only: never asked.
+            if args.view_only or shown is not display:
+                return False
+            return await source.request_size(width, height)
+
+        server.on_resize(resize)
         await serve_source(server, source, source.shown_name, nursery, args.exit_on_disconnect)

@@ -284,6 +284,8 @@ class QemuSource:
         self._map: mmap.mmap | None = None
         self._map_layout: Layout | None = None
         self._complained: set[str] = set()
+        #: The last size QEMU took through SetUIInfo (for tests).
+        self.ui_info: tuple[int, int] | None = None
 
     @property
     def shown_name(self) -> str:
@@ -715,6 +717,37 @@ class QemuSource:
             for key in lock_keys_to_tap(int(guest), event.modifiers):
                 await self._key(router, key, True)
                 await self._key(router, key, False)
+
+    # -- resize --------------------------------------------------------------------------
+
+    async def request_size(self, width: int, height: int) -> bool:
+        """Pass a client's window size to QEMU (``Console.SetUIInfo``, what a display
+        window's size change does in QEMU's own UIs): True when QEMU took it. The guest's
+        display driver may follow (virtio-gpu, QXL with an agent) or not; the console's
+        next scanout drives the display either way. False with no QEMU, or when QEMU refuses
+        (a device without UI info, such as the std VGA: the size stays)."""
+        router = self._router
+        if router is None:
+            return False
+        width_mm, height_mm = (round(v * 25.4 / 96) for v in (width, height))  # at 96 dpi
+        msg = self._method(
+            self.console_path,
+            "org.qemu.Display1.Console",
+            "SetUIInfo",
+            "qqiiuu",
+            (width_mm, height_mm, 0, 0, width, height),
+        )
+        try:
+            await _reply_or_raise(router, msg)
+        except DBusErrorResponse as exc:
+            log.info("%s: SetUIInfo %dx%d refused: %s", self.shown_name, width, height, _why(exc))
+            return False
+        except (*LOST, trio.TooSlowError) as exc:
+            log.info("%s: SetUIInfo %dx%d failed: %s", self.shown_name, width, height, _why(exc))
+            return False
+        self.ui_info = (width, height)
+        log.info("%s: asked the guest for %dx%d (SetUIInfo)", self.shown_name, width, height)
+        return True
 
     async def release_input(self) -> None:
         """Release keys and buttons held down by clients (call when the last one leaves)."""

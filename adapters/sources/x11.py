@@ -35,6 +35,8 @@ MAX_FPS = 60.0
 POINTER_POLL = 0.1
 #: Seconds between attempts to reach a lost X server again.
 RETRY = 2.0
+#: Seconds a size asked of RandR may take to reach the display.
+RESIZE_WAIT = 5.0
 
 
 Notify = Callable[[str], Awaitable[None]]
@@ -79,6 +81,7 @@ class X11Source:
         self.updates = 0
         self.connected = trio.Event()
         self._limiter = trio.CapacityLimiter(1)
+        self._shown = (0, 0)  # the size last given to the display
 
     @property
     def shown_name(self) -> str:
@@ -158,6 +161,7 @@ class X11Source:
     async def _mirror(self, screen: XScreen) -> None:
         if (self.sink.width, self.sink.height) != (screen.width, screen.height):
             await self.sink.resize(screen.width, screen.height)
+        self._shown = (screen.width, screen.height)
         self.screen = screen
         self.connected.set()
         fd = screen.fileno()
@@ -184,12 +188,16 @@ class X11Source:
                     )
                 x_errors += 1
                 screen.full_refresh()
+                if self._shown != (screen.width, screen.height):  # a resize read, then lost
+                    self._shown = (screen.width, screen.height)
+                    await self.sink.resize(*self._shown)
                 continue
             await self._apply(changes)
 
     async def _apply(self, changes: Changes) -> None:
         sink = self.sink
         if changes.size is not None:
+            self._shown = changes.size
             await sink.resize(*changes.size)
         for box, pixels in changes.tiles:
             await sink.update(box.x, box.y, pixels)
@@ -229,6 +237,33 @@ class X11Source:
             if complaint is not None and complaint not in complained:
                 complained.add(complaint)
                 log.info("X display %s: %s", self.shown_name, complaint)
+
+    async def request_size(self, width: int, height: int) -> bool:
+        """Ask the X server for a screen of ``width`` x ``height`` (a client's resize):
+        True once the display has that size, False when RandR refuses or there is no X
+        server (the size stays)."""
+        screen = self.screen
+        if screen is None:
+            return False
+        try:
+            done = await trio.to_thread.run_sync(
+                screen.set_size, width, height, limiter=self._limiter
+            )
+        except LOST as exc:
+            log.info(
+                "X display %s: resize to %dx%d failed: %r", self.shown_name, width, height, exc
+            )
+            return False
+        if not done:
+            log.info("X display %s: %dx%d refused", self.shown_name, width, height)
+            return False
+        # The display takes the new size when the capture loop applies it (the loop notices
+        # it at its next read); its width and height follow a moment later.
+        with trio.move_on_after(RESIZE_WAIT):
+            while (self.sink.width, self.sink.height) != (width, height):
+                await trio.sleep(0.02)
+            return True
+        return False
 
     async def release_input(self) -> None:
         """Release keys and buttons held down by clients (call when the last one leaves)."""

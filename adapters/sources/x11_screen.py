@@ -47,6 +47,7 @@ from spice.domain.sources.keymap import KeyMapper, XKeymap
 log = logging.getLogger(__name__)
 
 _xcb: Any = xcffib  # untyped
+_randr: Any = xcffib.randr
 
 #: Errors that mean the X server is gone (or never answered).
 LOST = (xcffib.ConnectionException, xcffib.XcffibException, OSError)
@@ -57,6 +58,14 @@ _KEY_PRESS, _KEY_RELEASE, _BUTTON_PRESS, _BUTTON_RELEASE, _MOTION = 2, 3, 4, 5, 
 
 
 _environ_lock = threading.Lock()
+
+#: Names of the RandR modes :meth:`XScreen.set_size` makes.
+_MODE_PREFIX = b"spice-"
+
+
+def _millimetres(width: int, height: int) -> tuple[int, int]:
+    """A screen's physical size at 96 dots per inch (what Xvfb and most desktops assume)."""
+    return round(width * 25.4 / 96), round(height * 25.4 / 96)
 
 
 def connect(display: str | None, xauthority: str | os.PathLike[str] | None = None) -> Any:
@@ -183,10 +192,12 @@ class XScreen:
             self._damage = conn.generate_id()
             dmg.Create(self._damage, self.root, xcffib.damage.ReportLevel.NonEmpty)
         self.randr = self._has("RANDR")
+        self._randr_minor = 0
         if self.randr:
             rr = conn(xcffib.randr.key)
-            rr.QueryVersion(1, 5).reply()
+            self._randr_minor = rr.QueryVersion(1, 5).reply().minor_version
             rr.SelectInput(self.root, xcffib.randr.NotifyMask.ScreenChange)
+        self._size_asked = False
         self._shm: _SharedImage | None = None
         self.shm = use_shm and self._has("MIT-SHM")
         if self.shm:
@@ -302,6 +313,9 @@ class XScreen:
     def collect(self) -> Changes:
         """Everything that changed since the last call: size, pixels, cursor, pointer."""
         changes = Changes()
+        if self._size_asked:
+            self._size_asked = False
+            self._resized(changes)
         self._drain_events(changes)
         screen = Box(0, 0, self.width, self.height)
         if self.damage:
@@ -338,7 +352,12 @@ class XScreen:
 
     def pending(self) -> bool:
         """Whether something is known to be waiting for :meth:`collect`."""
-        return self._dirty or self._full or (self.xfixes and self._cursor_serial is None)
+        return (
+            self._dirty
+            or self._full
+            or self._size_asked
+            or (self.xfixes and self._cursor_serial is None)
+        )
 
     def _read_cursor(self) -> Cursor | None:
         reply = self.conn(xcffib.xfixes.key).GetCursorImage().reply()
@@ -353,10 +372,30 @@ class XScreen:
 
     # ------------------------------------------------------------------ writing
     def set_size(self, width: int, height: int) -> bool:
-        """Ask RandR for one of the screen's listed sizes; False when there is none."""
+        """Switch the screen to ``width`` x ``height``; False when the X server will not.
+
+        RandR 1.2 first (what Xvfb 21 and Xorg offer): a mode of that size on the first
+        output with a CRTC, created when the output has none (named ``spice-WxH``; those made
+        before are deleted once unused, so resizing a window does not pile modes up), the CRTC
+        set to it and the screen to its size, within the server's size range. Servers with
+        RandR 1.0 only switch to one of their listed sizes."""
         if not self.randr:
             return False
+        if (width, height) == (self.width, self.height):
+            return True
         rr = self.conn(xcffib.randr.key)
+        try:
+            done = self._set_size_12(rr, width, height)
+        except (xcffib.Error, xcffib.ProtocolException) as exc:  # an X error reply
+            log.info("X display %s: RandR refused %dx%d: %r", self.name, width, height, exc)
+            done = False
+        if done is None:
+            done = self._set_size_10(rr, width, height)
+        if done:
+            self._size_asked = True  # the ScreenChangeNotify is in XCB's queue, or soon
+        return done
+
+    def _set_size_10(self, rr: Any, width: int, height: int) -> bool:
         info = rr.GetScreenInfo(self.root).reply()
         for index, size in enumerate(info.sizes):
             if (size.width, size.height) == (width, height):
@@ -370,6 +409,83 @@ class XScreen:
                 ).reply()
                 return True
         return False
+
+    def _set_size_12(self, rr: Any, width: int, height: int) -> bool | None:
+        """None when the server has no RandR 1.2 output to drive (use 1.0)."""
+        if self._randr_minor < 2:
+            return None
+        limits = rr.GetScreenSizeRange(self.root).reply()
+        if not (
+            limits.min_width <= width <= limits.max_width
+            and limits.min_height <= height <= limits.max_height
+        ):
+            log.info(
+                "X display %s: %dx%d is outside the screen's range %dx%d..%dx%d",
+                self.name, width, height, limits.min_width, limits.min_height,
+                limits.max_width, limits.max_height,
+            )  # fmt: skip
+            return False
+        res = rr.GetScreenResourcesCurrent(self.root).reply()
+        output = crtc = None
+        for candidate in res.outputs:
+            info = rr.GetOutputInfo(candidate, res.config_timestamp).reply()
+            if info.crtc:
+                output, crtc, output_modes = candidate, info.crtc, set(info.modes)
+                break
+        if output is None or crtc is None:
+            return None
+        names = bytes(res.names)
+        at = 0
+        mode = None
+        for m in res.modes:
+            name = names[at : at + m.name_len]
+            at += m.name_len
+            if (m.width, m.height) == (width, height) and (
+                m.id in output_modes or name.startswith(_MODE_PREFIX)
+            ):
+                mode = m.id
+                if m.id in output_modes:
+                    break
+        if mode is None:
+            name = _MODE_PREFIX + f"{width}x{height}".encode()
+            info = _randr.ModeInfo.synthetic(
+                0, width, height, width * height * 60, width, width, width, 0,
+                height, height, height, len(name), 0,
+            )  # fmt: skip
+            mode = rr.CreateMode(self.root, info, len(name), name).reply().mode
+        if mode not in output_modes:
+            rr.AddOutputModeChecked(output, mode).check()
+        current = rr.GetCrtcInfo(crtc, res.config_timestamp).reply()
+        big_w, big_h = max(width, self.width), max(height, self.height)
+        if (big_w, big_h) != (self.width, self.height):
+            rr.SetScreenSizeChecked(self.root, big_w, big_h, *_millimetres(big_w, big_h)).check()
+        reply = rr.SetCrtcConfig(
+            crtc, xp.Time.CurrentTime, res.config_timestamp, 0, 0, mode,
+            current.rotation or xcffib.randr.Rotation.Rotate_0, 1, [output],
+        ).reply()  # fmt: skip
+        if reply.status != xcffib.randr.SetConfig.Success:
+            log.info("X display %s: RandR CRTC status %d", self.name, reply.status)
+            return False
+        if (big_w, big_h) != (width, height):
+            rr.SetScreenSizeChecked(self.root, width, height, *_millimetres(width, height)).check()
+        self._forget_modes(rr, output, keep=mode)
+        return True
+
+    def _forget_modes(self, rr: Any, output: int, keep: int) -> None:
+        """Delete the ``spice-`` modes (ours, or another trio-spice's) no CRTC uses now."""
+        res = rr.GetScreenResourcesCurrent(self.root).reply()
+        names = bytes(res.names)
+        at = 0
+        for m in res.modes:
+            name = names[at : at + m.name_len]
+            at += m.name_len
+            if m.id == keep or not name.startswith(_MODE_PREFIX):
+                continue
+            try:
+                rr.DeleteOutputModeChecked(output, m.id).check()
+                rr.DestroyModeChecked(m.id).check()
+            except (xcffib.Error, xcffib.ProtocolException):
+                continue  # still in use elsewhere: keep it listed
 
     def _fake(self, kind: int, detail: int, x: int = 0, y: int = 0, root: int = 0) -> None:
         self.conn(xcffib.xtest.key).FakeInput(kind, detail, 0, root, x, y, 0)

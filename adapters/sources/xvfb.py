@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from spice.adapters.sources.x11_screen import LOST, connect
+from spice.adapters.sources.x11_screen import LOST, XScreen, connect
 from spice.domain.sources.xauth import xauthority_entry
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 WINDOW_MANAGERS = ("openbox", "twm")
 #: Seconds Xvfb gets to announce its display.
 START_TIMEOUT = 15.0
+#: The largest screen clients' resizes may ask of the private Xvfb: its framebuffer is
+#: allocated at this size (RandR can shrink a screen and grow it back, never past it), which
+#: costs about 4 bytes a pixel of memory: 32 MiB at this default.
+MAX_SIZE = (3840, 2160)
 
 
 @attrs.frozen
@@ -59,10 +63,14 @@ async def run_xvfb(
     *,
     session: bool = True,
     programs: Sequence[Sequence[str]] = (),
+    max_size: tuple[int, int] | None = MAX_SIZE,
     task_status: trio.TaskStatus[XServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run Xvfb (and the session) until cancelled; ``task_status.started(XServer)`` once the
-    display accepts connections. ``programs`` are started too, after the session's."""
+    display accepts connections. ``programs`` are started too, after the session's.
+
+    The screen is ``width`` x ``height``; RandR may make it as large as ``max_size`` later
+    (None: no larger than it starts)."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         raise FileNotFoundError("Xvfb is not installed (Debian: apt install xvfb)")
@@ -72,6 +80,9 @@ async def run_xvfb(
         fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(xauthority_entry(cookie))
+        fb_width, fb_height = width, height
+        if max_size is not None:
+            fb_width, fb_height = max(width, max_size[0]), max(height, max_size[1])
         read_end, write_end = os.pipe()
         argv = [
             xvfb,
@@ -79,7 +90,7 @@ async def run_xvfb(
             str(write_end),
             "-screen",
             "0",
-            f"{width}x{height}x24",
+            f"{fb_width}x{fb_height}x24",
             "-nolisten",
             "tcp",
             "-auth",
@@ -101,6 +112,8 @@ async def run_xvfb(
             number = await _read_display_number(read_end)
             x = XServer(f":{number}", auth)
             await wait_accepting(x.display, auth)
+            if (fb_width, fb_height) != (width, height):
+                await trio.to_thread.run_sync(_shrink, x, width, height)
             log.info("started Xvfb on display %s (%dx%d)", x.display, width, height)
             commands: list[Sequence[str]] = []
             if session:
@@ -135,6 +148,16 @@ async def run_xvfb(
                 for child in reversed(children):
                     await _stop(child)
                 await _stop(server)
+
+
+def _shrink(x: XServer, width: int, height: int) -> None:
+    """The screen down from its framebuffer's size to the one asked, before anything draws."""
+    screen = XScreen(x.display, xauthority=x.xauthority, use_shm=False, use_damage=False)
+    try:
+        if not screen.set_size(width, height):
+            raise RuntimeError(f"Xvfb on {x.display} did not take the size {width}x{height}")
+    finally:
+        screen.close()
 
 
 async def wait_accepting(

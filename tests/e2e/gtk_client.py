@@ -285,3 +285,19 @@ async def open_gtk_client(
         client = GtkClient(process, workdir)
         async with supervised(process, client._read_events, client._shutdown):
             yield client
+
+
+async def agent_ready(client: GtkClient) -> None:
+    """Until spice-gtk's agent is up and knows the server agent's capabilities."""
+    await client.wait_for("main-agent-update", lambda e: e["connected"])
+    # The capabilities exchange is done once the client knows ours (MONITORS_CONFIG is bit 1).
+    await client.wait_for("main-agent-update", lambda e: e["caps0"] & (1 << 1), timeout=10)
+
+
+async def next_event(events: Any, kind: type, timeout: float = 10.0) -> Any:
+    """The next event of ``kind`` from a server's event channel (others are skipped)."""
+    with trio.fail_after(timeout):
+        while True:
+            event = await events.receive()
+            if isinstance(event, kind):
+                return event

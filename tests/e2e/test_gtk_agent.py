@@ -11,28 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import agent_ready, next_event, open_gtk_client
 from PIL import Image
 from serving import running_server, wait_same
 
 import spice
 
 TEXT, PNG = 1, 2
-
-
-async def next_event(events: Any, kind: type, timeout: float = 10.0) -> Any:
-    """The next agent event of ``kind`` (others are skipped)."""
-    with trio.fail_after(timeout):
-        while True:
-            event = await events.receive()
-            if isinstance(event, kind):
-                return event
-
-
-async def agent_ready(client: GtkClient) -> None:
-    await client.wait_for("main-agent-update", lambda e: e["connected"])
-    # The capabilities exchange is done once the client knows ours (MONITORS_CONFIG is bit 1).
-    await client.wait_for("main-agent-update", lambda e: e["caps0"] & (1 << 1), timeout=10)
 
 
 def png_bytes(color: tuple[int, int, int]) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
 from serving import running_server, same_pixels
 from supervised import stop_process
 
@@ -149,13 +149,13 @@ async def name_owned(address: str, name: str = "org.qemu") -> bool:
 
 @asynccontextmanager
 async def qemu_vm(
-    image: Path, *, bus: str | None = None, qmp: Path | None = None
+    image: Path, *, bus: str | None = None, qmp: Path | None = None, vga: str = "std"
 ) -> AsyncIterator[trio.Process]:
     """QEMU (TCG, 16 MiB, std VGA, no other devices) booting ``image`` with its display on
     ``bus`` or, peer to peer, handed out through the QMP socket ``qmp``; ready when it returns."""
     command = [
         "qemu-system-x86_64", "-nodefaults", "-no-user-config", "-accel", "tcg", "-m", "16",
-        "-smp", "1", "-vga", "std", "-drive", f"file={image},format=raw,if=floppy",
+        "-smp", "1", "-vga", vga, "-drive", f"file={image},format=raw,if=floppy",
         "-boot", "a", "-monitor", "none", "-serial", "none", "-parallel", "none",
     ]  # fmt: skip
     env = dict(os.environ)
@@ -390,3 +390,32 @@ async def test_command_without_qemu_fails_clearly(tmp_path: Path) -> None:
     err = result.stderr.decode()
     assert "trio-spice qemu: cannot show QEMU (QMP" in err, err
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("vga", "taken"), [("std", False), ("virtio", True)])
+async def test_client_resize_goes_to_set_ui_info(tmp_path: Path, vga: str, taken: bool) -> None:
+    """A spice-gtk monitors config reaches QEMU as ``Console.SetUIInfo``: virtio-vga takes it
+    (the boot-sector guest has no driver to follow it, so the size stays the guest's), the
+    std VGA has no UI info and QEMU refuses it (the request is declined). Either way the
+    guest still shows and echoes keys."""
+    image = await boot_image(tmp_path)
+    qmp = tmp_path / "qmp"
+    async with (
+        qemu_vm(image, qmp=qmp, vga=vga),
+        running_server(64, 64) as server,
+        server.input_events() as keys,
+        server.agent_events() as events,
+        showing(server, qmp_path=qmp, events=keys) as source,
+    ):
+        server.on_resize(lambda _display, w, h: source.request_size(w, h))
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await agent_ready(client)
+            await wait_screen(client, pattern_shown, "the guest's bars")
+            await client.command({"cmd": "monitor_config", "width": 800, "height": 600})
+            resized = await next_event(events, spice.DisplayResizeRequested)
+            assert (resized.width, resized.height, resized.accepted) == (800, 600, taken)
+            assert source.ui_info == ((800, 600) if taken else None)
+            await type_keys(client, "h")
+            await wait_screen(client, lambda s: echoed_char(s) == "h", "'h' echoed")
+            assert (server.displays[0].width, server.displays[0].height) == (W, H)
+            assert not client.errors

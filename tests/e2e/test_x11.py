@@ -5,6 +5,7 @@ server that dies leaves a notice on the screen and a server that keeps taking cl
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,14 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 import trio
+import xcffib.xproto as xp
 from content import desktop_like
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
+from PIL import Image
 from serving import running_server, same_pixels
 from supervised import stop_process
 from xpeer import XPeer
 
 import spice
 from spice.adapters.sources.x11 import X11Source, message_screen
+from spice.adapters.sources.x11_clipboard import X11Clipboard
 from spice.adapters.sources.xvfb import XServer, run_xvfb, wait_accepting
 
 pytestmark = [
@@ -338,7 +343,7 @@ def notice_text(display: str) -> str:
 
 async def test_command_without_display_serves_its_own_desktop() -> None:
     """``trio-spice x11`` with no display: a private Xvfb with an xterm in it, shown to a
-    client; all of it gone when the command stops."""
+    client, which resizes it; all of it gone when the command stops."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -369,6 +374,13 @@ async def test_command_without_display_serves_its_own_desktop() -> None:
                     if white.sum() > 20_000:  # the xterm's page
                         break
                     await trio.sleep(0.1)
+            # The client's window size becomes the private Xvfb's (RandR, within --max-size).
+            await agent_ready(client)
+            mark = client.mark()
+            await client.command({"cmd": "monitor_config", "width": 640, "height": 480})
+            await client.wait_for(
+                "primary-create", lambda e: (e["width"], e["height"]) == (640, 480), since=mark
+            )
     finally:
         await stop_process(proc, signal.SIGINT, 10)
         assert proc.stdout is not None
@@ -414,8 +426,8 @@ EndSection
     reason="needs Debian's xserver-xspice (scripts/setup.sh --test installs it)",
 )
 async def test_randr_size_asked_and_resizes_followed(tmp_path: Path) -> None:
-    """An X server that resizes (Xorg with the spiceqxl driver, used here only as an X server
-    with RandR modes; Xvfb cannot): ``size`` switches it to 800x600, and when something else
+    """An X server with RandR modes of its own (Xorg with the spiceqxl driver, used here only
+    as an X server): ``size`` switches it to its listed 800x600, and when something else
     switches it back to 1024x768 the client gets a new primary surface with the right pixels."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -502,5 +514,276 @@ async def test_x_desktop_in_spice_html5(tmp_path: Path) -> None:
                         await browser.press("Space" if key == " " else key)
                     await wait_file(tmp_path / "html5", "")
                     assert not browser.client_errors
+        finally:
+            peer.close()
+
+
+# -- clipboard and resize -------------------------------------------------------------------
+TEXT, PNG = 1, 2
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (9, 7), color).save(out, "PNG")
+    return out.getvalue()
+
+
+@asynccontextmanager
+async def bridged(
+    xserver: XServer, server: spice.Server, **options: Any
+) -> AsyncIterator[X11Clipboard]:
+    async with server.agent_events() as events, trio.open_nursery() as nursery:
+        bridge = X11Clipboard(
+            xserver.display, server.clipboard, events, xauthority=xserver.xauthority, **options
+        )
+        await nursery.start(bridge.run)
+        try:
+            yield bridge
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def xclip_in(xserver: XServer, data: bytes, *args: str) -> AsyncIterator[trio.Process]:
+    """``xclip -i`` holding ``data`` on a selection until the block ends (in the foreground,
+    so the test stops it)."""
+    proc = await trio.lowlevel.open_process(
+        ["xclip", "-quiet", "-i", *args], env=xserver.env(), stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdin is not None
+        await proc.stdin.send_all(data)
+        await proc.stdin.aclose()
+        yield proc
+    finally:
+        await stop_process(proc, signal.SIGTERM, 5)
+
+
+async def xclip_out(xserver: XServer, *args: str) -> bytes | None:
+    result = await trio.run_process(
+        ["xclip", "-o", *args], env=xserver.env(), capture_stdout=True, capture_stderr=True,
+        check=False,
+    )  # fmt: skip
+    return result.stdout if result.returncode == 0 else None
+
+
+async def wait_xclip(xserver: XServer, expected: bytes, *args: str, timeout: float = 10) -> None:
+    got = None
+    with trio.move_on_after(timeout):
+        while (got := await xclip_out(xserver, *args)) != expected:
+            await trio.sleep(0.05)
+        return
+    raise AssertionError(f"xclip -o {' '.join(args)} gave {got!r}, not {expected!r}")
+
+
+async def client_paste(client: GtkClient, type_: int, since: int, selection: int = 0) -> bytes:
+    await client.command({"cmd": "clipboard_request", "type": type_, "selection": selection})
+    data = await client.wait_for(
+        "clipboard-data", lambda e: e["type"] == type_ and e["selection"] == selection, since=since
+    )
+    return bytes.fromhex(data["hex"])
+
+
+@pytest.mark.skipif(not shutil.which("xclip"), reason="needs xclip (scripts/setup.sh --test)")
+async def test_clipboard_between_x_and_spice_gtk() -> None:
+    """Text and a PNG copied in X (xclip) are pasted by spice-gtk, on CLIPBOARD and PRIMARY;
+    what spice-gtk copies is pasted by X programs as UTF-8, Latin-1 and PNG; the client's
+    clear gives the X selection up, and nothing is echoed back either way."""
+    async with xvfb() as (xserver, _), running_server(64, 64) as server:
+        async with mirrored(xserver, server), bridged(xserver, server) as bridge:
+            async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                await agent_ready(client)
+                # X -> client: text on CLIPBOARD, then on PRIMARY
+                text = "copied in X ✓ héllo"
+                mark = client.mark()
+                async with xclip_in(xserver, text.encode(), "-selection", "clipboard"):
+                    await client.wait_for(
+                        "clipboard-grab", lambda e: e["selection"] == 0 and TEXT in e["types"],
+                        since=mark,
+                    )  # fmt: skip
+                    pasted = await client_paste(client, TEXT, mark)
+                    assert pasted.rstrip(b"\0") == text.encode()
+                    mark = client.mark()
+                    async with xclip_in(xserver, b"primary words", "-selection", "primary"):
+                        await client.wait_for(
+                            "clipboard-grab", lambda e: e["selection"] == 1, since=mark
+                        )
+                        assert (await client_paste(client, TEXT, mark, 1)).rstrip(
+                            b"\0"
+                        ) == b"primary words"
+                # X -> client: a PNG image
+                red = png_bytes((200, 20, 20))
+                mark = client.mark()
+                async with xclip_in(xserver, red, "-selection", "clipboard", "-t", "image/png"):
+                    await client.wait_for(
+                        "clipboard-grab", lambda e: e["types"] == [PNG], since=mark
+                    )
+                    assert await client_paste(client, PNG, mark) == red
+                assert bridge.from_x == 3
+
+                # client -> X: text, read as UTF8_STRING, STRING and the list of targets
+                mark = client.mark()
+                copied = "from spice-gtk ✓ é"
+                await client.command(
+                    {"cmd": "clipboard_grab", "data": {TEXT: copied.encode().hex()}}
+                )
+                await wait_xclip(xserver, copied.encode(), "-selection", "clipboard")
+                targets = await xclip_out(xserver, "-selection", "clipboard", "-t", "TARGETS")
+                assert targets is not None
+                assert {"TARGETS", "UTF8_STRING", "STRING", "TEXT"} <= set(targets.decode().split())
+                assert "image/png" not in targets.decode().split()
+                latin1 = await xclip_out(xserver, "-selection", "clipboard", "-t", "STRING")
+                assert latin1 == "from spice-gtk ? é".encode("latin-1")
+                mime = "text/plain;charset=utf-8"
+                assert await xclip_out(xserver, "-selection", "clipboard", "-t", mime) == (
+                    copied.encode()
+                )
+                # client -> X: a PNG
+                blue = png_bytes((20, 20, 200))
+                await client.command({"cmd": "clipboard_grab", "data": {PNG: blue.hex()}})
+                await wait_xclip(xserver, blue, "-selection", "clipboard", "-t", "image/png")
+                # nothing came back to the client: it got no grab of ours since its copies
+                assert not [e for e in client.events[mark:] if e["event"] == "clipboard-grab"]
+                assert bridge.from_x == 3 and bridge.to_x == 2
+
+                # the client clears: X has no owner any more
+                await client.command({"cmd": "clipboard_release"})
+                peer = XPeer(xserver.display, xserver.xauthority)
+                try:
+                    atom = peer.conn.core.InternAtom(False, 9, "CLIPBOARD").reply().atom
+                    with trio.fail_after(10):
+                        while peer.conn.core.GetSelectionOwner(atom).reply().owner != 0:
+                            await trio.sleep(0.05)
+                finally:
+                    peer.close()
+                assert client.errors == []
+
+
+class HostileOwner:
+    """An X program that owns CLIPBOARD and answers every request with ``answer``:
+    "silent" (never), "garbage" (random bytes typed as ATOM for TARGETS, a non-PNG for
+    image/png, bytes of an unknown type for text) or "incr" (announces INCR, sends nothing)."""
+
+    def __init__(self, xserver: XServer, answer: str) -> None:
+        self.peer = XPeer(xserver.display, xserver.xauthority)
+        self.answer = answer
+        conn = self.peer.conn
+        self.window = conn.generate_id()
+        conn.core.CreateWindow(0, self.window, self.peer.root, 0, 0, 1, 1, 0,
+                               xp.WindowClass.InputOnly, 0, 0, [])  # fmt: skip
+        self.atoms = {
+            n: conn.core.InternAtom(False, len(n), n).reply().atom
+            for n in ("CLIPBOARD", "ATOM", "INCR", "image/png", "TARGETS", "JUNK_TYPE")
+        }
+        conn.core.SetSelectionOwner(self.window, self.atoms["CLIPBOARD"], 0)
+        conn.flush()
+        self.stop = False
+
+    def serve(self) -> None:
+        conn = self.peer.conn
+        while not self.stop:
+            event = conn.poll_for_event()
+            if event is None:
+                time.sleep(0.01)
+                continue
+            if not isinstance(event, xp.SelectionRequestEvent) or self.answer == "silent":
+                continue
+            if self.answer == "incr":
+                kind, data = self.atoms["INCR"], (1 << 20).to_bytes(4, "little")
+                fmt = 32
+            elif event.target == self.atoms["TARGETS"]:
+                kind, data, fmt = self.atoms["ATOM"], os.urandom(13), 8
+            elif event.target == self.atoms["image/png"]:
+                kind, data, fmt = self.atoms["image/png"], os.urandom(64), 8
+            else:
+                kind, data, fmt = self.atoms["JUNK_TYPE"], os.urandom(64), 8
+            conn.core.ChangeProperty(xp.PropMode.Replace, event.requestor, event.property,
+                                     kind, fmt, len(data) * 8 // fmt, data)  # fmt: skip
+            notify = xp.SelectionNotifyEvent.synthetic(  # type: ignore[no-untyped-call]
+                event.time, event.requestor, event.selection, event.target, event.property
+            )
+            conn.core.SendEvent(False, event.requestor, 0, notify.pack())
+            conn.flush()
+
+    def close(self) -> None:
+        self.peer.close()
+
+
+@pytest.mark.skipif(not shutil.which("xclip"), reason="needs xclip (scripts/setup.sh --test)")
+async def test_hostile_selection_owners_do_not_hang_the_clipboard(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Owners that never answer, answer garbage or start an INCR transfer and stop: each
+    costs a bounded wait, nothing reaches the client, and the next honest copy still does."""
+    async with xvfb() as (xserver, _), running_server(64, 64) as server:
+        async with bridged(xserver, server, step_timeout=0.5) as bridge:
+            async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                await agent_ready(client)
+                mark = client.mark()
+                for answer in ("silent", "garbage", "incr"):
+                    owner = HostileOwner(xserver, answer)
+                    try:
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(trio.to_thread.run_sync, owner.serve)
+                            await trio.sleep(1.6)  # TARGETS, then text: each 0.5 s at most
+                            owner.stop = True
+                    finally:
+                        owner.close()
+                with trio.fail_after(5):
+                    async with xclip_in(xserver, b"honest", "-selection", "clipboard"):
+                        await client.wait_for(
+                            "clipboard-grab", lambda e: e["selection"] == 0, since=mark
+                        )
+                        assert (await client_paste(client, TEXT, mark)).rstrip(b"\0") == b"honest"
+                grabs = [e for e in client.events[mark:] if e["event"] == "clipboard-grab"]
+                assert len(grabs) == 1, grabs
+                assert bridge.from_x == 1
+                said = " ".join(r.getMessage() for r in caplog.records)
+                assert "did not answer" in said and "stalled" in said
+
+
+async def test_spice_gtk_resize_changes_the_xvfb_screen() -> None:
+    """A spice-gtk monitors config becomes the X screen's size through RandR (a mode made
+    for it), the client's surface follows with the root window's pixels; a size past the
+    Xvfb framebuffer is declined and the screen keeps its size."""
+    async with (
+        xvfb() as (xserver, _),
+        running_server(64, 64) as server,
+        server.agent_events() as events,
+    ):
+        peer = XPeer(xserver.display, xserver.xauthority)
+        try:
+            peer.show_picture(*PICTURE, desktop_like(100, 200, seed=3))
+            async with mirrored(xserver, server) as source:
+                server.on_resize(lambda _display, w, h: source.request_size(w, h))
+                async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+                    await agent_ready(client)
+                    await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    for size in ((640, 480), (300, 200)):  # larger, then smaller than at start
+                        mark = client.mark()
+                        await client.command(
+                            {"cmd": "monitor_config", "width": size[0], "height": size[1]}
+                        )
+                        resized = await next_event(events, spice.DisplayResizeRequested)
+                        assert (resized.width, resized.height, resized.accepted) == (*size, True)
+                        await client.wait_for(
+                            "primary-create",
+                            lambda e, s=size: (e["width"], e["height"]) == s,
+                            since=mark,
+                        )
+                        root = peer.conn.core.GetGeometry(peer.root).reply()
+                        assert (root.width, root.height) == size
+                        peer.width, peer.height = size
+                        await client_equals_root(client, peer)
+                    # past the framebuffer Xvfb was started with: declined, size kept
+                    await client.command({"cmd": "monitor_config", "width": 4000, "height": 3000})
+                    resized = await next_event(events, spice.DisplayResizeRequested)
+                    assert resized.accepted is False
+                    root = peer.conn.core.GetGeometry(peer.root).reply()
+                    assert (root.width, root.height) == (300, 200)
+                    display = server.displays[0]
+                    assert (display.width, display.height) == (300, 200)
+                    assert client.errors == []
         finally:
             peer.close()
