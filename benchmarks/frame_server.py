@@ -38,7 +38,8 @@ server's CPU (``/proc/PID/task/*/schedstat``) is this process's alone.
 * ``{"cmd": "state"}``: diagnostics read from private attributes (each display client's pipe,
   job, streams, ack window, pacing, rate controller; the worker's queued commands), for a
   benchmark that saw a client get nothing; answers ``state``.
-* ``--streaming-video MODE`` is passed to the Server only when given.
+* ``--streaming-video MODE`` and ``--video-codecs LIST`` are passed to the Server only when
+  given.
 * ``{"cmd": "quit"}`` or EOF: stop.
 
 A command's ``"id"``, if any, is echoed in its reply.
@@ -219,6 +220,8 @@ async def serve(args: argparse.Namespace) -> int:
         options["html5_dir"] = args.html5_dir
     if args.streaming_video is not None:
         options["streaming_video"] = args.streaming_video
+    if args.video_codecs is not None:
+        options["video_codecs"] = args.video_codecs
     try:
         server = Server(addr="127.0.0.1", port=args.port, disable_ticketing=True, **options)
     except (TypeError, ValueError) as exc:
@@ -304,6 +307,7 @@ def main() -> int:
     parser.add_argument("--jpeg-wan-compression", default=None)
     parser.add_argument("--html5-dir", default=None)
     parser.add_argument("--streaming-video", default=None)
+    parser.add_argument("--video-codecs", default=None)
     args = parser.parse_args()
     try:
         return trio.run(serve, args)

@@ -423,7 +423,8 @@ def run_ours(
 ) -> dict[str, list[dict[str, Any]]] | str:
     require_free(args.our_port)
     argv = [sys.executable, str(HERE / "frame_server.py"), "--port", str(args.our_port),
-            "--size", f"{SCREEN[0]}x{SCREEN[1]}", "--streaming-video", mode]  # fmt: skip
+            "--size", f"{SCREEN[0]}x{SCREEN[1]}", "--streaming-video", mode,
+            *(["--video-codecs", args.video_codecs] if args.video_codecs else [])]  # fmt: skip
     out: dict[str, list[dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(child(argv, tmp, f"ours-{mode}"))
@@ -751,6 +752,11 @@ def main() -> int:
         "--keep-logs",
         action="store_true",
         help="copy the children's logs to TMPDIR/video-bench-logs (done anyway after a stall)",
+    )
+    parser.add_argument(
+        "--video-codecs",
+        default=None,
+        help="ours: the server's video_codecs (default: its own, MJPEG for spice-gtk)",
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
