@@ -6,6 +6,7 @@ pings where the socket cannot tell).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any
@@ -13,12 +14,14 @@ from typing import Any
 import trio
 
 from spice.adapters.channels.context import ChannelContext
-from spice.adapters.connection import ClientGone
-from spice.adapters.display_worker import DisplayClient, EncodeAbandoned
+from spice.adapters.connection import ClientGone, Connection
+from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
 from spice.adapters.tcp_info import path_timing, socket_under
-from spice.domain.channels.display import DisplayChannel, DisplayReady
+from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
+from spice.domain.codecs.select import EncodedImage
+from spice.domain.codecs.vp8 import VideoFrame
 from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType
 
@@ -76,8 +79,8 @@ async def run_display(
                 if timing is not None:
                     machine.on_round_trip(timing.rtt, now)
             job = machine.next_job(now)
-            await conn.flush()
             if job is None:
+                await conn.flush()
                 if machine.has_work and not machine.may_send:
                     await ctx.await_acks(conn, client.wake)
                     continue
@@ -94,23 +97,85 @@ async def run_display(
                 # start on keyframes): stamped before, from the last frame's size.
                 stamp = ctx.mm_time() + ctx.playout_delay(job.video.last_bytes)
             try:
-                images = await worker.images_for(job, mm_time=stamp)
-            except EncodeAbandoned:
-                machine.abandon(job)
-                continue
+                result = await encode_while_writing(job, stamp, worker, client, conn, machine)
             except BaseException:
                 machine.abandon(job)
                 raise
+            if result is None:  # another viewer's encode it waited for was dropped
+                machine.abandon(job)
+                continue
+            images = result
             if job.video is None and job.stream_id is not None and images[0] is not None:
                 stamp = ctx.mm_time() + ctx.playout_delay(len(images[0].payload))
-            started, sent = trio.current_time(), conn.bytes_sent
-            machine.commit(job, images, mm_time=stamp, now=started)
-            await conn.flush()
-            now = trio.current_time()
-            machine.drained(conn.bytes_sent - sent, now - started, now)
+            machine.commit(job, images, mm_time=stamp, now=trio.current_time())
 
     try:
         await ctx.run_pair(conn, on_event, writer)
     finally:
         worker.detach(client)
         ctx.displays.remove(machine)
+
+
+async def encode_while_writing(
+    job: DrawJob,
+    stamp: int,
+    worker: DisplayWorker,
+    client: DisplayClient,
+    conn: Connection,
+    machine: DisplayChannel,
+) -> list[EncodedImage | VideoFrame | None] | None:
+    """The images of ``job``, encoded while what the last job framed is written: on a fast
+    link the encoder and the socket work at once instead of taking turns (at most one job's
+    bytes wait in the machine while the next encodes). Meanwhile a fill beside the job's
+    areas (a key's echo) is framed and written at once, right behind what is being written,
+    ahead of the job. None when an encode it waited for (another viewer's) was dropped."""
+    result: list[list[EncodedImage | VideoFrame | None]] = []
+    encoded, flushed = trio.Event(), trio.Event()
+
+    async def encode() -> None:
+        try:
+            with contextlib.suppress(EncodeAbandoned):
+                result.append(await worker.images_for(job, mm_time=stamp))
+        finally:
+            encoded.set()
+            client.wake.set()
+
+    async def fills_ahead() -> None:
+        while not (encoded.is_set() and flushed.is_set()):
+            if machine.frame_fills_ahead(trio.current_time()):
+                await conn.flush()
+                continue
+            await client.wake.wait()
+
+    started, sent = trio.current_time(), conn.bytes_sent
+    try:
+        async with trio.open_nursery() as overlap:
+            overlap.start_soon(encode)
+            overlap.start_soon(fills_ahead)
+            await conn.flush()
+            now = trio.current_time()
+            machine.drained(conn.bytes_sent - sent, now - started, now)
+            flushed.set()
+            client.wake.set()
+    except BaseExceptionGroup as group:
+        raise lone(group) from None
+    return result[0] if result else None
+
+
+def lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What to raise for ``group``: its one exception; the client leaving (both the write
+    and the fills' write may see it) when it holds that; else the group itself."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if len(leaves) == 1:
+        return leaves[0]
+    gone = [exc for exc in leaves if isinstance(exc, ClientGone)]
+    return gone[0] if gone else group

@@ -351,6 +351,21 @@ class DisplayChannel(ChannelConnection):
             rows = min(rows, -(-area.h // 2))
         return tuple(ImageRequest(band, policy) for band in area.bands(rows))
 
+    def frame_fills_ahead(self, now: float | None = None) -> int:
+        """While a job is out (its images encoding), frame the fills that may overtake it
+        (they touch none of its areas nor anything queued before them: the echo of a key
+        beside a video): input is answered before bulk output. Returns how many."""
+        if self._job is None or self._size is None or not self.may_send:
+            return 0
+        fills = self.pipe.take_fills_ahead([r.box for r in self._job.requests])
+        screen = Box(0, 0, *self._size)
+        for fill in fills:
+            area = fill.box.intersect(screen)
+            if not area.empty:
+                self.send(m.DrawFill(PRIMARY_SURFACE_ID, _rect(area), fill.color))
+        self._count_sent(now)
+        return len(fills)
+
     def commit(
         self,
         job: DrawJob,

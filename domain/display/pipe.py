@@ -240,5 +240,27 @@ class DisplayPipe:
             return None
         return None
 
+    def take_fills_ahead(self, busy: Sequence[Box]) -> list[Fill]:
+        """While the op in flight (``busy``: its areas) is still being built, the Fills that
+        may go out before it and before everything queued ahead of them: each touches none
+        of those areas. Stops at the first op that is not plain drawing (a surface or stream
+        change) and at a COPY_BITS (its source must not change first)."""
+        taken: list[Fill] = []
+        ahead: list[Box] = list(busy)
+        kept: list[PipeOp] = []
+        ops = list(self._ops)
+        for i, op in enumerate(ops):
+            if isinstance(op, Fill) and not any(op.box.overlaps(b) for b in ahead):
+                taken.append(op)
+                continue
+            if not isinstance(op, (Damage, Fill, StreamFrame)):
+                kept.extend(ops[i:])
+                break
+            ahead.append(op.box)
+            kept.append(op)
+        if taken:
+            self._ops = deque(kept)
+        return taken
+
     def done(self) -> None:
         self._inflight = None

@@ -72,3 +72,30 @@ def test_pipe_is_bounded_when_the_client_never_reads() -> None:
         pipe.damage(Box(i % 90, 0, 5, 5))
     assert len(pipe) <= 51
     assert pipe.collapses > 0
+
+
+def test_fills_beside_the_job_out_and_everything_ahead_overtake_it() -> None:
+    pipe = DisplayPipe()
+    job_area = Box(0, 0, 100, 100)
+    pipe.damage(Box(200, 0, 50, 50))  # queued drawing
+    pipe.fill(Box(400, 0, 10, 10), 1)  # beside everything: may go now
+    pipe.fill(Box(210, 10, 5, 5), 2)  # on the queued damage: must wait for it
+    pipe.fill(Box(50, 50, 10, 10), 3)  # on the job's area: must wait for the job
+    pipe.fill(Box(500, 0, 10, 10), 4)  # beside everything: may go now
+    taken = pipe.take_fills_ahead([job_area])
+    assert [f.color for f in taken] == [1, 4]
+    left = list(pipe)
+    assert [type(op).__name__ for op in left] == ["Damage", "Fill", "Fill"]
+    assert [op.color for op in left if isinstance(op, Fill)] == [2, 3]
+
+
+def test_no_fill_overtakes_a_copy_or_a_surface_change() -> None:
+    pipe = DisplayPipe()
+    pipe.copy_bits(0, 0, Box(300, 300, 10, 10))
+    pipe.fill(Box(400, 0, 10, 10), 1)
+    assert pipe.take_fills_ahead([Box(0, 0, 10, 10)]) == []
+    pipe = DisplayPipe()
+    pipe.destroy_primary()
+    pipe.fill(Box(400, 0, 10, 10), 1)
+    assert pipe.take_fills_ahead([]) == []
+    assert len(pipe) == 2

@@ -292,3 +292,38 @@ def test_on_a_slow_link_frames_travel_smaller_to_a_client_that_scales(client: st
         assert viewer.peer.scaled_frames == 0
     finish(display, [viewer])
     assert exact(display, viewer)
+
+
+def test_a_fill_beside_a_frame_being_encoded_goes_first_and_all_ends_exact() -> None:
+    """Input is answered before bulk output: while a stream frame's job is out (encoding),
+    the echo of a key (a fill beside the video) is framed and goes ahead of it."""
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    viewer.send(50)
+    play(display, [viewer], 10)
+    display.put(40, 30, video_frame(10))
+    job = viewer.machine.next_job()
+    assert job is not None and job.stream_id is not None
+    box = Box(280, 150, 20, 20)
+    display.surface.fill(box, 0xFF0000)
+    viewer.machine.fill(box, 0xFF0000)
+    frames = viewer.peer.stream_frames
+    assert viewer.machine.frame_fills_ahead() == 1
+    viewer._exchange()
+    assert viewer.peer.pixels is not None
+    assert tuple(viewer.peer.pixels[160, 290, :3]) == (0, 0, 255)  # BGRX red, drawn already
+    assert viewer.peer.stream_frames == frames  # before the frame
+    viewer.machine.commit(job, display.images_for(job))
+    viewer._exchange()
+    assert viewer.peer.stream_frames == frames + 1
+    # A fill on the frame's own area waits for the frame.
+    display.put(40, 30, video_frame(11))
+    job = viewer.machine.next_job()
+    assert job is not None
+    over = Box(50, 40, 10, 10)
+    display.surface.fill(over, 0x00FF00)
+    viewer.machine.fill(over, 0x00FF00)
+    assert viewer.machine.frame_fills_ahead() == 0
+    viewer.machine.commit(job, display.images_for(job))
+    finish(display, [viewer])
+    assert exact(display, viewer)
