@@ -77,6 +77,8 @@ async def run_display(
                 last_timing = now
                 timing = path_timing(sock)
                 if timing is not None:
+                    if timing.delivery_rate is not None:
+                        machine.on_delivery_rate(timing.delivery_rate, now)
                     machine.on_round_trip(timing.rtt, now)
             job = machine.next_job(now)
             if job is None:

@@ -467,6 +467,10 @@ class DisplayChannel(ChannelConnection):
     def on_round_trip(self, rtt: float, now: float) -> None:
         self.pacing(now).round_trip(rtt, now)
 
+    def on_delivery_rate(self, bits_per_second: float, now: float) -> None:
+        """A delivery-rate sample of the path (the kernel's; see ``RateController.capacity``)."""
+        self.pacing(now).delivery_sample(bits_per_second, now)
+
     def abandon(self, job: DrawJob) -> None:
         """The job could not be built: put its area back as damage."""
         if job is not self._job:

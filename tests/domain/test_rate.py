@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from test_display_machine import _patch
 from test_streams import StreamingDisplay, play, video_frame
 
 from spice.domain.display.rate import (
+    CAPACITY_SHARE,
     DECREASE,
     HIGH_DELAY,
+    MAX_QUALITY,
     MIN_QUALITY,
     SCALE_QUALITY,
     SCALES,
@@ -157,3 +160,38 @@ def test_a_scalable_stream_travels_smaller_before_it_gets_blurry() -> None:
     assert big(scalable) <= scalable.frame_budget() * 1.15
     _steer(scalable, _bytes_at(4_000), 100)  # the content got simple
     assert scalable.scale_level == 0 and scalable.scale == SCALES[0]
+
+
+def test_the_rate_climbs_to_the_measured_capacity_while_frames_are_held_back() -> None:
+    """A network test read in TCP slow start (6 Mbit/s on a 50 Mbit/s path) must not keep the
+    stream's quality at the bottom: with the kernel's delivery-rate samples reading the path's
+    capacity and the delay low, the rate climbs to 0.9 of it, and no further."""
+    rc = RateController(6e6 / 0.7, 0.0)
+    rc.quality = MIN_QUALITY  # held back by the budget
+    now = 0.0
+    for _ in range(200):
+        now += 0.25
+        rc.delivery_sample(48e6, now)
+        rc.round_trip(0.081, now)
+    assert rc.rate == pytest.approx(48e6 * CAPACITY_SHARE)
+    # Within 10 s (far below capacity it climbs by a quarter a step).
+    rc2 = RateController(6e6 / 0.7, 0.0)
+    rc2.quality = MIN_QUALITY
+    for i in range(1, 41):
+        rc2.delivery_sample(48e6, i * 0.25)
+        rc2.round_trip(0.081, i * 0.25)
+    assert rc2.rate > 0.8 * 48e6
+
+
+def test_without_capacity_samples_or_when_not_held_back_the_rate_needs_use_to_climb() -> None:
+    rc = RateController(6e6 / 0.7, 0.0)
+    rc.quality = 20
+    for i in range(1, 41):
+        rc.round_trip(0.081, i * 0.25)  # no delivery samples, nothing sent
+    assert rc.rate == pytest.approx(6e6)
+    full = RateController(6e6 / 0.7, 0.0)
+    full.quality = MAX_QUALITY  # frames already at the top quality: no need for more
+    for i in range(1, 41):
+        full.delivery_sample(48e6, i * 0.25)
+        full.round_trip(0.081, i * 0.25)
+    assert full.rate == pytest.approx(6e6)
