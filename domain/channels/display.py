@@ -161,6 +161,8 @@ class DisplayChannel(ChannelConnection):
         #: The stream codecs the server allows ("mjpeg", "vp8"; VP8 only where libvpx is);
         #: which one a stream uses depends on the client (:meth:`_stream_codec`).
         self.video_codecs = frozenset(video_codecs)
+        #: The client's PREFERRED_VIDEO_CODEC_TYPE (codec types, best first), if it sent one.
+        self.preferred_video_codecs: tuple[int, ...] = ()
         #: The VP8 streams among them: id -> encoder state.
         self._vp8: dict[int, Vp8Stream] = {}
         self.video_quality = VIDEO_QUALITY
@@ -226,6 +228,10 @@ class DisplayChannel(ChannelConnection):
             return None
         if isinstance(msg, m.PreferredCompression):
             self.preferred_compression = msg.image_compression
+            return None
+        if isinstance(msg, m.PreferredVideoCodecType):
+            # For streams created from now on (as the reference server does).
+            self.preferred_video_codecs = msg.codecs
             return None
         return None
 
@@ -544,13 +550,19 @@ class DisplayChannel(ChannelConnection):
         ``<video>`` of the stream's size that scales smaller frames up, but draws MJPEG
         frames at their own size, so on a slow link they could only get blurrier, not
         smaller), or when MJPEG is not allowed. spice-gtk scales MJPEG and keeps it: its
-        frames cost a third of the CPU of VP8's here."""
+        frames cost a third of the CPU of VP8's here. A client's PREFERRED_VIDEO_CODEC_TYPE
+        (spicy's menu, or the API) comes first, among the codecs both sides allow."""
         plays_vp8 = (
             "vp8" in self.video_codecs
             and DisplayCap.CODEC_VP8 in self.client_caps
             and vp8.available()
         )
         mjpeg = "mjpeg" in self.video_codecs
+        for wanted in self.preferred_video_codecs:  # the client's choice first, where we can
+            if wanted == _MJPEG and mjpeg:
+                return _MJPEG
+            if wanted == _VP8 and plays_vp8:
+                return _VP8
         if plays_vp8 and (not mjpeg or not self._scales_streams):
             return _VP8
         return _MJPEG if mjpeg else None

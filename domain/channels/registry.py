@@ -112,7 +112,10 @@ KINDS: dict[ChannelType, ChannelKind] = {
     ChannelType.DISPLAY: ChannelKind(
         ChannelType.DISPLAY,
         CapabilitySet.of(
-            DisplayCap.MONITORS_CONFIG, DisplayCap.PREF_COMPRESSION, DisplayCap.STREAM_REPORT
+            DisplayCap.MONITORS_CONFIG,
+            DisplayCap.PREF_COMPRESSION,
+            DisplayCap.STREAM_REPORT,
+            DisplayCap.PREF_VIDEO_CODEC_TYPE,
         ),
         _display,
     ),

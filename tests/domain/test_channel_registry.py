@@ -31,9 +31,10 @@ def test_cursor_kind() -> None:
 
 
 def test_display_kind() -> None:
-    # spice.proto display caps: MONITORS_CONFIG 1, STREAM_REPORT 4, PREF_COMPRESSION 6.
+    # spice.proto display caps: MONITORS_CONFIG 1, STREAM_REPORT 4, PREF_COMPRESSION 6,
+    # PREF_VIDEO_CODEC_TYPE 12: 0x1052, little-endian.
     kind = KINDS[ChannelType.DISPLAY]
-    assert kind.caps.encode() == bytes.fromhex("52000000")
+    assert kind.caps.encode() == bytes.fromhex("52100000")
     setup = ChannelSetup(
         True, CapabilitySet(), kind.caps, image_compression="quic", low_bandwidth=True
     )

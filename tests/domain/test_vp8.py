@@ -193,3 +193,31 @@ def test_i420_matches_ffmpeg(halve: bool) -> None:
     diff = np.abs(ours.astype(int) - ref.to_ndarray().astype(int))
     assert ours.shape == ((120 if halve else 240) * 3 // 2, 160 if halve else 320)
     assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 3
+
+
+@pytest.mark.parametrize(
+    ("preferred", "codecs", "expected"),
+    [
+        ((2, 1), ("mjpeg", "vp8"), [2]),  # spice-gtk asks for VP8 first: it gets it
+        ((3, 2), ("mjpeg", "vp8"), [2]),  # H.264 is not ours: the next one
+        ((2,), ("mjpeg",), [1]),  # VP8 not allowed by the server: the usual choice
+        ((1,), ("mjpeg", "vp8"), [1]),
+    ],
+)
+def test_the_clients_preferred_video_codec_comes_first(
+    preferred: tuple[int, ...], codecs: tuple[str, ...], expected: list[int]
+) -> None:
+    import struct
+
+    from display_peer import client_message
+
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz", GTK_VP8_CAPS, 1 << 20, codecs)
+    body = struct.pack("<B", len(preferred)) + bytes(preferred)
+    viewer.machine.receive_data(client_message(105, body))  # PREFERRED_VIDEO_CODEC_TYPE
+    viewer._drain()
+    viewer.send(50)
+    _play(display, viewer, 30)
+    assert viewer.peer.stream_codecs == expected
+    finish(display, [viewer])
+    assert exact(display, viewer)

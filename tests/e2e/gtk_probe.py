@@ -1045,6 +1045,15 @@ class Probe:
             raise CommandError("spice_main_channel_send_monitor_config() returned FALSE")
         emit("ok", **reply)
 
+    def cmd_preferred_video_codecs(self, command: JsonDict, reply: JsonDict) -> None:
+        """``spice_display_channel_change_preferred_video_codec_types`` with ``codecs``
+        (codec type numbers, best first) on display ``display``."""
+        display = self.channel("display", int(command.get("display", 0)))
+        codecs = [int(c) for c in command["codecs"]]
+        if not display.display_channel_change_preferred_video_codec_types(codecs):
+            raise CommandError("change_preferred_video_codec_types() returned FALSE")
+        emit("ok", **reply)
+
     def cmd_file_copy(self, command: JsonDict, reply: JsonDict) -> None:
         """Send ``paths`` to the agent; ``cancel_at`` cancels once that many bytes went.
         Answers ``ok`` at once; ``file-copy-done`` (``ok``, ``message``) comes at the end."""

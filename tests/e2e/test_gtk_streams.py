@@ -129,3 +129,37 @@ async def test_on_a_slow_link_smaller_frames_are_scaled_up_by_the_client(monkeyp
             log = client.stderr_tail(200_000)
             for bad in ("CRITICAL", "g_return_if_fail", "assertion", "WARNING"):
                 assert bad not in log, log[-3000:]
+
+
+async def test_a_spice_gtk_that_prefers_vp8_gets_vp8_and_shows_it() -> None:
+    """spice-gtk's own codec choice (spicy's menu; the API's
+    change_preferred_video_codec_types) comes first: it asks for VP8, the next stream is VP8,
+    which spice-gtk decodes through GStreamer and shows close to the source; the stream ends
+    exact."""
+    async with running_server(640, 480, streaming_video="all") as server:
+        display = server.displays[0]
+        async with open_gtk_client("127.0.0.1", server.port_bound) as client:
+            await client.wait_for("mark")
+            await wait_same(client, display)
+            await client.command({"cmd": "preferred_video_codecs", "codecs": [2, 1]})  # VP8, MJPEG
+            await trio.sleep(0.2)
+            machine = server._core.displays[0].clients.copy().pop().machine
+            assert machine.preferred_video_codecs == (2, 1)
+            quality = []
+            for i in range(60):
+                await display.update(100, 80, video_frame(i))
+                await trio.sleep(1 / 30)
+                if i == 45:
+                    assert machine._vp8, "the stream is not VP8"
+                    await display.sync()
+                    await trio.sleep(0.3)
+                    shown = await client.screenshot()
+                    source = display.framebuffer
+                    quality.append(psnr(shown[80:320, 100:420], source[80:320, 100:420]))
+            frames, _ = stream_stats(server)
+            assert frames >= 30, frames
+            assert min(quality) > 26, quality
+            await wait_same(client, display, timeout=5)
+            log = client.stderr_tail(200_000)
+            for bad in ("CRITICAL", "g_return_if_fail", "assertion"):
+                assert bad not in log, log[-3000:]
