@@ -26,6 +26,7 @@ from typing import NoReturn
 import trio
 
 import spice
+from spice.adapters.task_errors import single_error
 from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
@@ -33,7 +34,6 @@ from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
 from spice.domain.codecs.vp8 import parse_video_codecs
 from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
-from spice.errors import single_error
 from spice.sasl import add_user
 from spice.server import CHANNEL_NAMES, Server, find_html5_dir
 

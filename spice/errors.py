@@ -8,8 +8,6 @@ single cause: the server's own task groups are unwrapped to the one error that e
 
 from __future__ import annotations
 
-import trio
-
 __all__ = ["ConfigError", "Error", "ListenError", "ServerFailed", "ServerStateError"]
 
 
@@ -34,19 +32,3 @@ class ServerStateError(Error, RuntimeError):
 class ServerFailed(Error):
     """The server stopped because of an unexpected error, which is the ``__cause__``
     (raised in the calling thread by :class:`spice.ServerThread`)."""
-
-
-def single_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one error a group of task errors stands for: its only leaf that is not a
-    cancellation, or the group itself when there are none or several."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        elif not isinstance(exc, trio.Cancelled):
-            leaves.append(exc)
-
-    walk(group)
-    return leaves[0] if len(leaves) == 1 else group

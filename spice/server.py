@@ -26,6 +26,7 @@ from spice.adapters.front_door import FrontDoor, TransportLimits
 from spice.adapters.html5_page import find_client_module, render_page
 from spice.adapters.http_static import Site
 from spice.adapters.session import Client
+from spice.adapters.task_errors import single_error
 from spice.adapters.tls import server_context
 from spice.audio import Playback, Record
 from spice.certs import CertificateFiles
@@ -42,7 +43,7 @@ from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
 from spice.domain.sasl import PLAIN, SCRAM_MECHANISMS, SaslUser
 from spice.domain.ticket import TicketPolicy
-from spice.errors import ConfigError, ListenError, ServerStateError, single_error
+from spice.errors import ConfigError, ListenError, ServerStateError
 from spice.port import Port, check_port_name
 from spice.sasl import UsersFileError, load_users
 

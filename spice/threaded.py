@@ -21,10 +21,11 @@ from typing import Any, TypeVar, overload
 import trio
 
 from spice.adapters.session import Client
+from spice.adapters.task_errors import single_error
 from spice.display import Display, Monitor
 from spice.domain.display.surface import Pixels
 from spice.domain.input_events import InputClient, InputEvent
-from spice.errors import Error, ServerFailed, ServerStateError, single_error
+from spice.errors import Error, ServerFailed, ServerStateError
 from spice.server import Expiry, Server
 
 log = logging.getLogger(__name__)

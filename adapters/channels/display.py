@@ -17,6 +17,7 @@ from spice.adapters.channels.context import ChannelContext
 from spice.adapters.connection import ClientGone, Connection
 from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
+from spice.adapters.task_errors import single_error
 from spice.adapters.tcp_info import path_timing, socket_under
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
@@ -99,14 +100,13 @@ async def run_display(
                 # start on keyframes): stamped before, from the last frame's size.
                 stamp = ctx.mm_time() + ctx.playout_delay(job.video.last_bytes)
             try:
-                result = await encode_while_writing(job, stamp, worker, client, conn, machine)
+                images = await encode_while_writing(job, stamp, worker, client, conn, machine)
             except BaseException:
                 machine.abandon(job)
                 raise
-            if result is None:  # another viewer's encode it waited for was dropped
+            if images is None:  # another viewer's encode it waited for was dropped
                 machine.abandon(job)
                 continue
-            images = result
             if job.video is None and job.stream_id is not None and images[0] is not None:
                 stamp = ctx.mm_time() + ctx.playout_delay(len(images[0].payload))
             machine.commit(job, images, mm_time=stamp, now=trio.current_time())
@@ -160,24 +160,6 @@ async def encode_while_writing(
             flushed.set()
             client.wake.set()
     except BaseExceptionGroup as group:
-        raise lone(group) from None
+        # Both writes may see the client leave at once: that is the cause to raise.
+        raise single_error(group, prefer=(ClientGone,)) from None
     return result[0] if result else None
-
-
-def lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """What to raise for ``group``: its one exception; the client leaving (both the write
-    and the fills' write may see it) when it holds that; else the group itself."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    if len(leaves) == 1:
-        return leaves[0]
-    gone = [exc for exc in leaves if isinstance(exc, ClientGone)]
-    return gone[0] if gone else group
