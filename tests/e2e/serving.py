@@ -3,6 +3,7 @@ shows with what the application drew."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,26 @@ import numpy as np
 import trio
 
 import spice
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server in another process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def read_until(proc: trio.Process, marker: bytes, timeout: float) -> bytes:
+    """What ``proc`` printed (its stdout) up to and including ``marker``; fails when it ends
+    or takes longer than ``timeout`` seconds first."""
+    assert proc.stdout is not None
+    output = b""
+    with trio.fail_after(timeout):
+        while marker not in output:
+            chunk = await proc.stdout.receive_some(4096)
+            assert chunk, output.decode(errors="replace")
+            output += chunk
+    return output
 
 
 @asynccontextmanager

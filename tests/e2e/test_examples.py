@@ -4,7 +4,6 @@ README's code blocks are those programs, so the README cannot drift from code th
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,16 +14,11 @@ import numpy as np
 import pytest
 import trio
 from gtk_client import GtkClient, open_gtk_client
+from serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 class Example:

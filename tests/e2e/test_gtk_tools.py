@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +13,8 @@ import numpy as np
 import trio
 from gtk_client import open_gtk_client
 from PIL import Image
-from serving import running_server, wait_same
+from serving import free_port, running_server, wait_same
 from supervised import stop_process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_listening(port: int, timeout: float = 15.0) -> None:

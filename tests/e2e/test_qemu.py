@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 import trio
 from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
-from serving import running_server, same_pixels
+from serving import free_port, read_until, running_server, same_pixels
 from supervised import stop_process
 
 import spice
@@ -350,9 +349,7 @@ async def test_command_peer_to_peer(tmp_path: Path) -> None:
     guest; SIGINT stops the command cleanly."""
     image = await boot_image(tmp_path)
     qmp = tmp_path / "qmp"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     async with qemu_vm(image, qmp=qmp):
         command = [sys.executable, "-m", "spice", "qemu", "--port", str(port), "--qmp", str(qmp)]
         proc = await trio.lowlevel.open_process(
@@ -360,12 +357,7 @@ async def test_command_peer_to_peer(tmp_path: Path) -> None:
         )
         output = b""
         try:
-            assert proc.stdout is not None
-            with trio.fail_after(30):
-                while b"connect with" not in output:
-                    chunk = await proc.stdout.receive_some(4096)
-                    assert chunk, output.decode(errors="replace")
-                    output += chunk
+            output = await read_until(proc, b"connect with", 30)
             assert re.search(rb"showing QEMU \(QMP .*qmp\)", output), output
             async with open_gtk_client("127.0.0.1", port) as client:
                 await wait_screen(client, pattern_shown, "the guest's bars")

@@ -27,7 +27,7 @@ import xcffib.xproto as xp
 from content import desktop_like
 from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
 from PIL import Image
-from serving import running_server, same_pixels
+from serving import free_port, read_until, running_server, same_pixels
 from supervised import stop_process
 from xpeer import XPeer
 
@@ -344,9 +344,7 @@ def notice_text(display: str) -> str:
 async def test_command_without_display_serves_its_own_desktop() -> None:
     """``trio-spice x11`` with no display: a private Xvfb with an xterm in it, shown to a
     client, which resizes it; all of it gone when the command stops."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     command = [sys.executable, "-m", "spice", "x11", "--port", str(port), "--size", "400x300"]
     proc = await trio.lowlevel.open_process(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -354,12 +352,7 @@ async def test_command_without_display_serves_its_own_desktop() -> None:
     display = None
     output = b""
     try:
-        assert proc.stdout is not None
-        with trio.fail_after(20):
-            while b"connect with" not in output:
-                chunk = await proc.stdout.receive_some(4096)
-                assert chunk, output.decode(errors="replace")
-                output += chunk
+        output = await read_until(proc, b"connect with", 20)
         found = re.search(rb"showing X display :(\d+)", output)
         assert found, output
         display = int(found.group(1))
