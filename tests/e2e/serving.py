@@ -34,6 +34,16 @@ async def read_until(proc: trio.Process, marker: bytes, timeout: float) -> bytes
     return output
 
 
+async def read_rest(proc: trio.Process, timeout: float = 5.0) -> bytes:
+    """What ``proc`` prints on stdout until it closes it, or for ``timeout`` seconds."""
+    assert proc.stdout is not None
+    output = b""
+    with trio.move_on_after(timeout):
+        while chunk := await proc.stdout.receive_some(4096):
+            output += chunk
+    return output
+
+
 @asynccontextmanager
 async def running_server(
     width: int = 320, height: int = 240, **options: Any

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import trio
 from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
-from serving import free_port, read_until, running_server, same_pixels
+from serving import free_port, read_rest, read_until, running_server, same_pixels
 from supervised import stop_process
 
 import spice
@@ -365,10 +365,7 @@ async def test_command_peer_to_peer(tmp_path: Path) -> None:
                 await wait_screen(client, lambda s: echoed_char(s) == "z", "'z' echoed")
         finally:
             await stop_process(proc, signal.SIGINT, 10)
-            assert proc.stdout is not None
-            with trio.move_on_after(5):
-                while chunk := await proc.stdout.receive_some(4096):
-                    output += chunk
+            output += await read_rest(proc)
         assert proc.returncode == 0, output.decode(errors="replace")
 
 

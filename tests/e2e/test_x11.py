@@ -27,7 +27,7 @@ import xcffib.xproto as xp
 from content import desktop_like
 from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
 from PIL import Image
-from serving import free_port, read_until, running_server, same_pixels
+from serving import free_port, read_rest, read_until, running_server, same_pixels
 from supervised import stop_process
 from xpeer import XPeer
 
@@ -376,10 +376,7 @@ async def test_command_without_display_serves_its_own_desktop() -> None:
             )
     finally:
         await stop_process(proc, signal.SIGINT, 10)
-        assert proc.stdout is not None
-        with trio.move_on_after(5):
-            while chunk := await proc.stdout.receive_some(4096):
-                output += chunk
+        output += await read_rest(proc)
     assert proc.returncode == 0, output.decode(errors="replace")
     assert display is not None
     # Xvfb removed its lock file and socket: it stopped, and the session with it.
