@@ -621,6 +621,14 @@ class DisplayChannel(ChannelConnection):
         self.send(m.StreamCreate(sid, stream, 1, _MJPEG, 0, 1, 1, 1, 1, one))
         self.send(m.StreamDestroy(stream))
 
+    def _end_stream(self, stream_id: int) -> Box:
+        """STREAM_DESTROY for a stream this client has, and forget it; returns its area."""
+        box = self._streams.pop(stream_id)
+        self._vp8.pop(stream_id, None)
+        self._report_ids.pop(stream_id, None)
+        self.send(m.StreamDestroy(stream_id))
+        return box
+
     def _frame(self, op: PipeOp) -> None:
         sid = PRIMARY_SURFACE_ID
         if isinstance(op, StreamCreate):
@@ -632,16 +640,10 @@ class DisplayChannel(ChannelConnection):
                 else:
                     # spice-html5 keeps a stream's clip but draws every frame whole: this
                     # client gets the area as images while something covers it.
-                    box = self._streams.pop(op.id)
-                    self._vp8.pop(op.id, None)
-                    self._report_ids.pop(op.id, None)
-                    self.send(m.StreamDestroy(op.id))
-                    self.pipe.damage(box)
+                    self.pipe.damage(self._end_stream(op.id))
         elif isinstance(op, StreamDestroy):
-            if self._streams.pop(op.id, None) is not None:
-                self._vp8.pop(op.id, None)
-                self._report_ids.pop(op.id, None)
-                self.send(m.StreamDestroy(op.id))
+            if op.id in self._streams:
+                self._end_stream(op.id)
         elif isinstance(op, CreatePrimary):
             self._size = (op.width, op.height)
             self._fresh_primary = True
