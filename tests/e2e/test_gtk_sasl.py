@@ -6,6 +6,7 @@ the user."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,21 @@ def trace(client: GtkClient) -> str:
     return "\n".join([*lines, client.stderr_tail(100_000)])
 
 
+def tls_login(
+    server: spice.Server, x509_dir: str, username: str, password: str, **options: object
+) -> AbstractAsyncContextManager[GtkClient]:
+    """spice-gtk logging in as ``username`` over the server's TLS port only."""
+    return open_gtk_client(
+        "127.0.0.1",
+        None,
+        tls_port=server.tls_port_bound,
+        ca_file=Path(x509_dir) / "ca-cert.pem",
+        username=username,
+        password=password,
+        **options,  # type: ignore[arg-type]
+    )
+
+
 def sasl_log(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "SASL" in r.getMessage()]
 
@@ -44,18 +60,8 @@ async def test_scram_over_tls(
     caplog.set_level(logging.INFO)
     server = await server_factory(tls_port=0, x509_dir=x509_dir, sasl_users=users_file)
     display = server.displays[0]
-    ca_file = Path(x509_dir) / "ca-cert.pem"
-    tls = server.tls_port_bound
     async with server.input_events() as events:
-        async with open_gtk_client(
-            "127.0.0.1",
-            None,
-            tls_port=tls,
-            ca_file=ca_file,
-            username="alice",
-            password="pencil-1",
-            spice_debug=True,
-        ) as client:
+        async with tls_login(server, x509_dir, "alice", "pencil-1", spice_debug=True) as client:
             await client.wait_for("mark", timeout=15)
             await wait_same(client, display)
             (who,) = server.clients
@@ -78,22 +84,10 @@ async def test_plain_over_tls_right_and_wrong_password(
     server = await server_factory(
         tls_port=0, x509_dir=x509_dir, sasl_users=users_file, sasl_mechanisms=["PLAIN"]
     )
-    ca_file = Path(x509_dir) / "ca-cert.pem"
-    tls = server.tls_port_bound
-    async with open_gtk_client(
-        "127.0.0.1",
-        None,
-        tls_port=tls,
-        ca_file=ca_file,
-        username="alice",
-        password="pencil-1",
-        spice_debug=True,
-    ) as good:
+    async with tls_login(server, x509_dir, "alice", "pencil-1", spice_debug=True) as good:
         await good.wait_for("mark", timeout=15)
         assert "with mech PLAIN" in trace(good)
-        async with open_gtk_client(
-            "127.0.0.1", None, tls_port=tls, ca_file=ca_file, username="alice", password="nope"
-        ) as bad:
+        async with tls_login(server, x509_dir, "alice", "nope") as bad:
             failed = await bad.wait_for("channel-event", lambda e: e["channel"] == "main")
             assert failed["name"] == "error-auth", failed
         assert [c.user for c in server.clients] == ["alice"]
@@ -117,23 +111,11 @@ async def test_scram_wrong_password_and_unknown_user(
         sasl_mechanisms=[mechanism],
         failed_ticket_delay=0.05,
     )
-    ca_file = Path(x509_dir) / "ca-cert.pem"
-    tls = server.tls_port_bound
     for user, password in [("alice", "pencil-2"), ("mallory", "pencil-1")]:
-        async with open_gtk_client(
-            "127.0.0.1", None, tls_port=tls, ca_file=ca_file, username=user, password=password
-        ) as bad:
+        async with tls_login(server, x509_dir, user, password) as bad:
             failed = await bad.wait_for("channel-event", lambda e: e["channel"] == "main")
             assert failed["name"] == "error-auth", failed
-    async with open_gtk_client(
-        "127.0.0.1",
-        None,
-        tls_port=tls,
-        ca_file=ca_file,
-        username="alice",
-        password="pencil-1",
-        spice_debug=True,
-    ) as good:
+    async with tls_login(server, x509_dir, "alice", "pencil-1", spice_debug=True) as good:
         await good.wait_for("mark", timeout=15)
         assert f"with mech {mechanism}" in trace(good)
     refusals = [m for m in sasl_log(caplog) if "authentication failed" in m]
@@ -164,17 +146,8 @@ async def test_view_only_user_input_never_reaches_the_application(
 ) -> None:
     server = await server_factory(tls_port=0, x509_dir=x509_dir, sasl_users=users_file)
     display = server.displays[0]
-    ca_file = Path(x509_dir) / "ca-cert.pem"
-    tls = server.tls_port_bound
     async with server.input_events() as events:
-        async with open_gtk_client(
-            "127.0.0.1",
-            None,
-            tls_port=tls,
-            ca_file=ca_file,
-            username="viewer",
-            password="look-only",
-        ) as viewer:
+        async with tls_login(server, x509_dir, "viewer", "look-only") as viewer:
             await viewer.wait_for("mark", timeout=15)
             await wait_same(viewer, display)
             (who,) = server.clients
@@ -193,14 +166,7 @@ async def test_view_only_user_input_never_reaches_the_application(
             await viewer.flush()
             assert await collect_input(events, 1, timeout=1.5) == []
             # A full user's input, sent after, arrives and carries its name.
-            async with open_gtk_client(
-                "127.0.0.1",
-                None,
-                tls_port=tls,
-                ca_file=ca_file,
-                username="alice",
-                password="pencil-1",
-            ) as full:
+            async with tls_login(server, x509_dir, "alice", "pencil-1") as full:
                 await full.wait_for(
                     "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
                 )
