@@ -44,6 +44,7 @@ from spice.domain.display.pipe import (
     StreamFrame,
 )
 from spice.domain.display.rate import DEFAULT_RATE, PROBE_INTERVAL, RateController
+from spice.domain.display.volatility import Volatility
 from spice.domain.display.vp8_stream import Vp8Stream
 from spice.domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
 from spice.domain.errors import LocalProtocolError, RemoteProtocolError
@@ -58,10 +59,16 @@ BYTE_WINDOW = 1 << 20
 #: message would be 32 MiB; clients such as spicy-screenshot treat the first drawing after the
 #: primary's creation as the picture, so a full HD frame stays one image.
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
+#: A link at least this fast (bits/s, as measured) has room for LZ4's larger images where an
+#: area is redrawn many times a second (see :mod:`domain.display.volatility`).
+FAST_LINK = 100_000_000.0
 #: Images over this many pixels go as two bands, which the adapter encodes at once on two
 #: threads (a 1280x720 lossless frame takes 20-70 ms on one core). Not the first image after
 #: a surface is created: clients such as spicy-screenshot take that one as the picture.
 SPLIT_PIXELS = 512 * 512
+#: Damage queued back to back joins one job up to this many pixels and images.
+BATCH_PIXELS = 1920 * 1080
+BATCH_IMAGES = 32
 #: JPEG quality of video stream frames (the C server's MJPEG encoder starts at 70).
 VIDEO_QUALITY = 70
 #: Ask for a STREAM_REPORT after this many frames or milliseconds.
@@ -156,6 +163,8 @@ class DisplayChannel(ChannelConnection):
         #: No image was drawn on the primary since it was created.
         self._fresh_primary = False
         self._jpeg_primed = False
+        #: Which areas this client keeps getting lossless images of (None: no surface).
+        self._volatility: Volatility | None = None
         #: Streams this client was told about: id -> area.
         self._streams: dict[int, Box] = {}
         #: The stream codecs the server allows ("mjpeg", "vp8"; VP8 only where libvpx is);
@@ -334,7 +343,9 @@ class DisplayChannel(ChannelConnection):
                 self._job = DrawJob((ImageRequest(box, policy),), stream_id=op.id)
                 return self._job
             if isinstance(op, (Damage, StreamFrame)):
-                requests = self._requests(op.box)
+                requests = self._requests(op.box, now)
+                if isinstance(op, Damage):
+                    requests += self._more_damage(requests, now)
                 if requests:
                     self._job = DrawJob(requests)
                     return self._job
@@ -343,13 +354,37 @@ class DisplayChannel(ChannelConnection):
             self.pipe.done()
         return None
 
-    def _requests(self, box: Box) -> tuple[ImageRequest, ...]:
+    def _more_damage(
+        self, requests: tuple[ImageRequest, ...], now: float | None
+    ) -> tuple[ImageRequest, ...]:
+        """The damage queued right behind a job's, up to ``BATCH_PIXELS`` and
+        ``BATCH_IMAGES`` in all: one update's changed areas go as one job, encoded at once
+        and written together, so the client draws them in one go instead of showing a mix
+        of frames (and each job's hand-offs are paid once)."""
+        pixels = sum(r.box.area for r in requests)
+        more: tuple[ImageRequest, ...] = ()
+        while len(requests) + len(more) < BATCH_IMAGES and pixels < BATCH_PIXELS:
+            op = self.pipe.pop_damage()
+            if op is None:
+                break
+            extra = self._requests(op.box, now)
+            more += extra
+            pixels += sum(r.box.area for r in extra)
+        return more
+
+    def _requests(self, box: Box, now: float | None) -> tuple[ImageRequest, ...]:
         if self._size is None:
             return ()
         area = box.intersect(Box(0, 0, *self._size))
         if area.empty:
             return ()
         policy = self.policy
+        if (
+            now is not None
+            and self._volatility is not None
+            and self._volatility.volatile(area, now)
+        ):
+            policy = attrs.evolve(policy, volatile=True, fast=self._fast_link(now))
         rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))
         if self._fresh_primary:
             self._fresh_primary = False
@@ -442,6 +477,17 @@ class DisplayChannel(ChannelConnection):
             if (image.width, image.height) != (box.w, box.h):
                 raise LocalProtocolError(f"image {image.width}x{image.height} for {box}")
             self.send(m.DrawCopy(PRIMARY_SURFACE_ID, _rect(box), self._image(image)))
+            if now is not None and self._volatility is not None:
+                self._volatility.sent(box, now)
+
+    def _fast_link(self, now: float) -> bool:
+        """Whether the link is measured fast enough for LZ4 in volatile areas: by the main
+        channel's network test, or the path's capacity where pacing measured it (on a long
+        path the test's 250 KiB in TCP slow start reads far below the link)."""
+        measured = self.link_bandwidth or 0.0
+        if self._rate is not None:
+            measured = max(measured, self._rate.capacity(now) or 0.0)
+        return measured >= FAST_LINK
 
     # -- pacing ------------------------------------------------------------------------------
     def pacing(self, now: float) -> RateController:
@@ -493,8 +539,10 @@ class DisplayChannel(ChannelConnection):
         the encoding itself (kept by the client when lossless and worth a slot)."""
         stats = self.stats
         assert self.cache is not None
-        placement = self.cache.place(
-            image.digest, image.width * image.height, cacheable=not image.lossy
+        placement = (
+            self.cache.place(image.digest, image.width * image.height, cacheable=not image.lossy)
+            if image.digest
+            else self.cache.uncached()  # a volatile area's image: no digest to name it by
         )
         if isinstance(placement, CacheHit):
             stats.cache_hits += 1
@@ -646,10 +694,12 @@ class DisplayChannel(ChannelConnection):
                 self._end_stream(op.id)
         elif isinstance(op, CreatePrimary):
             self._size = (op.width, op.height)
+            self._volatility = Volatility(op.width, op.height)
             self._fresh_primary = True
             self.send(m.SurfaceCreate(sid, op.width, op.height))
         elif isinstance(op, DestroyPrimary):
             self._size = None
+            self._volatility = None
             self.send(m.SurfaceDestroy(sid))
         elif isinstance(op, Mark):
             self.send(m.Mark())

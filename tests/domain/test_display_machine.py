@@ -152,14 +152,15 @@ class Viewer:
             self.machine.receive_data(replies)
             self._drain()
 
-    def send(self, jobs: int) -> bool:
-        """Let the writer run for ``jobs`` images; False once there is nothing left."""
+    def send(self, jobs: int, now: float | None = None) -> bool:
+        """Let the writer run for ``jobs`` images (at time ``now``: paced and timed); False
+        once there is nothing left."""
         for _ in range(jobs):
-            job = self.machine.next_job()
+            job = self.machine.next_job(now)
             self._exchange()
             if job is None:
                 return False
-            self.machine.commit(job, self.display.images_for(job))
+            self.machine.commit(job, self.display.images_for(job), now=now)
             self._exchange()
         return True
 
@@ -357,3 +358,57 @@ def test_a_snapshot_is_a_copy_even_of_whole_rows() -> None:
     surface.fill(Box(0, 0, 64, 32), 0xFFFFFF)
     assert not snap.any()
     assert not np.shares_memory(snap, surface.pixels)
+
+
+def _redraw(viewer: Viewer, display: Display, fps: float, frames: int) -> list[int]:
+    """Draw a new synthetic 320x240 picture ``frames`` times at ``fps``; the image types the
+    client got for each."""
+    rng = np.random.default_rng(9)
+    got = []
+    for i in range(frames):
+        before = len(viewer.peer.types)
+        display.put(0, 0, _patch(rng, 240, 320, 0))
+        viewer.send(100, now=10.0 + i / fps)
+        got.append(viewer.peer.types[before:])
+    return [t for types in got for t in types[-1:]]
+
+
+@pytest.mark.parametrize(("bandwidth", "fast"), [(1e9, ImageType.LZ4), (10e6, ImageType.LZ_RGB)])
+def test_an_area_redrawn_at_video_rate_goes_uncached_and_on_a_fast_link_as_lz4(
+    bandwidth: float, fast: ImageType
+) -> None:
+    """Flat content (it does not stream in filter mode) redrawn 30 times a second: after the
+    first few frames it is not digested nor cached, and where the link has room it goes as
+    LZ4, the codec that encodes fastest; the client still ends exact."""
+    display = Display(640, 480)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = bandwidth
+    viewer.send(100, now=9.0)
+    cached_before = len(viewer.peer.cache)
+    types = _redraw(viewer, display, 30.0, 20)
+    assert types[0] == ImageType.LZ_RGB
+    assert set(types[-10:]) == {fast}
+    # Only the first frames (before the area counted as volatile) took a cache slot.
+    assert len(viewer.peer.cache) - cached_before <= 4
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+def test_an_area_redrawn_now_and_then_keeps_the_compact_codec_and_the_cache() -> None:
+    display = Display(640, 480)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = 1e9
+    viewer.send(100, now=9.0)
+    cached_before = len(viewer.peer.cache)
+    types = _redraw(viewer, display, 2.0, 8)
+    assert set(types) == {ImageType.LZ_RGB}
+    assert len(viewer.peer.cache) - cached_before == 8
+
+
+def test_a_client_without_lz4_gets_the_compact_codec_even_on_a_fast_link() -> None:
+    display = Display(640, 480)
+    caps = CapabilitySet.of(DisplayCap.SIZED_STREAM, DisplayCap.COMPOSITE, DisplayCap.MULTI_CODEC)
+    viewer = display.join("auto_glz", caps=caps)
+    viewer.machine.link_bandwidth = 1e9
+    viewer.send(100, now=9.0)
+    assert set(_redraw(viewer, display, 30.0, 20)[-10:]) == {ImageType.LZ_RGB}
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
