@@ -275,11 +275,15 @@ class DisplayWorker:
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
+            area = Box(cmd.x, cmd.y, w, h)
+            # A frame of a running stream changes all of it: no need to scan for what did.
+            video = any(s.box == area for s in self.streams.streams.values())
+            put = surface.replace if video else surface.put
             async with self.surface_lock:
                 if h * w > THREAD_PIXELS:
-                    boxes = await trio.to_thread.run_sync(surface.put, cmd.x, cmd.y, cmd.pixels)
+                    boxes = await trio.to_thread.run_sync(put, cmd.x, cmd.y, cmd.pixels)
                 else:
-                    boxes = surface.put(cmd.x, cmd.y, cmd.pixels)
+                    boxes = put(cmd.x, cmd.y, cmd.pixels)
             for box in boxes:
                 self._route(box)
         elif isinstance(cmd, FillCmd):
