@@ -412,3 +412,26 @@ def test_a_client_without_lz4_gets_the_compact_codec_even_on_a_fast_link() -> No
     viewer.send(100, now=9.0)
     assert set(_redraw(viewer, display, 30.0, 20)[-10:]) == {ImageType.LZ_RGB}
     assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+@pytest.mark.parametrize(("bandwidth", "jobs"), [(1e9, 1), (10e6, 3)])
+def test_queued_damage_joins_one_job_on_a_fast_link_only(bandwidth: float, jobs: int) -> None:
+    """Three separate changes of one update: on a fast link one job (drawn together), on a
+    slow one three (a key's echo may go between them)."""
+    rng = np.random.default_rng(6)
+    display = Display(640, 480)
+    viewer = display.join("lz")
+    viewer.machine.link_bandwidth = bandwidth
+    viewer.send(100, now=1.0)
+    frame = display.surface.pixels.copy()
+    for x, y in ((0, 0), (256, 128), (448, 320)):
+        frame[y : y + 64, x : x + 64] = _patch(rng, 64, 64, 2)
+    display.put(0, 0, frame)
+    made = []
+    while (job := viewer.machine.next_job(2.0)) is not None:
+        made.append(job)
+        viewer.machine.commit(job, display.images_for(job), now=2.0)
+        viewer._exchange()
+    assert len(made) == jobs
+    assert sum(len(job.requests) for job in made) == 3
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
