@@ -66,6 +66,10 @@ FAST_LINK = 100_000_000.0
 #: threads (a 1280x720 lossless frame takes 20-70 ms on one core). Not the first image after
 #: a surface is created: clients such as spicy-screenshot take that one as the picture.
 SPLIT_PIXELS = 512 * 512
+#: Bytes in flight allowed before a job is written: this share of the path's
+#: bandwidth-delay product, and never less than this many bytes.
+IN_FLIGHT_GAIN = 1.25
+MIN_IN_FLIGHT = 64 * 1024
 #: Damage queued back to back joins one job up to this many pixels and images.
 BATCH_PIXELS = 1920 * 1080
 BATCH_IMAGES = 32
@@ -491,6 +495,17 @@ class DisplayChannel(ChannelConnection):
         if self._rate is not None:
             measured = max(measured, self._rate.capacity(now) or 0.0)
         return measured >= FAST_LINK
+
+    def in_flight_cap(self, min_rtt: float, now: float) -> float | None:
+        """How many bytes may be unacknowledged on the path before the next job's are
+        written (None: no measure of the path yet). A little over one bandwidth-delay
+        product keeps the link busy while the bottleneck's queue stays short, so a key's
+        echo written meanwhile waits behind little. TCP alone keeps more in flight (BBR up
+        to twice the product, CUBIC the whole queue)."""
+        capacity = self._rate.capacity(now) if self._rate is not None else None
+        if capacity is None:
+            return None
+        return max(MIN_IN_FLIGHT, IN_FLIGHT_GAIN * capacity / 8 * min_rtt)
 
     # -- pacing ------------------------------------------------------------------------------
     def pacing(self, now: float) -> RateController:

@@ -435,3 +435,17 @@ def test_queued_damage_joins_one_job_on_a_fast_link_only(bandwidth: float, jobs:
     assert len(made) == jobs
     assert sum(len(job.requests) for job in made) == 3
     assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+def test_the_bytes_in_flight_cap_follows_the_measured_path() -> None:
+    viewer = Display(64, 64).join("lz")
+    machine = viewer.machine
+    assert machine.in_flight_cap(0.08, 1.0) is None  # nothing measured yet
+    machine.on_delivery_rate(10e6, 1.0)  # 10 Mbit/s, 80 ms: 100 KB in the path
+    cap = machine.in_flight_cap(0.08, 1.0)
+    assert cap is not None and 100_000 < cap <= 130_000
+    machine.on_delivery_rate(50e6, 1.5)  # the best recent sample is the capacity
+    cap = machine.in_flight_cap(0.08, 1.5)
+    assert cap is not None and 500_000 < cap <= 650_000
+    # On loopback the product is tiny; a floor keeps writes flowing.
+    assert machine.in_flight_cap(50e-6, 1.5) == 64 * 1024
