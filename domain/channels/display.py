@@ -432,7 +432,7 @@ class DisplayChannel(ChannelConnection):
             and self._volatility is not None
             and self._volatility.volatile(area, now)
         ):
-            policy = attrs.evolve(policy, volatile=True, fast=self._fast_link(now))
+            policy = attrs.evolve(policy, fast=self._fast_link(now))
         rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))
         if self._fresh_primary:
             self._fresh_primary = False
@@ -604,10 +604,8 @@ class DisplayChannel(ChannelConnection):
         the encoding itself (kept by the client when lossless and worth a slot)."""
         stats = self.stats
         assert self.cache is not None
-        placement = (
-            self.cache.place(image.digest, image.width * image.height, cacheable=not image.lossy)
-            if image.digest
-            else self.cache.uncached()  # a volatile area's image: no digest to name it by
+        placement = self.cache.place(
+            image.digest, image.width * image.height, cacheable=not image.lossy
         )
         if isinstance(placement, CacheHit):
             stats.cache_hits += 1

@@ -72,9 +72,6 @@ class CodecPolicy:
     #: A video frame's size on the wire (width, height) when smaller than its area: the
     #: client scales it back up (STREAM_DATA_SIZED). None: the area's own size.
     video_size: tuple[int, int] | None = None
-    #: Redrawn many times a second (:mod:`domain.display.volatility`): no digest (the image
-    #: is not cached).
-    volatile: bool = False
     #: Lossless images go as LZ4 where the client takes it (a volatile area on a link with
     #: room: encoding speed matters more than bytes).
     fast: bool = False
@@ -159,8 +156,8 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
     if kind == ImageType.BITMAP or (len(payload) >= raw_size and not policy.video):
         # The pixels are the snapshot's private copy: sent as they are, not copied again.
         kind, payload = ImageType.BITMAP, pixels.reshape(-1).data
-    # A video frame or a volatile area's image is never cached by the client: no digest.
-    digest = b"" if policy.video or policy.volatile else content_digest(pixels)
+    # A video frame is never cached by the client: no digest to pay for.
+    digest = b"" if policy.video else content_digest(pixels)
     return EncodedImage(kind, w, h, payload, digest)
 
 

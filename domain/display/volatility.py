@@ -2,12 +2,10 @@
 times a second that does not stream (flat, synthetic animation in ``filter`` mode, a fast
 terminal, a spinner larger than a cursor).
 
-Two things follow for such an area. Its images are not worth a slot in the client's image
-cache, nor the digest that names them (SHA-256 of every pixel: 2.4 ms for a 1280x720 area
-here, as much as encoding it as LZ4): they are sent uncached and undigested. And where the
-link has room, they go as LZ4, which encodes about 2.5x faster than LZ_RGB for about 1.4x the
-bytes, so a client on a fast link gets the frame rate the CPU allows rather than the one the
-compact codec allows.
+Where the link has room, such an area's images go as LZ4, which encodes about 2.5x faster than
+LZ_RGB for about 1.4x the bytes, so a client on a fast link gets the frame rate the CPU allows
+rather than the one the compact codec allows. They are still digested and cached: an animation
+that loops over a few pictures (a spinner, two pictures in turn) comes from the client's cache.
 
 Each tile of ``TILE`` x ``TILE`` pixels keeps a rate of images sent over it, decayed with time
 constant ``TAU``: an area whose tiles average ``VOLATILE_RATE`` images per second or more is

@@ -125,9 +125,3 @@ def test_a_fast_policy_sends_lossless_as_lz4_in_the_auto_modes_only() -> None:
     assert encode(flat, CodecPolicy(mode="auto_glz", fast=True)).type == ImageType.LZ_RGB
     assert encode(flat, CodecPolicy(mode="quic", lz4=True, fast=True)).type == ImageType.QUIC
     assert encode(flat, CodecPolicy(mode="lz", lz4=True, fast=True)).type == ImageType.LZ_RGB
-
-
-def test_a_volatile_image_has_no_digest() -> None:
-    pixels = np.full((32, 32, 4), 7, np.uint8)
-    assert encode(pixels, CodecPolicy(volatile=True)).digest == b""
-    assert len(encode(pixels, CodecPolicy()).digest) == 16
