@@ -31,7 +31,7 @@ from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from spice.domain.codecs.vp8 import parse_video_codecs
+from spice.domain.codecs.video import parse_video_codecs
 from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.sasl import add_user

@@ -37,7 +37,7 @@ from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
 from spice.domain.audio_events import RecordEvent
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from spice.domain.codecs.vp8 import parse_video_codecs
+from spice.domain.codecs.video import parse_video_codecs
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
