@@ -258,10 +258,11 @@ def test_h264_round_trip_keyframes_only_when_asked_with_sps_and_pps() -> None:
         types = h264.nal_types(data)
         keys.append(key)
         # The encoder's flag is what the bitstream says: IDR slices after SPS and PPS, or
-        # only non-IDR slices (no parameter sets, no AUD needed), one access unit per frame.
+        # only non-IDR slices; one access unit per frame, led by its delimiter.
         assert key == h264.is_keyframe(data), types
+        assert types[0] == h264.NAL_AUD and types.count(h264.NAL_AUD) == 1, types
         if not key:
-            assert set(types) == {h264.NAL_SLICE}, types
+            assert set(types) == {h264.NAL_AUD, h264.NAL_SLICE}, types
         # A frame out per frame in: each decodes on its own packet, at once.
         out = dec.decode(data)
         assert out.shape == (120, 160, 4)
