@@ -110,6 +110,12 @@ class H264Encoder(AvEncoder):
             "repeat-headers": "1",  # SPS/PPS before every IDR
             "annexb": "1",
             "aud": "1",  # an access unit delimiter first: see the module's docstring
+            # The colours are BT.601, limited range (what the I420 conversion makes): said in
+            # the SPS, or GStreamer assumes BT.709 for HD sizes (1.3 dB lost at 720p).
+            "colormatrix": "smpte170m",
+            "colorprim": "smpte170m",
+            "transfer": "smpte170m",
+            "range": "tv",
         }
         ctx.options = {
             "preset": self.preset,

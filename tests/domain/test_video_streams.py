@@ -270,6 +270,19 @@ def test_h264_round_trip_keyframes_only_when_asked_with_sps_and_pps() -> None:
     assert keys == [True, False, False, False, False, True, False, False]
 
 
+def test_h264_says_its_colours_are_bt601_limited_range() -> None:
+    """The SPS's VUI carries what the I420 conversion makes (H.264 Table E-5
+    matrix_coefficients 6, SMPTE 170M; video_full_range_flag 0): GStreamer, in spice-gtk,
+    would otherwise take a 720p stream for BT.709."""
+    import av
+
+    enc = H264Encoder(160, 120, 500_000)
+    data, _ = enc.encode(video_frame(0), 0)
+    frame = av.CodecContext.create("h264", "r").decode(av.Packet(data))[0]
+    assert (frame.colorspace, frame.color_primaries, frame.color_trc) == (6, 6, 6)
+    assert frame.color_range == 1  # MPEG (limited)
+
+
 def test_h264_encoder_takes_twice_its_size_and_refuses_others() -> None:
     with pytest.raises(ValueError):
         H264Encoder(160, 122, 1_000_000)
@@ -311,6 +324,8 @@ def test_h264_travels_at_full_size_unless_the_rate_is_too_low_or_the_area_too_bi
     frame = stream.encode(video_frame(0, 720, 1280), 0)
     assert (frame.width, frame.height) == (640, 360) and frame.keyframe
     assert h264.is_keyframe(frame.payload)
+    stream.plan(200e6, 9.0)  # a fast link: full size, the bit rate capped
+    assert made[-1] == (1280, 720, int(1280 * 720 * FPS * video_stream.H264_MAX_BITS_PER_PIXEL))
 
 
 @pytest.mark.parametrize(
