@@ -75,8 +75,19 @@ _MJPEG = 1
 _VP8 = 2
 _H264 = 3
 _TOP_DOWN = 1
+#: spice-gtk gets H.264 rather than MJPEG for a stream whose pacing rate, when it starts, is
+#: below this many bits per pixel of its area per frame at 30 fps (13.8 Mbit/s for 720p): there
+#: MJPEG must send smaller frames. Measured on 720p clips at 3-4 Mbit/s: MJPEG at half size,
+#: quality 40-55, natural 21.4-21.7 dB, synthetic 24.6-24.9; H.264 at full size 22.7-23.3 and
+#: 34-36 dB, at 3-4x MJPEG's CPU a frame (13-19 ms against 3-4 here).
+H264_BELOW_BITS_PER_PIXEL = 0.5
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
+
+
+def _link_limited(box: Box, rate: float) -> bool:
+    """Whether a stream of ``box`` on a link paced at ``rate`` is worth H.264's CPU."""
+    return rate < H264_BELOW_BITS_PER_PIXEL * box.w * box.h * video_stream.FPS
 
 
 @attrs.frozen
@@ -557,15 +568,16 @@ class DisplayChannel(ChannelConnection):
             DisplayCap.SIZED_STREAM in self.client_caps and DisplayCap.COMPOSITE in self.client_caps
         )
 
-    def _stream_codec(self) -> int | None:
+    def _stream_codec(self, box: Box) -> int | None:
         """The codec of this client's streams (None: it gets images), among those both sides
         allow. A client's PREFERRED_VIDEO_CODEC_TYPE (spicy's menu, or the API) comes first.
         Else VP8 goes to a client that plays it and cannot scale MJPEG frames (spice-html5,
         which plays VP8 in a ``<video>`` of the stream's size that scales smaller frames up,
         but draws MJPEG frames at their own size, so on a slow link they could only get
-        blurrier, not smaller). spice-gtk scales MJPEG and keeps it: see
-        ``benchmarks/README.md`` for MJPEG against H.264 and VP8 there. Without MJPEG,
-        H.264 before VP8 (a better picture for the bytes, at less CPU)."""
+        blurrier, not smaller). spice-gtk scales MJPEG and keeps it on a fast link; on a
+        link paced below ``H264_BELOW_BITS_PER_PIXEL`` for the area (:func:`_link_limited`)
+        it gets H.264 when it plays it. Without MJPEG, H.264 before VP8 (a better picture for
+        the bytes, at less CPU)."""
         mjpeg = "mjpeg" in self.video_codecs
         plays_vp8 = (
             "vp8" in self.video_codecs
@@ -582,6 +594,8 @@ class DisplayChannel(ChannelConnection):
             if playable.get(wanted):
                 return wanted
         if mjpeg and self._scales_streams:
+            if plays_h264 and _link_limited(box, self._start_rate):
+                return _H264
             return _MJPEG
         if plays_h264:
             return _H264
@@ -603,7 +617,7 @@ class DisplayChannel(ChannelConnection):
         if self._size is None or op.id in self._streams or self.streams_refused:
             return
         box = op.box.intersect(Box(0, 0, *self._size))
-        codec = self._stream_codec()
+        codec = self._stream_codec(box)
         if box.empty or codec is None:
             return
         self._streams[op.id] = box

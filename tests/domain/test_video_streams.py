@@ -329,20 +329,30 @@ def test_h264_travels_at_full_size_unless_the_rate_is_too_low_or_the_area_too_bi
 
 
 @pytest.mark.parametrize(
-    ("caps", "codecs", "preferred", "expected"),
+    ("caps", "codecs", "preferred", "link", "expected"),
     [
-        (GTK_H264_CAPS, ALL_CODECS, (), [1]),  # spice-gtk: MJPEG unless it asks
-        (GTK_H264_CAPS, ALL_CODECS, (3, 1), [3]),  # it asks for H.264
-        (GTK_H264_CAPS, ("mjpeg", "vp8"), (3, 2), [2]),  # the server does not allow it
-        (GTK_VP8_CAPS, ALL_CODECS, (3, 1), [1]),  # no CODEC_H264: not H.264
-        (GTK_H264_CAPS, ("h264",), (), [3]),  # --video-codecs h264
-        (GTK_H264_CAPS, ("vp8", "h264"), (), [3]),  # H.264 before VP8
-        (GTK_H264_CAPS, ("h264",), (1, 2), [3]),  # asks for what is not allowed: H.264
-        (HTML5_CAPS, ALL_CODECS, (), [2]),  # spice-html5: VP8
+        (GTK_H264_CAPS, ALL_CODECS, (), None, [1]),  # spice-gtk on a fast link: MJPEG
+        (GTK_H264_CAPS, ALL_CODECS, (), 250_000.0, [3]),  # on a slow link: H.264
+        (GTK_H264_CAPS, ALL_CODECS, (), 350_000.0, [1]),  # 160x120 at 0.5 bits: 288 kbit/s
+        (GTK_VP8_CAPS, ALL_CODECS, (), 250_000.0, [1]),  # no CODEC_H264: MJPEG even so
+        (GTK_H264_CAPS, ("mjpeg", "vp8"), (), 250_000.0, [1]),  # not allowed
+        (GTK_H264_CAPS, ALL_CODECS, (1,), 250_000.0, [1]),  # it asks for MJPEG
+        (GTK_H264_CAPS, ALL_CODECS, (3, 1), None, [3]),  # it asks for H.264
+        (GTK_H264_CAPS, ("mjpeg", "vp8"), (3, 2), None, [2]),  # the server does not allow it
+        (GTK_VP8_CAPS, ALL_CODECS, (3, 1), None, [1]),  # no CODEC_H264: not H.264
+        (GTK_H264_CAPS, ("h264",), (), None, [3]),  # --video-codecs h264
+        (GTK_H264_CAPS, ("vp8", "h264"), (), None, [3]),  # H.264 before VP8
+        (GTK_H264_CAPS, ("h264",), (1, 2), None, [3]),  # asks for what is not allowed
+        (HTML5_CAPS, ALL_CODECS, (), None, [2]),  # spice-html5: VP8
+        (HTML5_CAPS, ALL_CODECS, (), 250_000.0, [2]),
     ],
 )
-def test_the_h264_choice_per_caps_preference_and_server_option(
-    caps: CapabilitySet, codecs: tuple[str, ...], preferred: tuple[int, ...], expected: list[int]
+def test_the_h264_choice_per_caps_preference_link_and_server_option(
+    caps: CapabilitySet,
+    codecs: tuple[str, ...],
+    preferred: tuple[int, ...],
+    link: float | None,
+    expected: list[int],
 ) -> None:
     import struct
 
@@ -350,6 +360,7 @@ def test_the_h264_choice_per_caps_preference_and_server_option(
 
     display = StreamingDisplay(320, 200)
     viewer = display.join("auto_glz", caps, 1 << 20, codecs)
+    viewer.machine.link_bandwidth = link  # what the main channel's network test measured
     if preferred:
         body = struct.pack("<B", len(preferred)) + bytes(preferred)
         viewer.machine.receive_data(client_message(105, body))  # PREFERRED_VIDEO_CODEC_TYPE
@@ -357,7 +368,7 @@ def test_the_h264_choice_per_caps_preference_and_server_option(
     viewer.send(50)
     _play(display, viewer, 30)
     assert viewer.peer.stream_codecs == expected
-    assert viewer.peer.stream_frames >= 20
+    assert viewer.peer.stream_frames >= 10
     finish(display, [viewer])
     assert viewer.peer.streams == {}
     assert exact(display, viewer)
