@@ -275,11 +275,15 @@ class DisplayWorker:
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
+            area = Box(cmd.x, cmd.y, w, h)
+            # A frame of a running stream changes all of it: no need to scan for what did.
+            video = any(s.box == area for s in self.streams.streams.values())
+            put = surface.replace if video else surface.put
             async with self.surface_lock:
                 if h * w > THREAD_PIXELS:
-                    boxes = await trio.to_thread.run_sync(surface.put, cmd.x, cmd.y, cmd.pixels)
+                    boxes = await trio.to_thread.run_sync(put, cmd.x, cmd.y, cmd.pixels)
                 else:
-                    boxes = surface.put(cmd.x, cmd.y, cmd.pixels)
+                    boxes = put(cmd.x, cmd.y, cmd.pixels)
             for box in boxes:
                 self._route(box)
         elif isinstance(cmd, FillCmd):
@@ -359,6 +363,7 @@ class DisplayWorker:
         if job.video is not None:
             return [await self._video_frame(job.video, mm_time)]
         results: list[EncodedImage | VideoFrame | None] = [None] * len(job.requests)
+        keys: list[tuple[int, EncodeKey]] = []
         misses: list[tuple[int, EncodeKey, Pixels]] = []
         waits: list[tuple[int, _Pending]] = []
         async with self.surface_lock:
@@ -376,19 +381,25 @@ class DisplayWorker:
                     waits.append((i, pending))
                     continue
                 self._encoding[key] = _Pending()
-                if request.box.area > THREAD_PIXELS:
-                    pixels = await trio.to_thread.run_sync(surface.snapshot, request.box)
-                else:
-                    pixels = surface.snapshot(request.box)
-                misses.append((i, key, pixels))
+                keys.append((i, key))
+            # Every area's copy in one go (one hand-off to a thread for all of them).
+            boxes = [key.box for _, key in keys]
+            if sum(box.area for box in boxes) > THREAD_PIXELS:
+                snapshots = await trio.to_thread.run_sync(_snapshots, surface, boxes)
+            else:
+                snapshots = _snapshots(surface, boxes)
+            misses = [(i, key, px) for (i, key), px in zip(keys, snapshots, strict=True)]
         try:
-            async with trio.open_nursery() as nursery:
-                for i, key, pixels in misses:
-                    nursery.start_soon(self._encode_one, key, pixels, results, i)
-                for i, pending in waits:
-                    nursery.start_soon(self._await_other, pending, results, i)
+            if len(misses) == 1 and not waits:  # the common case: no nursery to pay for
+                await self._encode_one(misses[0][1], misses[0][2], results, misses[0][0])
+            else:
+                async with trio.open_nursery() as nursery:
+                    for i, key, pixels in misses:
+                        nursery.start_soon(self._encode_one, key, pixels, results, i)
+                    for i, pending in waits:
+                        nursery.start_soon(self._await_other, pending, results, i)
         finally:
-            for _, key, _ in misses:  # released even if this task was cancelled
+            for _, key in keys:  # released even if this task was cancelled
                 leftover = self._encoding.pop(key, None)
                 if leftover is not None:
                     leftover.done.set()
@@ -441,6 +452,10 @@ class DisplayWorker:
     def _each_cursor(self, cmd: CursorSetCmd | CursorMoveCmd | CursorHideCmd) -> None:
         for client in self.cursor_clients:
             client.push(cmd)
+
+
+def _snapshots(surface: Surface, boxes: list[Box]) -> list[Pixels]:
+    return [surface.snapshot(box) for box in boxes]
 
 
 def _timed_video(video: VideoStream, pixels: Pixels, mm_time: int) -> tuple[VideoFrame, float]:

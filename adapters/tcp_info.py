@@ -10,8 +10,10 @@ workload not. The display channel paces video by it where the kernel tells it (L
 
 from __future__ import annotations
 
+import fcntl
 import socket
 import struct
+import termios
 from typing import Any
 
 import attrs
@@ -74,3 +76,14 @@ def path_timing(sock: trio.socket.SocketType) -> PathTiming | None:
         (rate,) = struct.unpack_from("<Q", info, _DELIVERY_OFFSET)
         delivery = rate * 8.0 if rate else None
     return PathTiming(rtt / 1e6, min_rtt / 1e6 if min_rtt != 0xFFFFFFFF else rtt / 1e6, delivery)
+
+
+def bytes_in_flight(sock: trio.socket.SocketType) -> int | None:
+    """Bytes written to ``sock`` that the peer has not acknowledged yet, unsent ones included
+    (SIOCOUTQ), or None where the kernel cannot tell."""
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return None
+    (count,) = struct.unpack("i", out)
+    return int(count)

@@ -32,7 +32,8 @@ server's CPU (``/proc/PID/task/*/schedstat``) is this process's alone.
   ``t_first``/``t_last`` (``time.monotonic()`` of the first and last push, comparable with
   other processes' stamps), ``pushed``, ``skipped``, and what the display's clients reported
   meanwhile: ``stream_start_s`` (first push to the first running stream, polled every 5 ms),
-  ``stream_frames``/``stream_bytes`` (their ``DisplayStats`` deltas), ``streams_max``.
+  ``stream_frames``/``stream_bytes`` (their ``DisplayStats`` deltas), ``streams_max``,
+  ``images`` (the images sent meanwhile, by type).
   ``"clear": true`` paints the area black right after the last frame, as a player's window
   that closes would leave the screen.
 * ``{"cmd": "state"}``: diagnostics read from private attributes (each display client's pipe,
@@ -104,6 +105,15 @@ def stream_counts(server: Any) -> tuple[int, int, int]:
     return frames, nbytes, running
 
 
+def image_types(server: Any) -> dict[str, int]:
+    """Images sent so far by type name, summed over the display's clients."""
+    out: dict[str, int] = {}
+    for machine in client_machines(server):
+        for name, n in getattr(getattr(machine, "stats", None), "by_type", {}).items():
+            out[name] = out.get(name, 0) + n
+    return out
+
+
 def short(value: Any, limit: int = 300) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -157,16 +167,19 @@ async def play(
     fps = float(command.get("fps", 30))
     count = min(int(command.get("count", len(clip))), len(clip))
     frames0, bytes0, _ = stream_counts(server)
+    types0 = image_types(server)
     result: dict[str, Any] = {"stream_start_s": None, "streams_max": 0}
     started = time.monotonic()
 
     async def watch_streams() -> None:
+        # Every 5 ms until the first stream (its start time), then every 100 ms: this task
+        # runs in the server's process, and its wake-ups are in the server's measured CPU.
         while True:
             running = stream_counts(server)[2]
             result["streams_max"] = max(result["streams_max"], running)
             if running and result["stream_start_s"] is None:
                 result["stream_start_s"] = round(time.monotonic() - started, 4)
-            await trio.sleep(0.005)
+            await trio.sleep(0.005 if result["stream_start_s"] is None else 0.1)
 
     pushed = skipped = 0
     late_max = 0.0
@@ -204,6 +217,7 @@ async def play(
         late_max_ms=round(late_max * 1000, 1),
         stream_frames=frames1 - frames0,
         stream_bytes=bytes1 - bytes0,
+        images={k: n - types0.get(k, 0) for k, n in image_types(server).items()},
     )
     return result
 

@@ -457,7 +457,7 @@ def run_ours(
 
 def brief(result: dict[str, Any]) -> str:
     played = result["played"]
-    extra = {k: played[k] for k in ("pushed", "skipped", "stream_start_s") if k in played}
+    extra = {k: played[k] for k in ("pushed", "skipped", "stream_start_s", "images") if k in played}
     return (
         f"{result['samples']} samples, {result['bytes'] / 1e6:.1f} MB, "
         f"cpu {result['cpu_s']:.2f} s, streams created {len(result['stream_creates'])} {extra}"

@@ -18,7 +18,7 @@ from spice.adapters.connection import ClientGone, Connection
 from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
 from spice.adapters.task_errors import single_error
-from spice.adapters.tcp_info import path_timing, socket_under
+from spice.adapters.tcp_info import bytes_in_flight, path_timing, socket_under
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
 from spice.domain.codecs.select import EncodedImage
@@ -74,13 +74,16 @@ async def run_display(
         last_timing = -math.inf
         while True:
             now = trio.current_time()
-            if sock is not None and machine.streams and now - last_timing >= PROBE_INTERVAL:
+            if sock is not None and now - last_timing >= PROBE_INTERVAL:
+                # The path's capacity always (it caps the bytes in flight); its round trip
+                # while video runs (it paces the video).
                 last_timing = now
                 timing = path_timing(sock)
                 if timing is not None:
                     if timing.delivery_rate is not None:
                         machine.on_delivery_rate(timing.delivery_rate, now)
-                    machine.on_round_trip(timing.rtt, now)
+                    if machine.streams:
+                        machine.on_round_trip(timing.rtt, now)
             job = machine.next_job(now)
             if job is None:
                 await conn.flush()
@@ -100,7 +103,7 @@ async def run_display(
                 # clusters start on keyframes): stamped before, from the last frame's size.
                 stamp = ctx.mm_time() + ctx.playout_delay(job.video.last_bytes)
             try:
-                images = await encode_while_writing(job, stamp, worker, client, conn, machine)
+                images = await encode_while_writing(job, stamp, worker, client, conn, machine, sock)
             except BaseException:
                 machine.abandon(job)
                 raise
@@ -125,6 +128,7 @@ async def encode_while_writing(
     client: DisplayClient,
     conn: Connection,
     machine: DisplayChannel,
+    sock: trio.socket.SocketType | None = None,
 ) -> list[EncodedImage | VideoFrame | None] | None:
     """The images of ``job``, encoded while what the last job framed is written: on a fast
     link the encoder and the socket work at once instead of taking turns (at most one job's
@@ -157,9 +161,29 @@ async def encode_while_writing(
             await conn.flush()
             now = trio.current_time()
             machine.drained(conn.bytes_sent - sent, now - started, now)
+            if sock is not None:
+                await _in_flight_below_cap(sock, machine)
             flushed.set()
             client.wake.set()
     except BaseExceptionGroup as group:
         # Both writes may see the client leave at once: that is the cause to raise.
         raise single_error(group, prefer=(ClientGone,)) from None
     return result[0] if result else None
+
+
+async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayChannel) -> None:
+    """Wait until the path holds no more than :meth:`DisplayChannel.in_flight_cap` bytes
+    unacknowledged (fills that overtake the job still go meanwhile)."""
+    timing = path_timing(sock)
+    if timing is None:
+        return
+    cap = machine.in_flight_cap(timing.min_rtt, trio.current_time())
+    if cap is None:
+        return
+    poll = min(max(timing.min_rtt / 8, 0.002), 0.02)
+    deadline = trio.current_time() + max(1.0, 4 * timing.rtt)  # a stalled peer: do not wait on
+    while trio.current_time() < deadline:
+        held = bytes_in_flight(sock)
+        if held is None or held <= cap:
+            return
+        await trio.sleep(poll)

@@ -11,7 +11,9 @@ client's images) is not implemented: ``glz`` encodes as ``lz`` and ``auto_glz`` 
 - ``quic``: QUIC.
 - ``auto_lz``, ``auto_glz`` (the default): QUIC for photographic content, LZ_RGB for the rest.
 With lossy allowed (``jpeg`` in the policy), photographic content goes as JPEG in every mode
-but ``off``. Whatever the choice, an encoding larger than the bitmap is replaced by the bitmap.
+but ``off``. A ``fast`` policy (an area redrawn many times a second, on a link with room) sends
+the auto modes' lossless images as LZ4 to clients that take it. Whatever the choice, an
+encoding larger than the bitmap is replaced by the bitmap.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ class CodecPolicy:
     #: A video frame's size on the wire (width, height) when smaller than its area: the
     #: client scales it back up (STREAM_DATA_SIZED). None: the area's own size.
     video_size: tuple[int, int] | None = None
+    #: Redrawn many times a second (:mod:`domain.display.volatility`): no digest (the image
+    #: is not cached).
+    volatile: bool = False
+    #: Lossless images go as LZ4 where the client takes it (a volatile area on a link with
+    #: room: encoding speed matters more than bytes).
+    fast: bool = False
 
     @mode.validator
     def _check_mode(self, _attribute: attrs.Attribute[str], value: str) -> None:
@@ -113,6 +121,10 @@ def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:
         return ImageType.BITMAP
     if not policy.warm:
         return ImageType.LZ4 if policy.lz4 else ImageType.BITMAP
+    if policy.fast and policy.lz4 and mode in ("auto_glz", "auto_lz", "lz4"):
+        if policy.jpeg and is_photographic(pixels):
+            return ImageType.JPEG
+        return ImageType.LZ4
     photo = mode in ("auto_glz", "auto_lz", "quic") or policy.jpeg
     photo = photo and is_photographic(pixels)
     if photo and policy.jpeg:
@@ -147,8 +159,8 @@ def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
     if kind == ImageType.BITMAP or (len(payload) >= raw_size and not policy.video):
         # The pixels are the snapshot's private copy: sent as they are, not copied again.
         kind, payload = ImageType.BITMAP, pixels.reshape(-1).data
-    # A video frame is never cached by the client: no digest to pay for.
-    digest = b"" if policy.video else content_digest(pixels)
+    # A video frame or a volatile area's image is never cached by the client: no digest.
+    digest = b"" if policy.video or policy.volatile else content_digest(pixels)
     return EncodedImage(kind, w, h, payload, digest)
 
 

@@ -103,6 +103,10 @@ class ImageCache:
         self._used += pixels
         return CacheAdd(image_id, tuple(evicted))
 
+    def uncached(self) -> NotCached:
+        """An image the client is not to keep (no digest names its content)."""
+        return NotCached(self._new_id())
+
     def clear(self) -> None:
         """The client dropped everything (INVAL_ALL_PIXMAPS was sent)."""
         self._entries.clear()

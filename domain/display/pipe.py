@@ -221,6 +221,15 @@ class DisplayPipe:
         self._inflight = self._ops.popleft()
         return self._inflight
 
+    def pop_damage(self) -> Damage | None:
+        """The next op when it is damage too, taken into the job of the damage in flight
+        (one frame's changes travel together); None when the next op is anything else."""
+        if not self._ops or not isinstance(self._ops[0], Damage):
+            return None
+        op = self._ops.popleft()
+        assert isinstance(op, Damage)
+        return op
+
     def head_is_frame(self) -> bool:
         return bool(self._ops) and isinstance(self._ops[0], StreamFrame)
 

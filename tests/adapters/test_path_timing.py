@@ -10,7 +10,7 @@ import numpy as np
 import rawclient as rc
 import trio
 
-from spice.adapters.tcp_info import path_timing, socket_under
+from spice.adapters.tcp_info import bytes_in_flight, path_timing, socket_under
 
 PING = 4
 
@@ -91,3 +91,30 @@ async def test_video_over_tcp_is_paced_by_the_kernel_round_trip(server_factory) 
             nursery.cancel_scope.cancel()
     finally:
         await session.aclose()
+
+
+async def test_bytes_in_flight_counts_what_the_peer_has_not_taken() -> None:
+    """SIOCOUTQ: bytes written and not yet acknowledged; a peer whose receive buffer is full
+    acknowledges nothing more, so they stay counted until it reads."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server_side = await listeners[0].accept()
+    try:
+        sock = server_side.socket
+        assert bytes_in_flight(sock) == 0
+        with trio.move_on_after(0.5):  # fill every buffer: the client does not read
+            while True:
+                await server_side.send_all(b"z" * 65536)
+        held = bytes_in_flight(sock)
+        assert held is not None and held > 0
+        got = 0
+        with trio.fail_after(10):
+            while bytes_in_flight(sock):
+                got += len(await client.receive_some(1 << 20))
+        assert got > 0
+    finally:
+        await client.aclose()
+        await server_side.aclose()
+        for listener in listeners:
+            await listener.aclose()

@@ -112,3 +112,22 @@ def test_jpeg_wan_auto_follows_the_measured_link() -> None:
         jpeg_wan_compression="always",
     )
     assert not off.policy.jpeg
+
+
+def test_a_fast_policy_sends_lossless_as_lz4_in_the_auto_modes_only() -> None:
+    rng = np.random.default_rng(4)
+    flat = np.zeros((64, 96, 4), np.uint8)
+    flat[::4, ::3] = rng.integers(0, 256, 4, dtype=np.uint8)
+    for mode in ("auto_glz", "auto_lz", "lz4"):
+        image = encode(flat, CodecPolicy(mode=mode, lz4=True, fast=True))
+        assert image.type == ImageType.LZ4
+    # A client without LZ4, or a codec the user chose, is not overridden.
+    assert encode(flat, CodecPolicy(mode="auto_glz", fast=True)).type == ImageType.LZ_RGB
+    assert encode(flat, CodecPolicy(mode="quic", lz4=True, fast=True)).type == ImageType.QUIC
+    assert encode(flat, CodecPolicy(mode="lz", lz4=True, fast=True)).type == ImageType.LZ_RGB
+
+
+def test_a_volatile_image_has_no_digest() -> None:
+    pixels = np.full((32, 32, 4), 7, np.uint8)
+    assert encode(pixels, CodecPolicy(volatile=True)).digest == b""
+    assert len(encode(pixels, CodecPolicy()).digest) == 16

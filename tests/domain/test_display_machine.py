@@ -152,14 +152,15 @@ class Viewer:
             self.machine.receive_data(replies)
             self._drain()
 
-    def send(self, jobs: int) -> bool:
-        """Let the writer run for ``jobs`` images; False once there is nothing left."""
+    def send(self, jobs: int, now: float | None = None) -> bool:
+        """Let the writer run for ``jobs`` images (at time ``now``: paced and timed); False
+        once there is nothing left."""
         for _ in range(jobs):
-            job = self.machine.next_job()
+            job = self.machine.next_job(now)
             self._exchange()
             if job is None:
                 return False
-            self.machine.commit(job, self.display.images_for(job))
+            self.machine.commit(job, self.display.images_for(job), now=now)
             self._exchange()
         return True
 
@@ -357,3 +358,122 @@ def test_a_snapshot_is_a_copy_even_of_whole_rows() -> None:
     surface.fill(Box(0, 0, 64, 32), 0xFFFFFF)
     assert not snap.any()
     assert not np.shares_memory(snap, surface.pixels)
+
+
+def _redraw(viewer: Viewer, display: Display, fps: float, frames: int) -> list[int]:
+    """Draw a new synthetic 320x240 picture ``frames`` times at ``fps``; the image types the
+    client got for each."""
+    rng = np.random.default_rng(9)
+    got = []
+    for i in range(frames):
+        before = len(viewer.peer.types)
+        display.put(0, 0, _patch(rng, 240, 320, 0))
+        viewer.send(100, now=10.0 + i / fps)
+        got.append(viewer.peer.types[before:])
+    return [t for types in got for t in types[-1:]]
+
+
+@pytest.mark.parametrize(("bandwidth", "fast"), [(1e9, ImageType.LZ4), (10e6, ImageType.LZ_RGB)])
+def test_an_area_redrawn_at_video_rate_goes_uncached_and_on_a_fast_link_as_lz4(
+    bandwidth: float, fast: ImageType
+) -> None:
+    """Flat content (it does not stream in filter mode) redrawn 30 times a second: after the
+    first few frames it is not digested nor cached, and where the link has room it goes as
+    LZ4, the codec that encodes fastest; the client still ends exact."""
+    display = Display(640, 480)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = bandwidth
+    viewer.send(100, now=9.0)
+    cached_before = len(viewer.peer.cache)
+    types = _redraw(viewer, display, 30.0, 20)
+    assert types[0] == ImageType.LZ_RGB
+    assert set(types[-10:]) == {fast}
+    # Only the first frames (before the area counted as volatile) took a cache slot.
+    assert len(viewer.peer.cache) - cached_before <= 4
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+def test_an_area_redrawn_now_and_then_keeps_the_compact_codec_and_the_cache() -> None:
+    display = Display(640, 480)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = 1e9
+    viewer.send(100, now=9.0)
+    cached_before = len(viewer.peer.cache)
+    types = _redraw(viewer, display, 2.0, 8)
+    assert set(types) == {ImageType.LZ_RGB}
+    assert len(viewer.peer.cache) - cached_before == 8
+
+
+def test_a_client_without_lz4_gets_the_compact_codec_even_on_a_fast_link() -> None:
+    display = Display(640, 480)
+    caps = CapabilitySet.of(DisplayCap.SIZED_STREAM, DisplayCap.COMPOSITE, DisplayCap.MULTI_CODEC)
+    viewer = display.join("auto_glz", caps=caps)
+    viewer.machine.link_bandwidth = 1e9
+    viewer.send(100, now=9.0)
+    assert set(_redraw(viewer, display, 30.0, 20)[-10:]) == {ImageType.LZ_RGB}
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+@pytest.mark.parametrize(("bandwidth", "jobs"), [(1e9, 1), (10e6, 3)])
+def test_queued_damage_joins_one_job_on_a_fast_link_only(bandwidth: float, jobs: int) -> None:
+    """Three separate changes of one update: on a fast link one job (drawn together), on a
+    slow one three (a key's echo may go between them)."""
+    rng = np.random.default_rng(6)
+    display = Display(640, 480)
+    viewer = display.join("lz")
+    viewer.machine.link_bandwidth = bandwidth
+    viewer.send(100, now=1.0)
+    frame = display.surface.pixels.copy()
+    for x, y in ((0, 0), (256, 128), (448, 320)):
+        frame[y : y + 64, x : x + 64] = _patch(rng, 64, 64, 2)
+    display.put(0, 0, frame)
+    made = []
+    while (job := viewer.machine.next_job(2.0)) is not None:
+        made.append(job)
+        viewer.machine.commit(job, display.images_for(job), now=2.0)
+        viewer._exchange()
+    assert len(made) == jobs
+    assert sum(len(job.requests) for job in made) == 3
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
+
+
+def test_the_bytes_in_flight_cap_follows_the_measured_path() -> None:
+    viewer = Display(64, 64).join("lz")
+    machine = viewer.machine
+    assert machine.in_flight_cap(0.08, 1.0) is None  # nothing measured yet
+    machine.on_delivery_rate(10e6, 1.0)  # 10 Mbit/s, 80 ms: 100 KB in the path
+    cap = machine.in_flight_cap(0.08, 1.0)
+    assert cap is not None and 100_000 < cap <= 130_000
+    machine.on_delivery_rate(50e6, 1.5)  # the best recent sample is the capacity
+    cap = machine.in_flight_cap(0.08, 1.5)
+    assert cap is not None and 500_000 < cap <= 650_000
+    # On loopback the product is tiny; a floor keeps writes flowing.
+    assert machine.in_flight_cap(50e-6, 1.5) == 64 * 1024
+
+
+def test_on_a_slow_link_a_big_change_goes_in_slices_and_every_slice_gets_its_turn() -> None:
+    """10 Mbit/s: a job carries about 25 ms of the link (a key's echo waits behind one slice,
+    not a frame). An area redrawn faster than the link takes it is sent slice by slice, the
+    one sent longest ago first, so no part of it starves; the client ends exact."""
+    rng = np.random.default_rng(8)
+    display = Display(640, 480)
+    viewer = display.join("lz")
+    machine = viewer.machine
+    machine.link_bandwidth = 10e6
+    viewer.send(100, now=1.0)  # the first picture goes whole
+    rows_sent: set[int] = set()
+    for i in range(60):
+        now = 2.0 + i * 0.03
+        display.put(0, 0, _patch(rng, 480, 640, 2))  # noise: about 4 bytes a pixel
+        job = machine.next_job(now)
+        assert job is not None
+        boxes = [r.box for r in job.requests]
+        if i >= 3:  # the bytes per pixel learnt (within 2x): 25 ms of 10 Mbit/s is 31 KB
+            assert sum(b.area for b in boxes) * 4 <= 2 * 31_250
+        for box in boxes:
+            rows_sent.update(range(box.y, box.bottom))
+        machine.commit(job, display.images_for(job), now=now)
+        viewer._exchange()
+    assert rows_sent == set(range(480))
+    viewer.send(1000, now=10.0)
+    assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
