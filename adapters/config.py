@@ -55,9 +55,10 @@ class ServerConfig:
     #: Video streams (MJPEG) for areas that change at video rates: "filter" (photographic
     #: content only, the C server's default), "all", or "off".
     streaming_video: str = "filter"
-    #: Codecs streams may use: "mjpeg" and "vp8" (VP8 for clients that play it and cannot
-    #: scale MJPEG frames, i.e. spice-html5; see ``DisplayChannel._stream_codec``).
-    video_codecs: tuple[str, ...] = ("mjpeg", "vp8")
+    #: Codecs streams may use: "mjpeg", "vp8" and "h264" (VP8 for clients that play it and
+    #: cannot scale MJPEG frames, i.e. spice-html5; H.264 for spice-gtk on a slow link; see
+    #: ``DisplayChannel._stream_codec``).
+    video_codecs: tuple[str, ...] = ("mjpeg", "vp8", "h264")
     #: Seconds between PINGs on the main channel; two unanswered drop the client.
     ping_interval: float = 15.0
     #: Seconds a display connection may take to send DISPLAY_INIT.

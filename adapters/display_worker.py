@@ -28,13 +28,13 @@ import trio
 from spice.adapters.connection import Wakeup
 from spice.domain.channels.display import DisplayChannel, DrawJob
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
-from spice.domain.codecs.vp8 import VideoFrame
+from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
 from spice.domain.display.monitors import kept_on_resize
 from spice.domain.display.routing import end_idle, joined, route
 from spice.domain.display.streams import StreamDetector
 from spice.domain.display.surface import Pixels, Surface
-from spice.domain.display.vp8_stream import Vp8Stream
+from spice.domain.display.video_stream import VideoStream
 from spice.domain.geometry import Box
 from spice.domain.messages.cursor import CursorShape
 
@@ -358,8 +358,8 @@ class DisplayWorker:
         self, job: DrawJob, *, mm_time: int = 0
     ) -> list[EncodedImage | VideoFrame | None]:
         """The encoded images of ``job``, in order; None where the area no longer lies on
-        the surface (it shrank since the job was made). A VP8 stream's frame (``job.video``)
-        is encoded by its own encoder, shown at ``mm_time``."""
+        the surface (it shrank since the job was made). A VP8 or H.264 stream's frame
+        (``job.video``) is encoded by its own encoder, shown at ``mm_time``."""
         if job.video is not None:
             return [await self._video_frame(job.video, mm_time)]
         results: list[EncodedImage | VideoFrame | None] = [None] * len(job.requests)
@@ -407,7 +407,7 @@ class DisplayWorker:
             raise EncodeAbandoned("an encode another viewer started did not finish")
         return results
 
-    async def _video_frame(self, video: Vp8Stream, mm_time: int) -> VideoFrame | None:
+    async def _video_frame(self, video: VideoStream, mm_time: int) -> VideoFrame | None:
         async with self.surface_lock:
             surface = self.surface
             if not surface.box.contains(video.box):
@@ -458,7 +458,7 @@ def _snapshots(surface: Surface, boxes: list[Box]) -> list[Pixels]:
     return [surface.snapshot(box) for box in boxes]
 
 
-def _timed_video(video: Vp8Stream, pixels: Pixels, mm_time: int) -> tuple[VideoFrame, float]:
+def _timed_video(video: VideoStream, pixels: Pixels, mm_time: int) -> tuple[VideoFrame, float]:
     started = time.thread_time()
     frame = video.encode(pixels, mm_time)
     return frame, time.thread_time() - started

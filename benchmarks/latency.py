@@ -130,6 +130,8 @@ def app_main(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {}
     if args.html5_dir:
         kwargs["html5_dir"] = args.html5_dir
+    if args.video_codecs:
+        kwargs["video_codecs"] = args.video_codecs
     server = spice.Server(
         addr=args.addr,
         port=args.port,
@@ -920,6 +922,8 @@ class Runner:
                 require_free(port)
             argv = [*net.srv, sys.executable, str(Path(__file__).resolve()), "--role", "app",
                     "--addr", net.addr, "--port", str(port), "--mode", mode]  # fmt: skip
+            if args.video_codecs:
+                argv += ["--video-codecs", args.video_codecs]
             for name, path in clips.items():
                 argv += ["--clip", f"{name}={path}"]
             if html5 is not None:
@@ -1130,6 +1134,11 @@ def main() -> int:
     p.add_argument("--mode", default="filter")
     p.add_argument("--clip", action="append", default=[], help="app: NAME=PATH")
     p.add_argument("--html5-dir")
+    p.add_argument(
+        "--video-codecs",
+        help="the server's video_codecs (default: its own; 'h264' makes spice-gtk's streams "
+        "H.264, 'vp8' VP8)",
+    )
     p.add_argument("--state-interval", type=float, default=0.5)
     p.add_argument("--no-instrument", action="store_true", help="app: wrap no server methods")
     # bench

@@ -12,6 +12,7 @@ if [ "$want_tests" = 1 ]; then
   apt_packages=(spice-client-gtk gir1.2-spiceclientglib-2.0 python3-gi python3-numpy python3-pil
                 spice-html5 chromium tshark xvfb xterm twm xserver-xspice x11-xserver-utils xclip
                 qemu-system-x86 nasm gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+                gstreamer1.0-libav gstreamer1.0-plugins-bad
                 libsasl2-modules)
   missing=()
   # Node.js and npm come with this kind of machine; Debian's packages are the fallback.

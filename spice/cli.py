@@ -31,7 +31,7 @@ from spice.certs import DEFAULT_HOSTS, write_certificates
 from spice.demo import run_demo
 from spice.display import Display
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from spice.domain.codecs.vp8 import parse_video_codecs
+from spice.domain.codecs.video import parse_video_codecs
 from spice.domain.display.monitors import MAX_MONITORS, side_by_side
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.sasl import add_user
@@ -202,11 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--video-codecs",
         type=_video_codecs,
-        default=("mjpeg", "vp8"),
+        default=("mjpeg", "vp8", "h264"),
         metavar="LIST",
-        help="codecs video streams may use, as QEMU's video-codecs: mjpeg, vp8 (comma or "
-        "semicolon separated, 'spice:mjpeg;gstreamer:vp8' works too). With both, browsers "
-        "(spice-html5) get VP8 and native clients MJPEG (default mjpeg,vp8)",
+        help="codecs video streams may use, as QEMU's video-codecs: mjpeg, vp8, h264 (comma "
+        "or semicolon separated, 'spice:mjpeg;gstreamer:h264' works too). With all three, "
+        "browsers (spice-html5) get VP8, native clients MJPEG on a fast link and H.264 (if "
+        "they play it) on a slow one, or what they ask for (default mjpeg,vp8,h264)",
     )
     p.add_argument(
         "--jpeg-wan-compression",

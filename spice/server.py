@@ -37,7 +37,7 @@ from spice.domain.agent.app_events import AgentAppEvent
 from spice.domain.agent.machine import AgentConfig
 from spice.domain.audio_events import RecordEvent
 from spice.domain.codecs.select import DEFAULT_MODE, JPEG_WAN, MODES
-from spice.domain.codecs.vp8 import parse_video_codecs
+from spice.domain.codecs.video import parse_video_codecs
 from spice.domain.display.streams import MODES as STREAM_MODES
 from spice.domain.enums import ChannelType, NotifySeverity
 from spice.domain.input_events import InputEvent
@@ -282,9 +282,11 @@ class Server:
     client, "never" keeps every image lossless. ``streaming_video``: areas that change at
     video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
     content, "all" for any, "off" never; when the motion stops clients get the area lossless.
-    ``video_codecs`` (QEMU's video-codecs; "mjpeg,vp8" or "spice:mjpeg;gstreamer:vp8"): the
-    codecs streams may use. With both (the default) spice-html5 gets VP8, which its browser
-    scales to the area, and spice-gtk MJPEG, which it scales itself and which costs less CPU.
+    ``video_codecs`` (QEMU's video-codecs; "mjpeg,vp8,h264" or "spice:mjpeg;gstreamer:h264"):
+    the codecs streams may use. With all three (the default) spice-html5 gets VP8, which its
+    browser scales to the area, and spice-gtk MJPEG, which it scales itself and which costs
+    less CPU, but H.264 on a slow link (when its GStreamer decodes H.264); a client's
+    preferred codec comes first.
 
     Transports (as QEMU's ``-spice``): ``port`` takes native SPICE clients and, unless
     ``websocket`` is False, browsers on the same port (HTTP for the page, then a WebSocket
@@ -345,7 +347,7 @@ class Server:
         image_compression: str = "auto_glz",
         jpeg_wan_compression: str = "auto",
         streaming_video: str = "filter",
-        video_codecs: str | Iterable[str] = ("mjpeg", "vp8"),
+        video_codecs: str | Iterable[str] = ("mjpeg", "vp8", "h264"),
         secure_channels: Iterable[ChannelSpec] = (),
         plaintext_channels: Iterable[ChannelSpec] = (),
         tls_channels: Iterable[ChannelSpec] = (),

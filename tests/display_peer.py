@@ -9,10 +9,11 @@ import struct
 
 import numpy as np
 
+from spice.domain.codecs.h264 import is_keyframe as h264_keyframe
 from spice.domain.codecs.jpeg import decode_jpeg_bgrx
 from spice.domain.codecs.lz import decode_lz
 from spice.domain.codecs.lz4_image import decode_lz4_bgrx
-from spice.domain.codecs.vp8 import Vp8Decoder
+from spice.domain.codecs.video import VideoDecoder
 from spice.domain.display.surface import color_to_bgrx
 from spice.domain.enums import ImageFlags, ImageType, MsgDisplay
 
@@ -61,26 +62,38 @@ class DisplayPeer:
         #: Streams: id -> (dest top, left, bottom, right; clip rectangles or None).
         self.streams: dict[int, tuple[tuple[int, int, int, int], list | None]] = {}
         self.stream_codecs: list[int] = []
-        #: VP8 streams: id -> (decoder, mm_time of the WebM cluster spice-html5 would be in).
-        self.vp8: dict[int, list] = {}
+        #: VP8 (2) and H.264 (3) streams: id -> [codec, decoder, mm_time of the WebM cluster
+        #: spice-html5 would be in (VP8)].
+        self.video: dict[int, list] = {}
         #: VP8 frames that would start a spice-html5 cluster and were not keyframes.
         self.vp8_bad_cluster_starts = 0
         self.vp8_keyframes = 0
+        #: H.264 access units with an IDR slice after an SPS and a PPS.
+        self.h264_keyframes = 0
+        self.h264_frames = 0
         self.stream_frames = 0
         self.scaled_frames = 0
         self.pings = 0
         self.report_requests: list[tuple[int, int, int, int]] = []
 
-    def _vp8_frame(self, stream_id: int, mm_time: int, data: bytes) -> np.ndarray:
-        """Decode a VP8 frame; check it is a keyframe where spice-html5 starts a WebM
-        cluster (the first frame, then the first at least 1000 ms after the last start)."""
-        state = self.vp8[stream_id]
-        key = len(data) >= 3 and not data[0] & 1  # VP8 frame tag: bit 0 clear on keyframes
-        self.vp8_keyframes += key
-        if state[1] is None or mm_time - state[1] >= 1000:
-            state[1] = mm_time
-            self.vp8_bad_cluster_starts += not key
-        return state[0].decode(data)
+    def _video_frame(self, stream_id: int, mm_time: int, data: bytes) -> np.ndarray:
+        """Decode a VP8 or H.264 frame. VP8: check it is a keyframe where spice-html5 starts
+        a WebM cluster (the first frame, then the first at least 1000 ms after the last
+        start). H.264: the stream's first frame must be a keyframe (IDR with SPS and PPS)."""
+        state = self.video[stream_id]
+        if state[0] == 2:
+            key = len(data) >= 3 and not data[0] & 1  # VP8 frame tag: bit 0 clear on keyframes
+            self.vp8_keyframes += key
+            if state[2] is None or mm_time - state[2] >= 1000:
+                state[2] = mm_time
+                self.vp8_bad_cluster_starts += not key
+        else:
+            key = h264_keyframe(data)
+            assert key or self.h264_frames, "an H.264 stream that starts without a keyframe"
+            self.h264_keyframes += key
+            self.h264_frames += 1
+        out: np.ndarray = state[1].decode(data)
+        return out
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -149,8 +162,8 @@ class DisplayPeer:
             assert stream_id not in self.streams, "stream created twice"
             self.streams[stream_id] = ((top, left, bottom, right), None)
             self.stream_codecs.append(codec)
-            if codec == 2:
-                self.vp8[stream_id] = [Vp8Decoder(), None]
+            if codec in (2, 3):
+                self.video[stream_id] = [codec, VideoDecoder("vp8" if codec == 2 else "h264"), None]
         elif msg_type == MsgDisplay.STREAM_CLIP:
             (stream_id,) = struct.unpack_from("<I", body)
             dest, _ = self.streams[stream_id]
@@ -163,8 +176,8 @@ class DisplayPeer:
             stream_id, _mm_time, size = struct.unpack_from("<III", body)
             assert stream_id in self.streams, "STREAM_DATA for an unknown stream"
             (top, left, bottom, right), clip = self.streams[stream_id]
-            if stream_id in self.vp8:
-                frame = self._vp8_frame(stream_id, _mm_time, body[12 : 12 + size])
+            if stream_id in self.video:
+                frame = self._video_frame(stream_id, _mm_time, body[12 : 12 + size])
                 # A <video> of the stream's size scales smaller frames up (nearest here).
                 rows = (np.arange(bottom - top) * frame.shape[0]) // (bottom - top)
                 cols = (np.arange(right - left) * frame.shape[1]) // (right - left)
@@ -182,7 +195,10 @@ class DisplayPeer:
             )
             assert stream_id in self.streams, "STREAM_DATA_SIZED for an unknown stream"
             _, clip = self.streams[stream_id]
-            frame = decode_jpeg_bgrx(body[36 : 36 + size])
+            if stream_id in self.video:
+                frame = self._video_frame(stream_id, _mm_time, body[36 : 36 + size])
+            else:
+                frame = decode_jpeg_bgrx(body[36 : 36 + size])
             assert frame.shape[:2] == (height, width)
             # Scaled onto dest with nearest neighbour, as spice-gtk's canvas does.
             rows = (np.arange(bottom - top) * height) // (bottom - top)
@@ -197,7 +213,7 @@ class DisplayPeer:
             (stream_id,) = struct.unpack_from("<I", body)
             assert stream_id in self.streams, "STREAM_DESTROY for an unknown stream"
             del self.streams[stream_id]
-            self.vp8.pop(stream_id, None)
+            self.video.pop(stream_id, None)
         elif msg_type == MsgDisplay.STREAM_ACTIVATE_REPORT:
             self.report_requests.append(struct.unpack("<4I", body))
         elif msg_type == MsgDisplay.MONITORS_CONFIG:

@@ -22,7 +22,7 @@ from spice.adapters.tcp_info import bytes_in_flight, path_timing, socket_under
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
 from spice.domain.codecs.select import EncodedImage
-from spice.domain.codecs.vp8 import VideoFrame
+from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.rate import PROBE_INTERVAL
 from spice.domain.enums import ChannelType
 
@@ -99,8 +99,8 @@ async def run_display(
                 continue
             stamp = 0
             if job.video is not None:
-                # A VP8 frame's time is part of its encoding (the client's WebM clusters
-                # start on keyframes): stamped before, from the last frame's size.
+                # A VP8 or H.264 frame's time is part of its encoding (spice-html5's WebM
+                # clusters start on keyframes): stamped before, from the last frame's size.
                 stamp = ctx.mm_time() + ctx.playout_delay(job.video.last_bytes)
             try:
                 images = await encode_while_writing(job, stamp, worker, client, conn, machine, sock)

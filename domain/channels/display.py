@@ -23,9 +23,10 @@ import attrs
 
 from spice.domain.caps import CapabilitySet
 from spice.domain.channel import ACK_WINDOW, ChannelConnection
-from spice.domain.codecs import vp8
+from spice.domain.codecs import h264, vp8
 from spice.domain.codecs.select import JPEG_WAN, PREFERRED, CodecPolicy, EncodedImage
-from spice.domain.codecs.vp8 import VideoFrame
+from spice.domain.codecs.video import VideoFrame
+from spice.domain.display import video_stream
 from spice.domain.display.image_cache import CacheAdd, CacheHit, ImageCache
 from spice.domain.display.pipe import (
     PIPE_LIMIT,
@@ -44,8 +45,8 @@ from spice.domain.display.pipe import (
     StreamFrame,
 )
 from spice.domain.display.rate import DEFAULT_RATE, PROBE_INTERVAL, RateController
+from spice.domain.display.video_stream import VideoStream
 from spice.domain.display.volatility import Volatility
-from spice.domain.display.vp8_stream import Vp8Stream
 from spice.domain.enums import DisplayCap, ImageCompression, ImageFlags, ImageType
 from spice.domain.errors import LocalProtocolError, RemoteProtocolError
 from spice.domain.geometry import Box
@@ -89,9 +90,21 @@ REPORT_MS = 500
 _PRIMING_STREAM_ID = 63
 _MJPEG = 1
 _VP8 = 2
+_H264 = 3
 _TOP_DOWN = 1
+#: spice-gtk gets H.264 rather than MJPEG for a stream whose pacing rate, when it starts, is
+#: below this many bits per pixel of its area per frame at 30 fps (13.8 Mbit/s for 720p): there
+#: MJPEG must send smaller frames. Measured on 720p clips at 3-4 Mbit/s: MJPEG at half size,
+#: quality 40-55, natural 21.4-21.7 dB, synthetic 24.6-24.9; H.264 at full size 22.7-23.3 and
+#: 34-36 dB, at 3-4x MJPEG's CPU a frame (13-19 ms against 3-4 here).
+H264_BELOW_BITS_PER_PIXEL = 0.5
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
+
+
+def _link_limited(box: Box, rate: float) -> bool:
+    """Whether a stream of ``box`` on a link paced at ``rate`` is worth H.264's CPU."""
+    return rate < H264_BELOW_BITS_PER_PIXEL * box.w * box.h * video_stream.FPS
 
 
 @attrs.frozen
@@ -114,9 +127,9 @@ class DrawJob:
     requests: tuple[ImageRequest, ...]
     #: Set when the job is a frame of this stream (one request) rather than images.
     stream_id: int | None = None
-    #: A VP8 stream's encoder state: the frame is encoded by it (not by the shared encode
-    #: cache), and must be sent or reported lost.
-    video: Vp8Stream | None = None
+    #: An inter-frame (VP8, H.264) stream's encoder state: the frame is encoded by it (not by
+    #: the shared encode cache), and must be sent or reported lost.
+    video: VideoStream | None = None
 
 
 @attrs.define
@@ -181,13 +194,14 @@ class DisplayChannel(ChannelConnection):
         self._volatility: Volatility | None = None
         #: Streams this client was told about: id -> area.
         self._streams: dict[int, Box] = {}
-        #: The stream codecs the server allows ("mjpeg", "vp8"; VP8 only where libvpx is);
+        #: The stream codecs the server allows ("mjpeg", "vp8", "h264"; VP8 and H.264 only
+        #: where PyAV has libvpx and libx264);
         #: which one a stream uses depends on the client (:meth:`_stream_codec`).
         self.video_codecs = frozenset(video_codecs)
         #: The client's PREFERRED_VIDEO_CODEC_TYPE (codec types, best first), if it sent one.
         self.preferred_video_codecs: tuple[int, ...] = ()
-        #: The VP8 streams among them: id -> encoder state.
-        self._vp8: dict[int, Vp8Stream] = {}
+        #: The inter-frame (VP8, H.264) streams among them: id -> encoder state.
+        self._video: dict[int, VideoStream] = {}
         self.video_quality = VIDEO_QUALITY
         #: Bits per second the main channel's network test measured (None: not yet).
         self.link_bandwidth: float | None = None
@@ -336,8 +350,8 @@ class DisplayChannel(ChannelConnection):
                 op = self.pipe.pop()
             if op is None:
                 return None
-            if isinstance(op, StreamFrame) and op.id in self._vp8:
-                video = self._vp8[op.id]
+            if isinstance(op, StreamFrame) and op.id in self._video:
+                video = self._video[op.id]
                 rate = self.pacing(now).rate if now is not None else self._start_rate
                 video.plan(rate, now if now is not None else 0.0)
                 policy = attrs.evolve(self.policy, video=True)
@@ -486,13 +500,23 @@ class DisplayChannel(ChannelConnection):
     ) -> None:
         if job.video is not None:
             (frame,) = images
-            if not isinstance(frame, VideoFrame) or job.stream_id not in self._vp8:
+            if not isinstance(frame, VideoFrame) or job.stream_id not in self._video:
                 job.video.lost()
                 return
             job.video.sent()
             self.stats.stream_frames += 1
             self.stats.stream_bytes += len(frame.payload)
-            self.send(m.StreamData(job.stream_id, frame.mm_time & 0xFFFFFFFF, frame.payload))
+            box, mm = job.video.box, frame.mm_time & 0xFFFFFFFF
+            if (frame.width, frame.height) == (box.w, box.h) or not self._scales_streams:
+                # spice-html5's <video> scales a smaller frame up by itself.
+                self.send(m.StreamData(job.stream_id, mm, frame.payload))
+            else:
+                self.stats.scaled_frames += 1
+                self.send(
+                    m.StreamDataSized(
+                        job.stream_id, mm, frame.width, frame.height, _rect(box), frame.payload
+                    )
+                )
             return
         if job.stream_id is not None:
             (image,) = images
@@ -655,26 +679,38 @@ class DisplayChannel(ChannelConnection):
             DisplayCap.SIZED_STREAM in self.client_caps and DisplayCap.COMPOSITE in self.client_caps
         )
 
-    def _stream_codec(self) -> int | None:
-        """The codec of this client's streams (None: it gets images). VP8 goes to a client
-        that plays it and cannot scale MJPEG frames (spice-html5, which plays VP8 in a
-        ``<video>`` of the stream's size that scales smaller frames up, but draws MJPEG
-        frames at their own size, so on a slow link they could only get blurrier, not
-        smaller), or when MJPEG is not allowed. spice-gtk scales MJPEG and keeps it: its
-        frames cost a third of the CPU of VP8's here. A client's PREFERRED_VIDEO_CODEC_TYPE
-        (spicy's menu, or the API) comes first, among the codecs both sides allow."""
+    def _stream_codec(self, box: Box) -> int | None:
+        """The codec of this client's streams (None: it gets images), among those both sides
+        allow. A client's PREFERRED_VIDEO_CODEC_TYPE (spicy's menu, or the API) comes first.
+        Else VP8 goes to a client that plays it and cannot scale MJPEG frames (spice-html5,
+        which plays VP8 in a ``<video>`` of the stream's size that scales smaller frames up,
+        but draws MJPEG frames at their own size, so on a slow link they could only get
+        blurrier, not smaller). spice-gtk scales MJPEG and keeps it on a fast link; on a
+        link paced below ``H264_BELOW_BITS_PER_PIXEL`` for the area (:func:`_link_limited`)
+        it gets H.264 when it plays it. Without MJPEG, H.264 before VP8 (a better picture for
+        the bytes, at less CPU)."""
+        mjpeg = "mjpeg" in self.video_codecs
         plays_vp8 = (
             "vp8" in self.video_codecs
             and DisplayCap.CODEC_VP8 in self.client_caps
             and vp8.available()
         )
-        mjpeg = "mjpeg" in self.video_codecs
+        plays_h264 = (
+            "h264" in self.video_codecs
+            and DisplayCap.CODEC_H264 in self.client_caps
+            and h264.available()
+        )
+        playable = {_MJPEG: mjpeg, _VP8: plays_vp8, _H264: plays_h264}
         for wanted in self.preferred_video_codecs:  # the client's choice first, where we can
-            if wanted == _MJPEG and mjpeg:
-                return _MJPEG
-            if wanted == _VP8 and plays_vp8:
-                return _VP8
-        if plays_vp8 and (not mjpeg or not self._scales_streams):
+            if playable.get(wanted):
+                return wanted
+        if mjpeg and self._scales_streams:
+            if plays_h264 and _link_limited(box, self._start_rate):
+                return _H264
+            return _MJPEG
+        if plays_h264:
+            return _H264
+        if plays_vp8:
             return _VP8
         return _MJPEG if mjpeg else None
 
@@ -692,13 +728,15 @@ class DisplayChannel(ChannelConnection):
         if self._size is None or op.id in self._streams or self.streams_refused:
             return
         box = op.box.intersect(Box(0, 0, *self._size))
-        codec = self._stream_codec()
+        codec = self._stream_codec(box)
         if box.empty or codec is None:
             return
         self._streams[op.id] = box
         self._jpeg_primed = True  # html5's stream table exists from now on
         if codec == _VP8:
-            self._vp8[op.id] = Vp8Stream(box)
+            self._video[op.id] = VideoStream(box, video_stream.VP8)
+        elif codec == _H264:
+            self._video[op.id] = VideoStream(box, video_stream.H264)
         self.send(
             m.StreamCreate(
                 PRIMARY_SURFACE_ID, op.id, _TOP_DOWN, codec, 0, box.w, box.h, box.w, box.h,
@@ -735,7 +773,7 @@ class DisplayChannel(ChannelConnection):
     def _end_stream(self, stream_id: int) -> Box:
         """STREAM_DESTROY for a stream this client has, and forget it; returns its area."""
         box = self._streams.pop(stream_id)
-        self._vp8.pop(stream_id, None)
+        self._video.pop(stream_id, None)
         self._report_ids.pop(stream_id, None)
         self.send(m.StreamDestroy(stream_id))
         return box

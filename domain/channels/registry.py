@@ -49,7 +49,7 @@ class ChannelSetup:
     #: Display: the video encoders are warmed up (streams may start).
     codecs_warm: bool = True
     #: Display: the stream codecs the server may use (``--video-codecs``).
-    video_codecs: frozenset[str] = frozenset({"mjpeg", "vp8"})
+    video_codecs: frozenset[str] = frozenset({"mjpeg", "vp8", "h264"})
 
 
 @attrs.frozen

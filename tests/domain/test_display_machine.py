@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from spice.domain.caps import CapabilitySet
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.codecs.select import EncodedImage, encode
-from spice.domain.codecs.vp8 import VideoFrame
+from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
 from spice.domain.display.surface import Surface
 from spice.domain.enums import DisplayCap, ImageType
