@@ -71,12 +71,6 @@ SPLIT_PIXELS = 512 * 512
 #: bandwidth-delay product, and never less than this many bytes.
 IN_FLIGHT_GAIN = 1.25
 MIN_IN_FLIGHT = 64 * 1024
-#: On a slow link a job carries about this many seconds of the link's bytes, at least this
-#: many bytes and this many rows; the weight of a new image in the bytes-per-pixel average.
-JOB_SECONDS = 0.025
-MIN_JOB_BYTES = 16 * 1024
-MIN_SLICE_ROWS = 8
-BPP_WEIGHT = 0.3
 #: Damage queued back to back joins one job up to this many pixels and images.
 BATCH_PIXELS = 1920 * 1080
 BATCH_IMAGES = 32
@@ -186,10 +180,6 @@ class DisplayChannel(ChannelConnection):
         #: No image was drawn on the primary since it was created.
         self._fresh_primary = False
         self._jpeg_primed = False
-        #: Recent encoded bytes per pixel of this client's images (sizes jobs on slow links),
-        #: and the row where the next slice of an area starts.
-        self._bytes_per_pixel = 1.0
-        self._slice_from = 0
         #: Which areas this client keeps getting lossless images of (None: no surface).
         self._volatility: Volatility | None = None
         #: Streams this client was told about: id -> area.
@@ -372,11 +362,8 @@ class DisplayChannel(ChannelConnection):
                 return self._job
             if isinstance(op, (Damage, StreamFrame)):
                 requests = self._requests(op.box, now)
-                if isinstance(op, Damage) and now is not None:
-                    if self._fast_link(now):
-                        requests += self._more_damage(requests, now)
-                    else:
-                        requests = self._first_slice(requests, now)
+                if isinstance(op, Damage) and now is not None and self._fast_link(now):
+                    requests += self._more_damage(requests, now)
                 if requests:
                     self._job = DrawJob(requests)
                     return self._job
@@ -405,34 +392,6 @@ class DisplayChannel(ChannelConnection):
             more += extra
             pixels += sum(r.box.area for r in extra)
         return more
-
-    def _first_slice(
-        self, requests: tuple[ImageRequest, ...], now: float
-    ) -> tuple[ImageRequest, ...]:
-        """On a slow link, a job carries about ``JOB_SECONDS`` of the link's bytes (guessed
-        from this client's recent bytes per pixel): one slice of the area's rows goes now,
-        the rest back into the pipe as damage. A key's echo goes between two jobs, not inside
-        one being written, so it waits behind one slice, not a whole frame. Slices start
-        where the last one ended: an area redrawn faster than the link takes it is sent in
-        turns, never its top over and over."""
-        rate = self._link_rate(now)
-        if rate is None or self._fresh_primary or not requests:
-            return requests
-        budget = max(MIN_JOB_BYTES, rate / 8 * JOB_SECONDS)
-        first = requests[0].box
-        rows = max(MIN_SLICE_ROWS, int(budget / (self._bytes_per_pixel * first.w)))
-        area = Box(first.x, first.y, first.w, requests[-1].box.bottom - first.y)
-        if rows >= area.h:
-            return requests
-        top = self._slice_from if area.y < self._slice_from < area.bottom else area.y
-        chosen = Box(area.x, top, area.w, min(rows, area.bottom - top))
-        self._slice_from = chosen.bottom
-        for rest in (
-            Box(area.x, area.y, area.w, chosen.y - area.y),
-            Box(area.x, chosen.bottom, area.w, area.bottom - chosen.bottom),
-        ):
-            self.pipe.damage(rest)
-        return (ImageRequest(chosen, requests[0].policy),)
 
     def _requests(self, box: Box, now: float | None) -> tuple[ImageRequest, ...]:
         if self._size is None:
@@ -551,21 +510,15 @@ class DisplayChannel(ChannelConnection):
             self.send(m.DrawCopy(PRIMARY_SURFACE_ID, _rect(box), self._image(image)))
             if now is not None and self._volatility is not None:
                 self._volatility.sent(box, now)
-            ratio = len(image.payload) / max(1, box.area)
-            self._bytes_per_pixel += BPP_WEIGHT * (ratio - self._bytes_per_pixel)
-
-    def _link_rate(self, now: float) -> float | None:
-        """The link's rate (bits/s) as best measured: the path's capacity where the kernel's
-        delivery rate gave it, else the main channel's network test (on a long path its 250
-        KiB in TCP slow start reads far below the link). None: not measured."""
-        capacity = self._rate.capacity(now) if self._rate is not None else None
-        if capacity is not None and capacity > (self.link_bandwidth or 0.0):
-            return capacity
-        return self.link_bandwidth or capacity
 
     def _fast_link(self, now: float) -> bool:
-        """Whether the link is fast enough for LZ4 in volatile areas and for joined jobs."""
-        return (self._link_rate(now) or 0.0) >= FAST_LINK
+        """Whether the link is measured fast enough for LZ4 in volatile areas: by the main
+        channel's network test, or the path's capacity where pacing measured it (on a long
+        path the test's 250 KiB in TCP slow start reads far below the link)."""
+        measured = self.link_bandwidth or 0.0
+        if self._rate is not None:
+            measured = max(measured, self._rate.capacity(now) or 0.0)
+        return measured >= FAST_LINK
 
     def in_flight_cap(self, min_rtt: float, now: float) -> float | None:
         """How many bytes may be unacknowledged on the path before the next job's are
