@@ -148,6 +148,8 @@ class AgentMachine:
         #: Messages not queued because the client withheld tokens past twice the backlog limit.
         self.dropped = 0
         self._tokens = ClientTokens(window)
+        #: A client agent message ended since tokens were last granted.
+        self._message_ended = False
         self._sender = Sender()
         self._stream = Reassembler(self._limit_for)
         self._events: deque[AgentEvent] = deque()
@@ -234,6 +236,7 @@ class AgentMachine:
             self._tokens.spend()
             for frame in self._stream.feed(body):
                 if isinstance(frame, Complete):
+                    self._message_ended = True
                     self._dispatch(frame.header.type, frame.payload)
                 else:
                     self._skipped(frame)
@@ -253,7 +256,8 @@ class AgentMachine:
             return []
         out: list[ServerAgentData | ServerAgentToken] = []
         if self._sender.backlog <= self.config.backlog_limit:
-            granted = self._tokens.grant()
+            granted = self._tokens.grant(now=self._message_ended)
+            self._message_ended = False
             if granted:
                 out.append(ServerAgentToken(granted))
         out += [ServerAgentData(body) for body in self._sender.take()]

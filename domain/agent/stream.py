@@ -149,9 +149,12 @@ class ClientTokens:
         self.available -= 1
         self.owed += 1
 
-    def grant(self) -> int:
-        """Tokens to return now in an AGENT_TOKEN (0 for none yet)."""
-        if self.owed < self.batch:
+    def grant(self, *, now: bool = False) -> int:
+        """Tokens to return now in an AGENT_TOKEN (0 for none yet): a batch, or whatever is
+        owed when ``now`` (a client message just ended: spice-gtk sends a message it queued
+        after its last one, such as the CANCELLED status of a file transfer, only when the
+        main channel next wakes, and a token is what wakes it)."""
+        if self.owed == 0 or (self.owed < self.batch and not now):
             return 0
         n, self.owed = self.owed, 0
         self.available += n

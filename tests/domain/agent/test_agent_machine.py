@@ -66,16 +66,28 @@ def test_no_announce_without_a_request() -> None:
     assert client.take() == []
 
 
-def test_tokens_return_in_batches_of_five() -> None:
+def test_tokens_return_in_batches_of_five_and_when_a_message_ends() -> None:
+    """Within a long message (one AGENT_DATA per 2048 bytes) tokens go back five at a time;
+    when a message ends, whatever is owed goes back at once: spice-gtk sends what it queued
+    after its last message (a file transfer's CANCELLED status) only once a token wakes it."""
     machine = AgentMachine()
     machine.agent_start(0xFFFFFFFF)
-    announce = am.encode_message(am.AnnounceCapabilities(False, HTML5_CAPS))
-    for _ in range(4):
-        machine.receive_data(announce)
+    body = am.encode_message(am.Clipboard(1, b"x" * (6 * 2048)))  # 7 AGENT_DATA bodies
+    parts = [body[i : i + 2048] for i in range(0, len(body), 2048)]
+    assert len(parts) == 7
+    for part in parts[:4]:
+        machine.receive_data(part)
     assert machine.data_to_send() == []
-    machine.receive_data(announce)
+    machine.receive_data(parts[4])
     assert machine.data_to_send() == [ServerAgentToken(5)]
+    machine.receive_data(parts[5])
     assert machine.data_to_send() == []
+    machine.receive_data(parts[6])  # the message ends
+    assert machine.data_to_send() == [ServerAgentToken(2)]
+    assert machine.data_to_send() == []
+    announce = am.encode_message(am.AnnounceCapabilities(False, HTML5_CAPS))
+    machine.receive_data(announce)
+    assert machine.data_to_send() == [ServerAgentToken(1)]
 
 
 def test_a_client_sending_hundreds_of_messages_never_stalls() -> None:
