@@ -23,11 +23,10 @@ included; PSNR): ultrafast 12-16 ms, 24.9 dB; superfast 17 ms, 25.4 dB; veryfast
 
 from __future__ import annotations
 
-import functools
 from fractions import Fraction
 from typing import Any
 
-from spice.domain.codecs.video import AvEncoder
+from spice.domain.codecs.video import AvEncoder, encoder_available
 
 PRESET = "ultrafast"
 #: The frame rate the rate control spreads the bit rate over (the streams' own).
@@ -44,16 +43,9 @@ NAL_PPS = 8
 NAL_AUD = 9
 
 
-@functools.cache
 def available() -> bool:
     """Whether PyAV's FFmpeg has the libx264 encoder."""
-    try:
-        import av
-
-        av.codec.Codec("libx264", "w")
-    except Exception:  # no av, or an FFmpeg without libx264
-        return False
-    return True
+    return encoder_available("libx264")
 
 
 def nal_types(data: bytes) -> list[int]:
@@ -81,6 +73,7 @@ class H264Encoder(AvEncoder):
     """Encode BGRX frames of ``width`` x ``height`` at about ``bit_rate`` bits/s."""
 
     label = "H.264"
+    encoder = "libx264"
 
     def __init__(
         self, width: int, height: int, bit_rate: int, *, preset: str = PRESET, fps: int = FPS
@@ -89,15 +82,8 @@ class H264Encoder(AvEncoder):
         self.fps = fps
         super().__init__(width, height, bit_rate)
 
-    def _open(self) -> Any:
-        import av
-
-        ctx: Any = av.CodecContext.create("libx264", "w")
-        ctx.width, ctx.height = self.width, self.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = Fraction(1, 1000)
+    def _configure(self, ctx: Any) -> None:
         ctx.framerate = Fraction(self.fps, 1)
-        ctx.bit_rate = self.bit_rate
         kbits = max(1, self.bit_rate // 1000)
         vbv = max(1, int(kbits * VBV_FRAMES / self.fps))
         params = {
@@ -124,5 +110,3 @@ class H264Encoder(AvEncoder):
             "forced-idr": "1",  # a keyframe asked for is an IDR, not a mere I-frame
             "x264-params": ":".join(f"{k}={v}" for k, v in params.items()),
         }
-        ctx.open()
-        return ctx

@@ -5,7 +5,9 @@ and quality checks.
 
 from __future__ import annotations
 
+import functools
 import re
+from fractions import Fraction
 from typing import Any, Protocol
 
 import attrs
@@ -64,14 +66,28 @@ class VideoEncoder(Protocol):
         ...
 
 
+@functools.cache
+def encoder_available(name: str) -> bool:
+    """Whether PyAV's FFmpeg has the encoder ``name`` ("libvpx", "libx264")."""
+    try:
+        import av
+
+        av.codec.Codec(name, "w")
+    except Exception:  # no av, or an FFmpeg without that encoder
+        return False
+    return True
+
+
 class AvEncoder:
     """A :class:`VideoEncoder` on a PyAV (FFmpeg) encoder that takes I420 made by the numba
     conversion of :mod:`spice.domain.codecs.yuv` (which halves on the way, and takes a third
-    of the CPU of FFmpeg's swscale for 720p: 3.7 ms against 11.1 here). A subclass opens the
-    codec context (:meth:`_open`); times are in milliseconds, the multimedia clock's unit."""
+    of the CPU of FFmpeg's swscale for 720p: 3.7 ms against 11.1 here). A subclass names the
+    encoder and sets its options (:meth:`_configure`); times are in milliseconds, the
+    multimedia clock's unit."""
 
-    #: The codec's name in messages.
+    #: The codec's name in messages, and FFmpeg's name of its encoder.
     label = "video"
+    encoder = ""
 
     def __init__(self, width: int, height: int, bit_rate: int) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 4:
@@ -87,6 +103,19 @@ class AvEncoder:
         self.frames = 0
 
     def _open(self) -> Any:
+        import av
+
+        ctx: Any = av.CodecContext.create(self.encoder, "w")
+        ctx.width, ctx.height = self.width, self.height
+        ctx.pix_fmt = "yuv420p"
+        ctx.time_base = Fraction(1, 1000)
+        ctx.bit_rate = self.bit_rate
+        self._configure(ctx)
+        ctx.open()
+        return ctx
+
+    def _configure(self, ctx: Any) -> None:
+        """Set the codec's own options on ``ctx`` before it opens."""
         raise NotImplementedError
 
     def encode(self, pixels: Pixels, pts_ms: int, *, keyframe: bool = False) -> tuple[bytes, bool]:

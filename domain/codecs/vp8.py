@@ -12,11 +12,9 @@ new one mid-stream): a new rate is a new encoder, whose first frame is a keyfram
 
 from __future__ import annotations
 
-import functools
-from fractions import Fraction
 from typing import Any
 
-from spice.domain.codecs.video import AvEncoder
+from spice.domain.codecs.video import AvEncoder, encoder_available
 
 #: libvpx speed (VP8 takes -16..16; higher is faster): 16 takes a 720p frame to 640x360 VP8
 #: in 4.3 ms of CPU here (conversion included) where 8 and 12 take 8.8-9.2 ms, for 0.01-0.14
@@ -26,35 +24,22 @@ SPEED = 16
 MAX_INTRA_PCT = 300
 
 
-@functools.cache
 def available() -> bool:
     """Whether PyAV's FFmpeg has the libvpx encoder."""
-    try:
-        import av
-
-        av.codec.Codec("libvpx", "w")
-    except Exception:  # no av, or an FFmpeg without libvpx
-        return False
-    return True
+    return encoder_available("libvpx")
 
 
 class Vp8Encoder(AvEncoder):
     """Encode BGRX frames of ``width`` x ``height`` at about ``bit_rate`` bits/s."""
 
     label = "VP8"
+    encoder = "libvpx"
 
     def __init__(self, width: int, height: int, bit_rate: int, *, speed: int = SPEED) -> None:
         self.speed = speed
         super().__init__(width, height, bit_rate)
 
-    def _open(self) -> Any:
-        import av
-
-        ctx: Any = av.CodecContext.create("libvpx", "w")
-        ctx.width, ctx.height = self.width, self.height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = Fraction(1, 1000)
-        ctx.bit_rate = self.bit_rate
+    def _configure(self, ctx: Any) -> None:
         ctx.options = {
             "deadline": "realtime",
             "cpu-used": str(self.speed),
@@ -68,5 +53,3 @@ class Vp8Encoder(AvEncoder):
             "buf-sz": "500",
             "max-intra-rate": str(MAX_INTRA_PCT),
         }
-        ctx.open()
-        return ctx
