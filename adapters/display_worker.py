@@ -16,6 +16,7 @@ never while encoding.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -277,13 +278,13 @@ class DisplayWorker:
             h, w = cmd.pixels.shape[:2]
             area = Box(cmd.x, cmd.y, w, h)
             # A frame of a running stream changes all of it: no need to scan for what did.
-            video = any(s.box == area for s in self.streams.streams.values())
-            put = surface.replace if video else surface.put
+            whole = any(s.box == area for s in self.streams.streams.values())
+            put = functools.partial(surface.put, cmd.x, cmd.y, cmd.pixels, whole=whole)
             async with self.surface_lock:
                 if h * w > THREAD_PIXELS:
-                    boxes = await trio.to_thread.run_sync(put, cmd.x, cmd.y, cmd.pixels)
+                    boxes = await trio.to_thread.run_sync(put)
                 else:
-                    boxes = put(cmd.x, cmd.y, cmd.pixels)
+                    boxes = put()
             for box in boxes:
                 self._route(box)
         elif isinstance(cmd, FillCmd):

@@ -29,7 +29,7 @@ Pixels = npt.NDArray[np.uint8]
 #: measured in). 64 keeps the per-tile bookkeeping of a 4K surface at 2,000 entries while a
 #: changed text line still damages little more than itself.
 TILE = 64
-#: :meth:`Surface.replace` compares every this many rows before it copies without a scan.
+#: ``Surface.put(whole=True)`` compares every this many rows before it copies without a scan.
 SAMPLE_ROWS = 8
 #: Whether the compiled change scan is loaded (see :func:`warm_up`); until then a put
 #: compares with numpy, so the first put never waits for a compile.
@@ -80,9 +80,12 @@ class Surface:
         self.tiles[self._tile_span(box)] = self.stamp
 
     # -- drawing -------------------------------------------------------------------------
-    def put(self, x: int, y: int, src: Pixels) -> list[Box]:
+    def put(self, x: int, y: int, src: Pixels, *, whole: bool = False) -> list[Box]:
         """Copy ``src`` (h, w, 4) with its top-left at (x, y), clipped. Returns the boxes whose
-        pixels actually changed (tight per band of tiles); unchanged pixels damage nothing."""
+        pixels actually changed (tight per band of tiles); unchanged pixels damage nothing.
+        ``whole``: the area is expected to change whole (a video frame over its stream): when
+        a sample of its rows shows a change, it is copied as it is and returned whole, without
+        the per-pixel scan (a quarter of the cost); an unchanged frame is still scanned."""
         h, w = src.shape[:2]
         area = self.clip(Box(x, y, w, h))
         if area.empty:
@@ -90,6 +93,10 @@ class Surface:
         sx, sy = area.x - x, area.y - y
         new = src[sy : sy + area.h, sx : sx + area.w]
         old = self.pixels[area.y : area.bottom, area.x : area.right]
+        if whole and not np.array_equal(old[::SAMPLE_ROWS], new[::SAMPLE_ROWS]):
+            old[...] = new
+            self._touch(area)
+            return [area]
         if _scan_ready:
             changed = _put_changes(old, new, area)
         else:
@@ -101,24 +108,6 @@ class Surface:
             for box in changed:
                 self.tiles[self._tile_span(box)] = self.stamp
         return changed
-
-    def replace(self, x: int, y: int, src: Pixels) -> list[Box]:
-        """:meth:`put` for an area expected to change whole (a video frame over its stream):
-        when a sample of its rows shows a change, it is copied as it is and returned whole,
-        without the per-pixel scan (a quarter of the cost); otherwise it goes through
-        :meth:`put`, so an unchanged frame still damages nothing."""
-        h, w = src.shape[:2]
-        area = self.clip(Box(x, y, w, h))
-        if area.empty:
-            return []
-        sx, sy = area.x - x, area.y - y
-        new = src[sy : sy + area.h, sx : sx + area.w]
-        old = self.pixels[area.y : area.bottom, area.x : area.right]
-        if np.array_equal(old[::SAMPLE_ROWS], new[::SAMPLE_ROWS]):
-            return self.put(x, y, src)
-        old[...] = new
-        self._touch(area)
-        return [area]
 
     def fill(self, box: Box, color: int) -> Box:
         """Fill ``box`` (clipped) with ``color``; returns the filled area, empty when every

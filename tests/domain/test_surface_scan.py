@@ -55,22 +55,22 @@ def test_the_compiled_scan_matches_numpy(
         _put_both(a, b, x, y, pixels)
 
 
-def test_replace_copies_a_changed_frame_whole_and_an_unchanged_one_damages_nothing() -> None:
+def test_a_whole_put_copies_a_changed_frame_whole_and_an_unchanged_one_damages_nothing() -> None:
     rng = np.random.default_rng(1)
     surface = S.Surface(200, 120)
     frame = rng.integers(0, 256, (64, 96, 4), dtype=np.uint8)
-    assert surface.replace(20, 10, frame) == [Box(20, 10, 96, 64)]
+    assert surface.put(20, 10, frame, whole=True) == [Box(20, 10, 96, 64)]
     assert np.array_equal(surface.pixels[10:74, 20:116], frame)
     stamp = surface.stamp
-    assert surface.replace(20, 10, frame.copy()) == []  # same pixels: the scan says so
+    assert surface.put(20, 10, frame.copy(), whole=True) == []  # same pixels: the scan says so
     assert surface.stamp == stamp
     # A change on a row the sample skips is still found (by the scan).
     frame2 = frame.copy()
     frame2[3, 5] ^= 0xFF
-    assert surface.replace(20, 10, frame2) == surface_boxes_of(frame, frame2, 20, 10)
+    assert surface.put(20, 10, frame2, whole=True) == surface_boxes_of(frame, frame2, 20, 10)
     assert np.array_equal(surface.pixels[10:74, 20:116], frame2)
     # Clipped at the edge like put.
-    assert surface.replace(150, 100, frame) == [Box(150, 100, 50, 20)]
+    assert surface.put(150, 100, frame, whole=True) == [Box(150, 100, 50, 20)]
     assert np.array_equal(surface.pixels[100:120, 150:200], frame[:20, :50])
 
 
