@@ -5,8 +5,12 @@ decodes every frame."""
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
 import numpy as np
 import pytest
+from display_peer import client_message
 from test_display_machine import GTK_CAPS
 from test_streams import FPS, StreamingDisplay, exact, finish, video_frame
 
@@ -86,6 +90,34 @@ def _play(display: StreamingDisplay, viewer: object, frames: int, start: int = 0
         display.tick(1 / FPS)
 
 
+def _streamed(
+    caps: CapabilitySet,
+    codecs: tuple[str, ...],
+    *,
+    preferred: tuple[int, ...] = (),
+    link: float | None = None,
+) -> tuple[StreamingDisplay, Any]:
+    """One viewer with these caps on a server allowing ``codecs``, after 30 video frames; it
+    sent ``preferred`` as PREFERRED_VIDEO_CODEC_TYPE, and ``link`` is what the main
+    channel's network test measured."""
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz", caps, 1 << 20, codecs)
+    viewer.machine.link_bandwidth = link
+    if preferred:
+        body = struct.pack("<B", len(preferred)) + bytes(preferred)
+        viewer.machine.receive_data(client_message(105, body))
+        viewer._drain()
+    viewer.send(50)
+    _play(display, viewer, 30)
+    return display, viewer
+
+
+def _ends_exact(display: StreamingDisplay, viewer: Any) -> None:
+    finish(display, [viewer])
+    assert viewer.peer.streams == {}
+    assert exact(display, viewer)
+
+
 @pytest.mark.parametrize(
     ("caps", "codecs", "expected"),
     [
@@ -99,16 +131,11 @@ def _play(display: StreamingDisplay, viewer: object, frames: int, start: int = 0
 def test_the_codec_follows_the_client_and_the_server(
     caps: CapabilitySet, codecs: tuple[str, ...], expected: list[int]
 ) -> None:
-    display = StreamingDisplay(320, 200)
-    viewer = display.join("auto_glz", caps, 1 << 20, codecs)
-    viewer.send(50)
-    _play(display, viewer, 30)
+    display, viewer = _streamed(caps, codecs)
     assert viewer.peer.stream_codecs == expected
     if expected:
         assert viewer.peer.stream_frames >= 20
-    finish(display, [viewer])
-    assert viewer.peer.streams == {}
-    assert exact(display, viewer)
+    _ends_exact(display, viewer)
 
 
 def test_vp8_frames_start_every_html5_cluster_with_a_keyframe() -> None:
@@ -212,20 +239,9 @@ def test_i420_matches_ffmpeg(halve: bool) -> None:
 def test_the_clients_preferred_video_codec_comes_first(
     preferred: tuple[int, ...], codecs: tuple[str, ...], expected: list[int]
 ) -> None:
-    import struct
-
-    from display_peer import client_message
-
-    display = StreamingDisplay(320, 200)
-    viewer = display.join("auto_glz", GTK_VP8_CAPS, 1 << 20, codecs)
-    body = struct.pack("<B", len(preferred)) + bytes(preferred)
-    viewer.machine.receive_data(client_message(105, body))  # PREFERRED_VIDEO_CODEC_TYPE
-    viewer._drain()
-    viewer.send(50)
-    _play(display, viewer, 30)
+    display, viewer = _streamed(GTK_VP8_CAPS, codecs, preferred=preferred)
     assert viewer.peer.stream_codecs == expected
-    finish(display, [viewer])
-    assert exact(display, viewer)
+    _ends_exact(display, viewer)
 
 
 # ------------------------------------------------------------------------------ H.264
@@ -354,24 +370,10 @@ def test_the_h264_choice_per_caps_preference_link_and_server_option(
     link: float | None,
     expected: list[int],
 ) -> None:
-    import struct
-
-    from display_peer import client_message
-
-    display = StreamingDisplay(320, 200)
-    viewer = display.join("auto_glz", caps, 1 << 20, codecs)
-    viewer.machine.link_bandwidth = link  # what the main channel's network test measured
-    if preferred:
-        body = struct.pack("<B", len(preferred)) + bytes(preferred)
-        viewer.machine.receive_data(client_message(105, body))  # PREFERRED_VIDEO_CODEC_TYPE
-        viewer._drain()
-    viewer.send(50)
-    _play(display, viewer, 30)
+    display, viewer = _streamed(caps, codecs, preferred=preferred, link=link)
     assert viewer.peer.stream_codecs == expected
     assert viewer.peer.stream_frames >= 10
-    finish(display, [viewer])
-    assert viewer.peer.streams == {}
-    assert exact(display, viewer)
+    _ends_exact(display, viewer)
 
 
 def test_an_h264_stream_has_one_keyframe_and_a_lost_frame_makes_another() -> None:
