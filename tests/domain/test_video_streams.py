@@ -6,6 +6,7 @@ decodes every frame."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -170,15 +171,24 @@ def test_a_frame_that_was_not_sent_makes_the_next_a_keyframe() -> None:
     assert viewer.peer.vp8_bad_cluster_starts == 0
 
 
-def test_frames_travel_at_half_size_on_a_slow_link_and_the_encoder_is_remade_rarely() -> None:
-    box = Box(0, 0, 1280, 720)
-    assert VP8.wire_size(box, 8e6) == (640, 360)
-    assert VP8.wire_size(box, 100e6) == (1280, 720)
+def _recording(
+    encoder: Callable[[int, int, int], VideoEncoder],
+) -> tuple[list[tuple[int, int, int]], Callable[[int, int, int], VideoEncoder]]:
+    """An encoder factory that records each encoder's (width, height, bit rate)."""
     made: list[tuple[int, int, int]] = []
 
     def factory(w: int, h: int, bits: int) -> VideoEncoder:
         made.append((w, h, bits))
-        return Vp8Encoder(w, h, bits)
+        return encoder(w, h, bits)
+
+    return made, factory
+
+
+def test_frames_travel_at_half_size_on_a_slow_link_and_the_encoder_is_remade_rarely() -> None:
+    box = Box(0, 0, 1280, 720)
+    assert VP8.wire_size(box, 8e6) == (640, 360)
+    assert VP8.wire_size(box, 100e6) == (1280, 720)
+    made, factory = _recording(Vp8Encoder)
 
     stream = VideoStream(box, VP8, factory)
     stream.plan(5e6, 0.0)
@@ -325,11 +335,7 @@ def test_h264_travels_at_full_size_unless_the_rate_is_too_low_or_the_area_too_bi
     assert H264.wire_size(box, 2e6) == (640, 360)  # 0.9 Mbit/s: half size wins
     assert H264.wire_size(Box(0, 0, 1920, 1080), 200e6) == (960, 540)  # CPU
     assert H264.wire_size(Box(0, 0, 321, 243), 10e6) == (320, 240)
-    made: list[tuple[int, int, int]] = []
-
-    def factory(w: int, h: int, bits: int) -> VideoEncoder:
-        made.append((w, h, bits))
-        return H264Encoder(w, h, bits)
+    made, factory = _recording(H264Encoder)
 
     stream = VideoStream(box, H264, factory)
     stream.plan(10e6, 0.0)
