@@ -151,18 +151,23 @@ def test_vp8_frames_start_every_html5_cluster_with_a_keyframe() -> None:
     assert 4 <= peer.vp8_keyframes <= 6  # one a second, not more
 
 
+def _lose_a_frame(display: StreamingDisplay, machine: Any, index: int) -> None:
+    """Frame ``index`` is encoded, but its job commits nothing (its area was gone)."""
+    display.put(40, 30, video_frame(index))
+    display.mm_time += 33
+    job = machine.next_job()
+    assert job is not None and job.video is not None
+    display.images_for(job)
+    machine.commit(job, [None])
+
+
 def test_a_frame_that_was_not_sent_makes_the_next_a_keyframe() -> None:
     display = StreamingDisplay(320, 200)
     viewer = display.join("auto_glz", HTML5_CAPS, 1 << 20, ("mjpeg", "vp8"))
     viewer.send(50)
     _play(display, viewer, 20)
     machine = viewer.machine
-    display.put(40, 30, video_frame(20))
-    display.mm_time += 33
-    job = machine.next_job()
-    assert job is not None and job.video is not None
-    display.images_for(job)  # encoded...
-    machine.commit(job, [None])  # ...but its area was gone: nothing sent
+    _lose_a_frame(display, machine, 20)
     keys = viewer.peer.vp8_keyframes
     display.put(40, 30, video_frame(21))
     display.mm_time += 33
@@ -391,12 +396,7 @@ def test_an_h264_stream_has_one_keyframe_and_a_lost_frame_makes_another() -> Non
     assert peer.stream_codecs == [3]
     assert peer.h264_frames > FPS and peer.h264_keyframes == 1  # no WebM clusters here
     machine = viewer.machine
-    display.put(40, 30, video_frame(100))
-    display.mm_time += 33
-    job = machine.next_job()
-    assert job is not None and job.video is not None
-    display.images_for(job)  # encoded...
-    machine.commit(job, [None])  # ...but its area was gone: nothing sent
+    _lose_a_frame(display, machine, 100)
     _play(display, viewer, 5, start=101)
     assert peer.h264_keyframes == 2
     finish(display, [viewer])
