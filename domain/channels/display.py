@@ -373,7 +373,7 @@ class DisplayChannel(ChannelConnection):
         return None
 
     def _more_damage(
-        self, requests: tuple[ImageRequest, ...], now: float | None
+        self, requests: tuple[ImageRequest, ...], now: float
     ) -> tuple[ImageRequest, ...]:
         """The damage queued right behind a job's, up to ``BATCH_PIXELS`` and
         ``BATCH_IMAGES`` in all: one update's changed areas go as one job, encoded at once
@@ -512,9 +512,10 @@ class DisplayChannel(ChannelConnection):
                 self._volatility.sent(box, now)
 
     def _fast_link(self, now: float) -> bool:
-        """Whether the link is measured fast enough for LZ4 in volatile areas: by the main
-        channel's network test, or the path's capacity where pacing measured it (on a long
-        path the test's 250 KiB in TCP slow start reads far below the link)."""
+        """Whether the link is measured fast enough for LZ4 in volatile areas and for
+        joined jobs (:meth:`_more_damage`): by the main channel's network test, or the
+        path's capacity where the kernel's delivery rate gave it (on a long path the test's
+        250 KiB in TCP slow start reads far below the link)."""
         measured = self.link_bandwidth or 0.0
         if self._rate is not None:
             measured = max(measured, self._rate.capacity(now) or 0.0)
