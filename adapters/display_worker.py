@@ -191,6 +191,10 @@ class DisplayWorker:
         self.commands, self._receive = trio.open_memory_channel[Command](COMMAND_QUEUE)
         self._queued_bytes = 0
         self._drained = trio.Event()
+        #: Commands submitted and not yet applied (queued, handed over, or being applied),
+        #: and the lock an apply holds: :meth:`apply_at_once` may go only when none is.
+        self._unapplied = 0
+        self._applying = trio.Lock()
         #: Held while pixels move within the surface (COPY_BITS) until the move is recorded in
         #: every pipe, and by a writer while it reads pixels: a read must not see a move that
         #: its pipe does not know about yet, or the client would get the move twice.
@@ -228,14 +232,34 @@ class DisplayWorker:
     async def submit(self, cmd: Command) -> None:
         """Queue a command, waiting while the queue is full by count or by pixel bytes."""
         size = cmd.pixels.nbytes if isinstance(cmd, UpdateCmd) else 0
-        while self._queued_bytes and self._queued_bytes + size > QUEUE_BYTES:
-            await self._drained.wait()
-        self._queued_bytes += size
+        self._unapplied += 1
         try:
-            await self.commands.send(cmd)
+            while self._queued_bytes and self._queued_bytes + size > QUEUE_BYTES:
+                await self._drained.wait()
+            self._queued_bytes += size
+            try:
+                await self.commands.send(cmd)
+            except BaseException:
+                self._release(size)
+                raise
         except BaseException:
-            self._release(size)
+            self._unapplied -= 1
             raise
+
+    async def apply_at_once(self, cmd: Command) -> bool:
+        """Apply ``cmd`` in the caller's task when no other command is queued or being
+        applied (so order is kept), and return True; else return False and do nothing. An
+        update applied this way is copied into the surface straight from the caller's pixels,
+        without the owned copy a queued update needs."""
+        if self._unapplied:
+            return False
+        self._unapplied += 1
+        try:
+            async with self._applying:
+                await self.apply(cmd)
+        finally:
+            self._unapplied -= 1
+        return True
 
     def _release(self, size: int) -> None:
         if size:
@@ -262,9 +286,11 @@ class DisplayWorker:
         async with self._receive:
             async for cmd in self._receive:
                 try:
-                    await self.apply(cmd)
+                    async with self._applying:
+                        await self.apply(cmd)
                 finally:
                     self._release(cmd.pixels.nbytes if isinstance(cmd, UpdateCmd) else 0)
+                    self._unapplied -= 1
 
     async def apply(self, cmd: Command) -> None:
         stamp = self.surface.stamp
@@ -367,30 +393,36 @@ class DisplayWorker:
         keys: list[tuple[int, EncodeKey]] = []
         misses: list[tuple[int, EncodeKey, Pixels]] = []
         waits: list[tuple[int, _Pending]] = []
-        async with self.surface_lock:
-            surface = self.surface
-            for i, request in enumerate(job.requests):
-                if not surface.box.contains(request.box):
-                    continue
-                key = EncodeKey(request.box, surface.generation(request.box), request.policy)
-                cached = self.encode_cache.get(key)
-                if cached is not None:
-                    results[i] = cached
-                    continue
-                pending = self._encoding.get(key)
-                if pending is not None:
-                    waits.append((i, pending))
-                    continue
-                self._encoding[key] = _Pending()
-                keys.append((i, key))
-            # Every area's copy in one go (one hand-off to a thread for all of them).
-            boxes = [key.box for _, key in keys]
-            if sum(box.area for box in boxes) > THREAD_PIXELS:
-                snapshots = await trio.to_thread.run_sync(_snapshots, surface, boxes)
-            else:
-                snapshots = _snapshots(surface, boxes)
-            misses = [(i, key, px) for (i, key), px in zip(keys, snapshots, strict=True)]
         try:
+            async with self.surface_lock:
+                surface = self.surface
+                for i, request in enumerate(job.requests):
+                    if not surface.box.contains(request.box):
+                        continue
+                    key = EncodeKey(request.box, surface.generation(request.box), request.policy)
+                    cached = self.encode_cache.get(key)
+                    if cached is not None:
+                        results[i] = cached
+                        continue
+                    pending = self._encoding.get(key)
+                    if pending is not None:
+                        waits.append((i, pending))
+                        continue
+                    self._encoding[key] = _Pending()
+                    keys.append((i, key))
+                if len(keys) == 1 and not waits and keys[0][1].policy.video:
+                    # A stream's frame: JPEG reads the surface's rows in place, so it is
+                    # encoded under the lock without a snapshot (the next put waits a few ms).
+                    i, key = keys[0]
+                    await self._encode_one(key, surface.view(key.box), results, i)
+                    return results
+                # Every area's copy in one go (one hand-off to a thread for all of them).
+                boxes = [key.box for _, key in keys]
+                if sum(box.area for box in boxes) > THREAD_PIXELS:
+                    snapshots = await trio.to_thread.run_sync(_snapshots, surface, boxes)
+                else:
+                    snapshots = _snapshots(surface, boxes)
+                misses = [(i, key, px) for (i, key), px in zip(keys, snapshots, strict=True)]
             if len(misses) == 1 and not waits:  # the common case: no nursery to pay for
                 await self._encode_one(misses[0][1], misses[0][2], results, misses[0][0])
             else:

@@ -98,6 +98,17 @@ def check_monitors(monitors: Iterable[Any], width: int, height: int) -> tuple[Bo
         raise ConfigError(str(exc)) from None
 
 
+def _bgrx_as_is(image: Any) -> bool:
+    """An array the surface takes without conversion: (h, w, 4) uint8, C-contiguous."""
+    return (
+        isinstance(image, np.ndarray)
+        and image.ndim == 3
+        and image.shape[2] == 4
+        and image.dtype == np.uint8
+        and image.flags.c_contiguous
+    )
+
+
 def _not_negative(name: str, value: object) -> int:
     number = _int(name, value)
     if number < 0:
@@ -166,6 +177,10 @@ class Display:
         or RGB (h, w, 3) uint8 array, a PIL image, or BGRX bytes with ``width`` and ``height``.
         The pixels are copied, so the caller may reuse its buffer at once."""
         x, y = _int("x", x), _int("y", y)
+        # With nothing queued, copied into the surface from the caller's own pixels, once.
+        direct = _bgrx_as_is(image) and self._serving()
+        if direct and await self._worker.apply_at_once(UpdateCmd(x, y, image)):
+            return
         small = isinstance(image, np.ndarray) and image.size <= _THREAD_PIXELS * 4
         if small:
             pixels = _owned_bgrx(image, width, height)

@@ -19,9 +19,12 @@ DEFAULT_QUALITY = 90
 
 
 def encode_jpeg_bgrx(pixels: Pixels, quality: int = DEFAULT_QUALITY) -> bytes:
-    """A baseline JFIF file of ``pixels`` ((h, w, 4) BGRX, C-contiguous)."""
+    """A baseline JFIF file of ``pixels`` ((h, w, 4) BGRX). Rows may lie apart (a view of
+    an area of the surface): libjpeg-turbo reads them in place, with their pitch."""
+    if pixels.strides[1:] != (4, 1) or pixels.strides[0] < 4 * pixels.shape[1]:
+        pixels = np.ascontiguousarray(pixels)
     data: bytes = simplejpeg.encode_jpeg(
-        np.ascontiguousarray(pixels), quality=quality, colorspace="BGRX", colorsubsampling="420"
+        pixels, quality=quality, colorspace="BGRX", colorsubsampling="420"
     )
     return data
 

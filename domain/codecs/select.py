@@ -134,10 +134,12 @@ def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:
 
 
 def encode(pixels: Pixels, policy: CodecPolicy) -> EncodedImage:
-    """Encode ``pixels`` ((h, w, 4) BGRX, C-contiguous) as ``policy`` says. A BITMAP result
-    is a view of ``pixels``: pass a copy nobody changes (the surface's snapshot is one)."""
-    pixels = np.ascontiguousarray(pixels)
-    if policy.video and policy.video_size is not None:
+    """Encode ``pixels`` ((h, w, 4) BGRX) as ``policy`` says. A BITMAP result is a view of
+    ``pixels``: pass a copy nobody changes (the surface's snapshot is one). A video frame is
+    read in place, so it may be a view of the surface (held still while it is encoded)."""
+    if not policy.video:
+        pixels = np.ascontiguousarray(pixels)
+    elif policy.video_size is not None:
         pixels = downscale_bgrx(pixels, *policy.video_size)
     h, w = pixels.shape[:2]
     kind = choose(pixels, policy)

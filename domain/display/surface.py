@@ -149,11 +149,15 @@ class Surface:
         """The rows of ``box`` as tightly packed BGRX bytes (stride 4 * w)."""
         return self.pixels[box.y : box.bottom, box.x : box.right].tobytes()
 
+    def view(self, box: Box) -> Pixels:
+        """The pixels of ``box`` (clipped) in place: valid only while nothing draws."""
+        area = self.clip(box)
+        return self.pixels[area.y : area.bottom, area.x : area.right]
+
     def snapshot(self, box: Box) -> Pixels:
         """A C-contiguous copy of ``box`` (clipped), (h, w, 4), never a view: it is encoded
         while the surface goes on changing. The copy releases the GIL."""
-        area = self.clip(box)
-        return self.pixels[area.y : area.bottom, area.x : area.right].copy()
+        return self.view(box).copy()
 
 
 @njit(cache=True, nogil=True)

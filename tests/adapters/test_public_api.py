@@ -141,6 +141,31 @@ async def test_drawing_before_serve_never_hangs(server_factory: Any) -> None:
     assert tuple(shown[11, 51, :3]) == (255, 255, 255)
 
 
+async def test_updates_while_serving_keep_their_order_and_never_alias(
+    server_factory: Any,
+) -> None:
+    """An update with nothing queued goes into the surface straight from the caller's array
+    (no owned copy); one made while other commands wait is queued behind them. Either way the
+    caller may reuse its array at once, and commands land in the order they were made."""
+    server = await server_factory(displays=[(256, 256)])
+    display = server.displays[0]
+    frame = np.full((256, 256, 4), 7, np.uint8)
+    with trio.fail_after(10):
+        await display.update(0, 0, frame)  # nothing queued: applied at once
+        frame[...] = 200
+        assert display.framebuffer[100, 100, 0] == 7
+        # A fill is being applied (held up on the surface lock) when the update is made: the
+        # update is queued behind it (applied at once, it would wait on the fill: a hang).
+        async with trio.open_nursery() as nursery, display._worker.surface_lock:
+            nursery.start_soon(display.fill, 0, 0, 256, 256, 0x0000FF)
+            await trio.testing.wait_all_tasks_blocked()
+            await display.update(0, 0, frame)
+            frame[...] = 1
+        await display.sync()
+    assert display.framebuffer[100, 100, 0] == 200
+    assert display.framebuffer[0, 0, 0] == 200
+
+
 async def test_served_twice_says_it_cannot(nursery: trio.Nursery) -> None:
     server = spice.Server(addr=HOST, port=0, disable_ticketing=True)
     display = server.add_display(32, 32)
