@@ -372,7 +372,14 @@ class DisplayWorker:
 
     def _route(self, box: Box) -> None:
         """Record changed pixels: as stream frames, covers of streams, or damage."""
-        for record in route(self.streams, self.surface, box, trio.current_time()):
+        now = trio.current_time()
+
+        def too_big_lossless(area: Box) -> bool:
+            return any(c.machine.lossless_too_big(area, now) for c in self.clients)
+
+        for record in route(
+            self.streams, self.surface, box, now, too_big_lossless=too_big_lossless
+        ):
             self._each_client(record)
 
     def _each_client(self, record: Callable[[DisplayChannel], object]) -> None:

@@ -92,6 +92,9 @@ _TOP_DOWN = 1
 #: quality 40-55, natural 21.4-21.7 dB, synthetic 24.6-24.9; H.264 at full size 22.7-23.3 and
 #: 34-36 dB, at 3-4x MJPEG's CPU a frame (13-19 ms against 3-4 here).
 H264_BELOW_BITS_PER_PIXEL = 0.5
+#: What a lossless image of flat, synthetic motion takes, in bits a pixel (LZ4 of a 720p test
+#: pattern: 1.2; LZ_RGB about 0.8); see :meth:`DisplayChannel.lossless_too_big`.
+LOSSLESS_BITS_PER_PIXEL = 1.0
 #: INVAL_LIST holds at most this many ids (its count is a uint16).
 _INVAL_CHUNK = 0xFFFF
 
@@ -516,10 +519,22 @@ class DisplayChannel(ChannelConnection):
         joined jobs (:meth:`_more_damage`): by the main channel's network test, or the
         path's capacity where the kernel's delivery rate gave it (on a long path the test's
         250 KiB in TCP slow start reads far below the link)."""
+        return self._measured_link(now) >= FAST_LINK
+
+    def _measured_link(self, now: float) -> float:
+        """The link's rate as measured (bits/s; 0: not yet): the larger of the main
+        channel's network test and the path's capacity from delivery-rate samples."""
         measured = self.link_bandwidth or 0.0
         if self._rate is not None:
             measured = max(measured, self._rate.capacity(now) or 0.0)
-        return measured >= FAST_LINK
+        return measured
+
+    def lossless_too_big(self, box: Box, now: float) -> bool:
+        """Whether this client's link, as measured, cannot carry ``box`` as lossless images
+        at video rates (``LOSSLESS_BITS_PER_PIXEL`` a pixel, 30 frames a second): then even
+        flat content in ``box`` goes better as a stream. Unmeasured: no."""
+        measured = self._measured_link(now)
+        return 0 < measured < LOSSLESS_BITS_PER_PIXEL * box.area * video_stream.FPS
 
     def in_flight_cap(self, min_rtt: float, now: float) -> float | None:
         """How many bytes may be unacknowledged on the path before the next job's are

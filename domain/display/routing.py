@@ -17,8 +17,17 @@ from spice.domain.geometry import Box
 Record = Callable[[DisplayChannel], None]
 
 
-def route(detector: StreamDetector, surface: Surface, box: Box, now: float) -> list[Record]:
-    """The records for one changed box of ``surface`` at time ``now`` (seconds)."""
+def route(
+    detector: StreamDetector,
+    surface: Surface,
+    box: Box,
+    now: float,
+    *,
+    too_big_lossless: Callable[[Box], bool] | None = None,
+) -> list[Record]:
+    """The records for one changed box of ``surface`` at time ``now`` (seconds).
+    ``too_big_lossless(area)``: whether a viewer's link cannot carry the area lossless at
+    video rates; such an area streams in ``filter`` mode too (see :func:`_consider`)."""
     routed = detector.route(box, now)
     records: list[Record] = []
     for stream_id in routed.frames:
@@ -32,17 +41,28 @@ def route(detector: StreamDetector, surface: Surface, box: Box, now: float) -> l
     for damaged in routed.damage:
         records.append(partial(DisplayChannel.damage, box=damaged))
     if routed.candidate is not None:
-        records += _consider(detector, surface, routed.candidate, now)
+        records += _consider(detector, surface, routed.candidate, now, too_big_lossless)
     return records
 
 
-def _consider(detector: StreamDetector, surface: Surface, box: Box, now: float) -> list[Record]:
+def _consider(
+    detector: StreamDetector,
+    surface: Surface,
+    box: Box,
+    now: float,
+    too_big_lossless: Callable[[Box], bool] | None,
+) -> list[Record]:
+    """A candidate at video rate: in ``filter`` mode it streams when its content is natural
+    motion, or when a viewer's link cannot carry it lossless (flat animation over a slow link
+    would otherwise fill the link with lossless images at a few frames a second, with a key's
+    echo queued behind them; the stream's end sends it lossless once more)."""
     area = surface.clip(box)
     if area.empty:
         return []
     if detector.mode == "filter":
-        pixels = surface.pixels[area.y : area.bottom, area.x : area.right]
-        if not is_natural_motion(pixels):  # samples a few rows: cheap
+        pixels = surface.view(area)
+        natural = is_natural_motion(pixels)  # samples a few rows: cheap
+        if not natural and not (too_big_lossless is not None and too_big_lossless(area)):
             detector.refuse(box, now)
             return []
     stream = detector.start(area, now)

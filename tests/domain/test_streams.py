@@ -28,8 +28,13 @@ class StreamingDisplay(Display):
         self.now = 0.0
 
     def put(self, x: int, y: int, pixels: np.ndarray) -> None:
+        def too_big_lossless(area: Box) -> bool:  # as the display worker asks its viewers
+            return any(v.machine.lossless_too_big(area, self.now) for v in self.viewers)
+
         for box in self.surface.put(x, y, pixels):
-            for record in route(self.detector, self.surface, box, self.now):
+            for record in route(
+                self.detector, self.surface, box, self.now, too_big_lossless=too_big_lossless
+            ):
                 for v in self.viewers:
                     record(v.machine)
 
@@ -128,6 +133,39 @@ def test_filter_mode_streams_photographic_video_only() -> None:
     viewer = off.join("auto_glz")
     play(off, [viewer], 20)
     assert viewer.peer.stream_frames == 0
+
+
+def flat_animation(display: StreamingDisplay, viewers: list[Viewer], frames: int) -> None:
+    columns = np.arange(160)
+    for i in range(frames):  # flat stripes moving sideways: every frame changes all of it
+        frame = np.zeros((120, 160, 4), np.uint8)
+        frame[:, (columns + 5 * i) // 20 % 2 == 1, 1] = 200
+        display.put(40, 30, frame)
+        for v in viewers:
+            v.send(50)
+        display.tick(1 / FPS)
+
+
+@pytest.mark.parametrize(
+    ("link", "streams"),
+    [
+        (None, False),  # not measured: filter's rule alone
+        (2_000_000.0, False),  # 160x120 at 30 fps, 1 bit a pixel: 0.58 Mbit/s fits
+        (400_000.0, True),  # it does not fit: a stream, though the content is flat
+    ],
+)
+def test_filter_mode_streams_flat_animation_that_a_viewers_link_cannot_carry(
+    link: float | None, streams: bool
+) -> None:
+    display = StreamingDisplay(320, 200, mode="filter")
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = link
+    viewer.send(50)
+    flat_animation(display, [viewer], 30)
+    assert (viewer.peer.stream_frames > 10) is streams
+    finish(display, [viewer])
+    assert viewer.peer.streams == {}
+    assert exact(display, viewer)
 
 
 def test_drawing_across_the_stream_edge_clips_it_and_stays_exact() -> None:
