@@ -56,6 +56,12 @@ async def test_data_on_a_stopped_stream_is_dropped_with_one_line(
         for _ in range(5):
             await record.send_msg(MSGC_DATA, struct.pack("<I", 0) + bytes(1920))
         await assert_one_line(caplog, label, "no recording is open", level=logging.INFO)
+        # All five were read and counted before the recording opens (else the last of them,
+        # read after it opened, would be its data: they travel ahead of its START).
+        (client,) = server._core.record.clients
+        with trio.fail_after(5):
+            while client.machine.dropped < 5:
+                await trio.sleep(0.01)
         # The channel is still open: a recording started afterwards delivers.
         await started(server, record)
         await record.send_msg(MSGC_MODE, struct.pack("<IH", 0, RAW))
