@@ -224,6 +224,34 @@ def test_vp8_picture_quality_on_a_natural_clip() -> None:
     assert min(scores[5:]) > 24
 
 
+@pytest.mark.parametrize("pad", [0, 255])
+def test_i420_values_are_bt601_limited_range(pad: int) -> None:
+    """Exact values from BT.601's 8-bit integer form: Y = ((66R + 129G + 25B + 128) >> 8) + 16,
+    U = ((-38R - 74G + 112B + 128) >> 8) + 128, V = ((112R - 94G - 18B + 128) >> 8) + 128,
+    chroma of each 2x2 block's rounded mean; halving takes each 2x2 block's rounded mean
+    first. The pad byte never counts."""
+    from spice.domain.codecs.yuv import bgrx_to_i420
+
+    src = np.zeros((4, 4, 4), np.uint8)  # B, G, R, X
+    src[:2, :2, :3] = (255, 255, 255)  # white: Y 235
+    src[:2, 2:, :3] = (0, 0, 255)  # red: Y 82, U 90, V 240
+    src[2:, :2, :3] = (0, 0, 0)  # black: Y 16
+    src[2:, 2:, :3] = [[(10, 20, 30), (11, 21, 31)], [(12, 22, 32), (13, 23, 33)]]
+    src[..., 3] = pad
+    out = bgrx_to_i420(src)
+    assert out[:4].tolist() == [
+        [235, 235, 82, 82],
+        [235, 235, 82, 82],
+        [16, 16, 35, 36],
+        [16, 16, 37, 37],
+    ]
+    # U then V, each 2x2, packed two rows to a row of four; the last block's mean is
+    # (12, 22, 32).
+    assert out[4:].tolist() == [[128, 90, 128, 122], [128, 240, 128, 133]]
+    half = bgrx_to_i420(np.tile(src, (2, 1, 1)), halve=True)  # 8 high, 4 wide: to 4 by 2
+    assert half[:4].tolist() == [[235, 82], [16, 37], [235, 82], [16, 37]]
+
+
 @pytest.mark.parametrize("halve", [False, True])
 def test_i420_matches_ffmpeg(halve: bool) -> None:
     """The one-pass conversion agrees with FFmpeg's BT.601 limited-range conversion (of the
