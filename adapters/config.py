@@ -53,7 +53,8 @@ class ServerConfig:
     #: JPEG for photographic areas: "auto" (when the client's link is slow), "never", "always".
     jpeg_wan_compression: str = "auto"
     #: Video streams (MJPEG) for areas that change at video rates: "filter" (photographic
-    #: content only, the C server's default), "all", or "off".
+    #: content, the C server's default, and here also any content a viewer's measured link
+    #: cannot carry losslessly), "all", or "off".
     streaming_video: str = "filter"
     #: Codecs streams may use: "mjpeg", "vp8" and "h264" (VP8 for clients that play it and
     #: cannot scale MJPEG frames, i.e. spice-html5; H.264 for spice-gtk on a slow link; see

@@ -196,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--streaming-video",
         choices=STREAM_MODES,
         default="filter",
-        help="MJPEG streams for areas changing at video rates: filter (photographic content "
-        "only), all, off (default %(default)s)",
+        help="MJPEG streams for areas changing at video rates: filter (photographic content, "
+        "or any that a viewer's link cannot carry losslessly), all, off (default %(default)s)",
     )
     p.add_argument(
         "--video-codecs",

@@ -281,7 +281,8 @@ class Server:
     photographic areas as JPEG to clients on a slow link (under 10 Mbit/s), "always" to every
     client, "never" keeps every image lossless. ``streaming_video``: areas that change at
     video rates go as MJPEG streams: "filter" (the default, as QEMU's) only for photographic
-    content, "all" for any, "off" never; when the motion stops clients get the area lossless.
+    content, or for any content a viewer's measured link cannot carry losslessly at video
+    rates, "all" for any, "off" never; when the motion stops clients get the area lossless.
     ``video_codecs`` (QEMU's video-codecs; "mjpeg,vp8,h264" or "spice:mjpeg;gstreamer:h264"):
     the codecs streams may use. With all three (the default) spice-html5 gets VP8, which its
     browser scales to the area, and spice-gtk MJPEG, which it scales itself and which costs
