@@ -9,7 +9,8 @@ was updated ``START_FRAMES`` times within ``START_WINDOW`` seconds, and is at le
 motion starts (the C server waits for 20 frames, about 1.3 s at its rates). In ``filter`` mode
 (the C server's default) only photographic content becomes a stream, which the worker checks
 with :func:`domain.codecs.classify.is_natural_motion` before it calls :meth:`start`; flat,
-synthetic animation stays lossless. A stream that gets no frame for ``IDLE_END`` seconds ends;
+synthetic animation stays lossless, unless a viewer's link cannot carry it so (see
+:func:`domain.display.routing._consider`). A stream that gets no frame for ``IDLE_END`` seconds ends;
 the clients then get the area once more as a lossless image, so they end exact.
 
 Drawing that crosses a stream's edge is something on top of the video (a window, a menu):
