@@ -10,8 +10,8 @@ motion starts (the C server waits for 20 frames, about 1.3 s at its rates). In `
 (the C server's default) only photographic content becomes a stream, which the worker checks
 with :func:`domain.codecs.classify.is_natural_motion` before it calls :meth:`start`; flat,
 synthetic animation stays lossless, unless a viewer's link cannot carry it so (see
-:func:`domain.display.routing._consider`). A stream that gets no frame for ``IDLE_END`` seconds ends;
-the clients then get the area once more as a lossless image, so they end exact.
+:func:`domain.display.routing._consider`). A stream that gets no frame for ``IDLE_END``
+seconds ends; the clients then get the area once more as a lossless image, so they end exact.
 
 Drawing that crosses a stream's edge is something on top of the video (a window, a menu):
 its part inside the stream is clipped out of the stream (STREAM_CLIP) and sent lossless.

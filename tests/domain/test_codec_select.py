@@ -9,6 +9,7 @@ import pytest
 from spice.domain.caps import CapabilitySet
 from spice.domain.channels.display import DisplayChannel
 from spice.domain.codecs.classify import is_natural_motion, is_photographic
+from spice.domain.codecs.jpeg import encode_jpeg_bgrx
 from spice.domain.codecs.select import CodecPolicy, choose, encode
 from spice.domain.enums import DisplayCap, ImageType
 
@@ -125,3 +126,17 @@ def test_a_fast_policy_sends_lossless_as_lz4_in_the_auto_modes_only() -> None:
     assert encode(flat, CodecPolicy(mode="auto_glz", fast=True)).type == ImageType.LZ_RGB
     assert encode(flat, CodecPolicy(mode="quic", lz4=True, fast=True)).type == ImageType.QUIC
     assert encode(flat, CodecPolicy(mode="lz", lz4=True, fast=True)).type == ImageType.LZ_RGB
+
+
+def test_jpeg_reads_an_area_of_the_surface_in_place() -> None:
+    """A stream's frame is encoded from a view of the surface (rows apart, with their pitch):
+    the same file as from a packed copy; a view whose pixels are not packed is copied first."""
+    rng = np.random.default_rng(9)
+    surface = rng.integers(0, 256, (120, 200, 4), dtype=np.uint8)
+    area = surface[10:74, 30:126]
+    assert not area.flags.c_contiguous
+    assert encode_jpeg_bgrx(area, 70) == encode_jpeg_bgrx(area.copy(), 70)
+    every_other = surface[:64, ::2]
+    assert encode_jpeg_bgrx(every_other, 70) == encode_jpeg_bgrx(every_other.copy(), 70)
+    video = CodecPolicy(video=True, jpeg_quality=70)
+    assert encode(area, video).payload == encode(area.copy(), video).payload
