@@ -128,7 +128,7 @@ class FrontDoor:
             try:
                 kind, replay = await sniff(stream, timeout)
             except SniffFailed as exc:
-                log.warning("%s: %s, closing", peer, exc)
+                log.warning("%s: %s, closing", peer, str(exc))
                 return
             if kind is Protocol.SPICE and self.take_spice:
                 owner_closes = True

@@ -390,7 +390,7 @@ async def serve_http(
             log.warning("%s: HTTP: %s within %g s, closing", peer, what, limits.timeout)
             return
         except EOFError as exc:
-            log.info("%s: HTTP: %s", peer, exc)
+            log.info("%s: HTTP: %s", peer, str(exc))
             return
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             log.info("%s: HTTP: connection lost (%s)", peer, exc or "reset")

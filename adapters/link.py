@@ -213,7 +213,7 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
                     return Linked(request, link.trailing_data(), policy.secure, verdict.view_only)
     except RemoteProtocolError as exc:
         code = exc.link_error.name if exc.link_error is not None else "no answer"
-        log.warning("%s: bad link: %s (%s), closing", peer, exc, code)
+        log.warning("%s: bad link: %s (%s), closing", peer, str(exc), code)
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await stream.send_all(link.fail(exc.link_error))
         return None
@@ -221,7 +221,7 @@ async def run_link(stream: trio.abc.Stream, policy: LinkPolicy, peer: str) -> Li
         log.warning("%s: link not completed within %.0f s, closing", peer, policy.timeout)
         return None
     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-        log.info("%s: connection lost during the link stage (%s)", peer, exc)
+        log.info("%s: connection lost during the link stage (%s)", peer, str(exc))
         return None
 
 

@@ -374,16 +374,18 @@ class ClientSession:
     def _gone(self, conn: Connection, exc: ClientGone) -> None:
         """Log a connection the client closed, or the server dropped, in at most one line. A
         client quitting closes all its channels at once: those closes are the session's one
-        disconnect line, not a line per channel."""
+        disconnect line, not a line per channel. Logged as text: a log record keeps its
+        arguments, and an exception's traceback would pin the frames (and the image) that
+        were being written when the client went."""
         if conn is self.main:
             # The session's end line says it (run_main).
             reason = "client closed the connection" if exc.by_peer else str(exc)
             self._ended(reason.removeprefix(f"{conn.label}: "))
-            log.debug("%s", exc)
+            log.debug("%s", str(exc))
         elif exc.by_peer:
-            log.debug("%s", exc)
+            log.debug("%s", str(exc))
         else:
-            log.info("%s", exc)
+            log.info("%s", str(exc))
 
     def _ended(self, reason: str) -> None:
         if self.end_reason is None:
@@ -402,7 +404,7 @@ class ClientSession:
         except ProtocolError as exc:
             if conn is self.main:
                 self._ended(f"protocol error: {exc}")
-            log.warning("%s: protocol error: %s; closing", conn.label, exc)
+            log.warning("%s: protocol error: %s; closing", conn.label, str(exc))
 
     async def _run_pair(
         self,

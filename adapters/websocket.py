@@ -401,7 +401,7 @@ async def serve_websocket(
         trio.BrokenResourceError,
         trio.ClosedResourceError,
     ) as exc:
-        log.info("%s: connection lost during the WebSocket handshake (%s)", peer, exc)
+        log.info("%s: connection lost during the WebSocket handshake (%s)", peer, str(exc))
         await trio.aclose_forcefully(stream)
         return
     if deadline.cancelled_caught:

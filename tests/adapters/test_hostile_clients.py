@@ -527,8 +527,9 @@ async def test_client_that_stops_reading_is_dropped(good_client, caplog) -> None
         assert frames > 50
         assert longest_pipe <= PIPE_LIMIT
         # Over 50 frames of 300 KB were pushed; once the survivor has caught up, what is left
-        # is at most about one frame's worth of buffers.
-        assert grown < 2 * 320 * 240 * 4, grown
+        # is less than one frame's worth of buffers (nothing, a log record included, keeps the
+        # frames the dropped client's writer was holding).
+        assert grown < 320 * 240 * 4, grown
         # The good client received frames while the other one was stalled, and after the drop.
         assert copies_at_drop - copies_before >= 5
         assert good.count(rc.MSG_DISPLAY_DRAW_COPY) > copies_at_drop
@@ -677,7 +678,8 @@ async def test_repeated_hostile_clients_leak_nothing(good_client, caplog) -> Non
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     top = after.compare_to(before, "lineno")[:8]
     assert grown < 64 * 1024, "\n".join(str(s) for s in top)
-    assert _task_count() == tasks_before
+    # Fewer is fine: the warm-up's last connection may still have been closing at the count.
+    assert _task_count() <= tasks_before
     assert server.client_count == 1
     assert list(core.sessions) == [sid]
     assert len(worker.clients) == 1 and not worker.cursor_clients

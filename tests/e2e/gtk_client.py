@@ -287,6 +287,15 @@ async def open_gtk_client(
             yield client
 
 
+async def inputs_open(client: GtkClient, timeout: float = 10.0) -> None:
+    """Until spice-gtk's inputs channel is open: input commands fail before that."""
+    await client.wait_for(
+        "channel-event",
+        lambda e: e["channel"] == "inputs" and e["name"] == "opened",
+        timeout=timeout,
+    )
+
+
 async def agent_ready(client: GtkClient) -> None:
     """Until spice-gtk's agent is up and knows the server agent's capabilities."""
     await client.wait_for("main-agent-update", lambda e: e["connected"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import GtkClient, inputs_open, open_gtk_client
 from test_gtk_audio import dominant, tone
 
 import spice
@@ -26,9 +26,7 @@ async def test_demo_shows_typing_and_a_drag_trail() -> None:
             await client.wait_for("mark")
             await client.wait_for("cursor-set")
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             await display.sync()
             text_before = display.framebuffer[110:190, 50:400].copy()
             for code in (0x23, 0x17):  # "hi"
@@ -125,9 +123,7 @@ async def test_demo_plays_a_tone_on_click_and_shows_the_microphone_level() -> No
             ) as client:
                 await client.wait_for("mark")
                 await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-                await client.wait_for(
-                    "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-                )
+                await inputs_open(client)
                 await client.wait_for("channel-new", lambda e: e["type"] == "record")
                 with trio.fail_after(10):
                     while not (server._core.playback.clients and server._core.record.clients):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import GtkClient, inputs_open, open_gtk_client
 from serving import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,12 +75,6 @@ async def until_pixel(client: GtkClient, x: int, y: int, bgr: tuple[int, int, in
     with trio.fail_after(10):
         while tuple((await client.screenshot())[y, x, :3]) != bgr:
             await trio.sleep(0.05)
-
-
-async def inputs_open(client: GtkClient) -> None:
-    await client.wait_for(
-        "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-    )
 
 
 async def type_key(client: GtkClient, scancode: int) -> None:

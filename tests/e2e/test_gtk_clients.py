@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import inputs_open, open_gtk_client
 from serving import wait_same
 
 import spice
@@ -17,12 +17,6 @@ import spice
 pytestmark = pytest.mark.e2e
 
 HOST = "127.0.0.1"
-
-
-async def inputs_open(client: GtkClient) -> None:
-    await client.wait_for(
-        "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-    )
 
 
 async def keys_from(events: trio.MemoryReceiveChannel[spice.InputEvent]) -> list[spice.KeyEvent]:

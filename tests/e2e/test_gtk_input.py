@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import trio
-from gtk_client import open_gtk_client
+from gtk_client import inputs_open, open_gtk_client
 from serving import collect_input, running_server
 
 import spice
@@ -18,9 +18,7 @@ async def test_keys_and_client_mode_mouse_arrive_in_order() -> None:
     async with running_server(320, 240) as server, server.input_events() as events:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
 
             await client.command({"cmd": "key_press", "scancode": 0x1E})  # A
             await client.command({"cmd": "key_release", "scancode": 0x1E})
@@ -82,9 +80,7 @@ async def test_many_motions_keep_flowing() -> None:
     async with running_server(320, 240) as server, server.input_events() as events:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             for i in range(40):
                 await client.command({"cmd": "position", "x": i, "y": 2 * i, "buttons": 0})
                 await client.flush()
@@ -107,9 +103,7 @@ async def test_server_mouse_mode_relative_motion_and_cursor_move() -> None:
         display = server.displays[0]
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 1)
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             # The client asks for client mode; a server without it stays in server mode.
             await client.command({"cmd": "request_mouse_mode", "mode": 2})
             await client.command({"cmd": "motion", "dx": 5, "dy": -3, "buttons": 0})
@@ -144,9 +138,7 @@ async def test_server_mouse_mode_relative_motion_and_cursor_move() -> None:
 async def test_keyboard_leds_reach_the_client() -> None:
     async with running_server(64, 64) as server:
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             mark = client.mark()
             await server.set_keyboard_leds(4)  # caps lock
             await client.wait_for("inputs-modifiers", lambda e: e["modifiers"] == 4, since=mark)
@@ -204,9 +196,7 @@ async def test_agent_mouse_gives_client_mode_without_a_tablet() -> None:
     ):
         async with open_gtk_client("127.0.0.1", server.port_bound) as client:
             await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             await client.command({"cmd": "position", "x": 17, "y": 29, "buttons": 0})
             await client.flush()
             with trio.fail_after(10):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from gtk_client import GtkClient, open_gtk_client
+from gtk_client import GtkClient, inputs_open, open_gtk_client
 from serving import collect_input, wait_same
 
 import spice
@@ -66,9 +66,7 @@ async def test_scram_over_tls(
             await wait_same(client, display)
             (who,) = server.clients
             assert who.user == "alice" and not who.view_only
-            await client.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(client)
             await client.command({"cmd": "key_press_and_release", "scancode": 0x1E})
             await client.flush()
             got = await collect_input(events, 2)
@@ -152,9 +150,7 @@ async def test_view_only_user_input_never_reaches_the_application(
             await wait_same(viewer, display)
             (who,) = server.clients
             assert who.user == "viewer" and who.view_only
-            await viewer.wait_for(
-                "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-            )
+            await inputs_open(viewer)
             await viewer.command({"cmd": "key_press_and_release", "scancode": 0x1E})
             await viewer.command({"cmd": "position", "x": 30, "y": 20, "buttons": 0})
             await viewer.command(
@@ -167,9 +163,7 @@ async def test_view_only_user_input_never_reaches_the_application(
             assert await collect_input(events, 1, timeout=1.5) == []
             # A full user's input, sent after, arrives and carries its name.
             async with tls_login(server, x509_dir, "alice", "pencil-1") as full:
-                await full.wait_for(
-                    "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-                )
+                await inputs_open(full)
                 await full.command({"cmd": "key_press_and_release", "scancode": 0x1F})
                 await full.flush()
                 got = await collect_input(events, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import trio
-from gtk_client import open_gtk_client
+from gtk_client import inputs_open, open_gtk_client
 from serving import same_pixels
 
 import spice
@@ -23,9 +23,7 @@ def test_server_thread_draws_and_delivers_input() -> None:
         async def client_side() -> None:
             async with open_gtk_client("127.0.0.1", server.port_bound) as client:
                 await client.wait_for("mark")
-                await client.wait_for(
-                    "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-                )
+                await inputs_open(client)
                 expected = await trio.to_thread.run_sync(lambda: display.framebuffer)
                 with trio.fail_after(10):
                     while not same_pixels(await client.screenshot(), expected):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gtk_client import open_gtk_client
+from gtk_client import inputs_open, open_gtk_client
 from serving import collect_input, wait_same
 
 import spice
@@ -42,9 +42,7 @@ async def test_spice_gtk_over_tls(server_factory, x509_dir: str, plain_port_too:
         await display.fill(10, 10, 50, 40, 0xAA5500)
         await wait_same(client, display)
 
-        await client.wait_for(
-            "channel-event", lambda e: e["channel"] == "inputs" and e["name"] == "opened"
-        )
+        await inputs_open(client)
         await client.command({"cmd": "key_press_and_release", "scancode": 0x1E})
         await client.command({"cmd": "position", "x": 30, "y": 20, "buttons": 0})
         await client.command(

@@ -25,7 +25,7 @@ import pytest
 import trio
 import xcffib.xproto as xp
 from content import desktop_like
-from gtk_client import GtkClient, agent_ready, next_event, open_gtk_client
+from gtk_client import GtkClient, agent_ready, inputs_open, next_event, open_gtk_client
 from PIL import Image
 from serving import free_port, read_rest, read_until, running_server, same_pixels
 from supervised import stop_process
@@ -161,6 +161,7 @@ async def test_xvfb_desktop_through_spice_gtk(tmp_path: Path, how: dict[str, boo
                 async with open_gtk_client("127.0.0.1", server.port_bound) as client:
                     await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
                     await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    await inputs_open(client)
                     # Lossless: the client's surface is the X root window, pixel for pixel.
                     await client_equals_root(client, peer)
                     shown = await client.screenshot()
@@ -236,6 +237,7 @@ async def test_view_only_plays_no_input() -> None:
                 async with open_gtk_client("127.0.0.1", server.port_bound) as client:
                     await client.wait_for("mouse-mode", lambda e: e["mode"] == 2)
                     await client.wait_for("primary-create", lambda e: e["width"] == W)
+                    await inputs_open(client)
                     await client_equals_root(client, peer)
                     await client.command({"cmd": "position", "x": 77, "y": 55, "buttons": 0})
                     await client.command({"cmd": "key_press_and_release", "scancode": 0x1E})
