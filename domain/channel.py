@@ -149,6 +149,11 @@ class ChannelConnection:
         return out
 
     @property
+    def has_output(self) -> bool:
+        """Bytes are queued for writing (:meth:`data_to_send` would return some)."""
+        return bool(self._out)
+
+    @property
     def may_send(self) -> bool:
         """False while the client owes acks for more than two windows of messages or, with a
         byte window, for more bytes than that (and for more than ``MAX_UNACKED_WINDOWS``

@@ -135,6 +135,18 @@ async def encode_while_writing(
     bytes wait in the machine while the next encodes). Meanwhile a fill beside the job's
     areas (a key's echo) is framed and written at once, right behind what is being written,
     ahead of the job. None when an encode it waited for (another viewer's) was dropped."""
+    stream_frame = job.stream_id is not None or job.video is not None
+    if (
+        stream_frame
+        and not machine.has_output
+        and (sock is None or _in_flight_below(sock, machine))
+    ):
+        # One JPEG or video frame (a few ms), nothing left to write and the path not over its
+        # cap: there is nothing to overlap, and a fill waits one frame's encode at most.
+        try:
+            return await worker.images_for(job, mm_time=stamp)
+        except EncodeAbandoned:
+            return None
     result: list[list[EncodedImage | VideoFrame | None]] = []
     encoded, flushed = trio.Event(), trio.Event()
 
@@ -169,6 +181,17 @@ async def encode_while_writing(
         # Both writes may see the client leave at once: that is the cause to raise.
         raise single_error(group, prefer=(ClientGone,)) from None
     return result[0] if result else None
+
+
+def _in_flight_below(sock: trio.socket.SocketType, machine: DisplayChannel) -> bool:
+    """The path holds no more than :meth:`DisplayChannel.in_flight_cap` bytes unacknowledged
+    (or has no measure of it)."""
+    timing = path_timing(sock)
+    if timing is None:
+        return True
+    cap = machine.in_flight_cap(timing.min_rtt, trio.current_time())
+    held = bytes_in_flight(sock) if cap is not None else None
+    return cap is None or held is None or held <= cap
 
 
 async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayChannel) -> None:
