@@ -142,11 +142,14 @@ async def encode_while_writing(
         and (sock is None or _in_flight_below(sock, machine))
     ):
         # One JPEG or video frame (a few ms), nothing left to write and the path not over its
-        # cap: there is nothing to overlap, and a fill waits one frame's encode at most.
+        # cap: there is nothing to overlap. A fill that came meanwhile still goes ahead.
         try:
-            return await worker.images_for(job, mm_time=stamp)
+            images = await worker.images_for(job, mm_time=stamp)
         except EncodeAbandoned:
             return None
+        if machine.frame_fills_ahead(trio.current_time()):
+            await conn.flush()
+        return images
     result: list[list[EncodedImage | VideoFrame | None]] = []
     encoded, flushed = trio.Event(), trio.Event()
 
