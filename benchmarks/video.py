@@ -30,6 +30,8 @@ Method (see benchmarks/README.md, "video.py"):
   invalidates that touch it, stamped with the probe's clock; ``watch_streams`` turns spice-gtk's
   debug log into ``stream-create`` events. Afterwards each sample is matched to the nearest
   source frame (squared error on the grid); samples within 20 dB of a source frame count.
+* Per mode both servers run at once, each with its own client, and take turns rep by rep (the
+  first alternating), so a change in the machine's speed during the run weighs on both alike.
 * Per rep: **fps shown** = distinct source frames the client showed in the ``--seconds`` after
   the first one it showed (and the worst 1-second bin); **stream start** = the client's first
   ``stream-create`` minus the time it first showed a video frame (ours: also the server's own
@@ -39,7 +41,9 @@ Method (see benchmarks/README.md, "video.py"):
   the grid PSNR over every sample; **CPU** = on-CPU time over the rep
   (``/proc/PID/task/*/schedstat``) divided by the clip's length, in % of one core: the whole
   server process and, for Xspice, its "SPICE Worker" thread (the encoder; the Xorg process
-  also takes ffplay's PutImage). The client's CPU is reported too.
+  also takes ffplay's PutImage). The client's CPU is reported too. **Steady CPU**: the same
+  between the first and the last screenshot (2.5 to 7.5 s into the rep), which leaves out
+  each server's stream start and end.
 
 Prints a table and then one JSON object (``--json FILE`` also writes it). Stops every process
 it started, also on failure, Ctrl-C or SIGTERM.
@@ -332,6 +336,9 @@ def one_rep(
     server = CpuMeter(server_pid)
     client = CpuMeter(gtk.p.proc.pid)
     shots: list[str] = []
+    #: (time, server CPU, worker CPU) at each screenshot: the steady part of the rep lies
+    #: between the first and the last (the stream's start and end are outside).
+    steady: list[tuple[float, float, float | None]] = []
     first_event = len(gtk.p.events)
     with server.poll_in_background(), client.poll_in_background():
         cpu0 = server.total()
@@ -345,6 +352,13 @@ def one_rep(
                 if at >= args.seconds:
                     continue
                 time.sleep(max(0.0, t_start + at - time.monotonic()))
+                steady.append(
+                    (
+                        time.monotonic(),
+                        server.total(),
+                        server.total(worker_thread) if worker_thread else None,
+                    )
+                )
                 shot = gtk.screenshot(tmp)[y : y + h, x : x + w].copy()
                 path = tmp / f"{tag}.shot{len(shots)}.npy"
                 np.save(path, shot)
@@ -375,6 +389,7 @@ def one_rep(
         "bytes": bytes1 - bytes0,
         "cpu_s": cpu,
         "worker_cpu_s": worker,
+        "steady": steady,
         "client_cpu_s": client_cpu,
         "machine_busy_s": busy,
         "stream_creates": creates,
@@ -393,66 +408,72 @@ def gtk_probe(port: int, tmp: Path, tag: str) -> Iterator[Gtk]:
         yield gtk
 
 
-def run_c(
-    args: argparse.Namespace, mode: str, clips: dict[str, Path], tmp: Path
-) -> dict[str, list[dict[str, Any]]]:
+#: One rep on one server: (clip name, clip path, rep number) -> the rep's raw observations.
+RepRunner = Callable[[str, Path, int], dict[str, Any]]
+
+
+@contextlib.contextmanager
+def c_side(args: argparse.Namespace, mode: str, tmp: Path) -> Iterator[RepRunner]:
+    """Xspice in ``mode`` with its spice-gtk client, ready to play reps."""
     options = {"SpiceStreamingVideo": mode, **dict(kv.split("=", 1) for kv in args.xspice_option)}
-    out: dict[str, list[dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
         screen = stack.enter_context(_peers.xspice_screen(args.xspice_port, SCREEN, options))
         gtk = stack.enter_context(gtk_probe(args.xspice_port, tmp, f"c-{mode}"))
         time.sleep(0.5)
-        for name, path in clips.items():
-            for rep in range(args.reps):
-                tag = f"c-{mode}-{name}-{rep}"
-                player: Player
-                if args.player == "ffplay":
-                    player = FfPlayer(
-                        screen, path, args.seconds, args.sdl_render_driver, tmp / f"{tag}.log"
-                    )
-                else:
-                    player = XshmPlayer(screen, path, args.seconds, tmp / f"{tag}.log")
-                result = one_rep(gtk, screen.pid, "SPICE Worker", player, tmp, tag, args)
-                out.setdefault(name, []).append(result)
-                print(f"  {tag}: {brief(result)}", flush=True)
-    return out
+
+        def rep(name: str, path: Path, i: int) -> dict[str, Any]:
+            tag = f"c-{mode}-{name}-{i}"
+            player: Player
+            if args.player == "ffplay":
+                player = FfPlayer(
+                    screen, path, args.seconds, args.sdl_render_driver, tmp / f"{tag}.log"
+                )
+            else:
+                player = XshmPlayer(screen, path, args.seconds, tmp / f"{tag}.log")
+            result = one_rep(gtk, screen.pid, "SPICE Worker", player, tmp, tag, args)
+            print(f"  {tag}: {brief(result)}", flush=True)
+            return result
+
+        yield rep
 
 
-def run_ours(
+@contextlib.contextmanager
+def ours_side(
     args: argparse.Namespace, mode: str, clips: dict[str, Path], tmp: Path
-) -> dict[str, list[dict[str, Any]]] | str:
+) -> Iterator[RepRunner | str]:
+    """``frame_server.py`` in ``mode`` with the clips loaded and its spice-gtk client, ready to
+    play reps (or why spice.Server refused the options)."""
     require_free(args.our_port)
     argv = [sys.executable, str(HERE / "frame_server.py"), "--port", str(args.our_port),
             "--size", f"{SCREEN[0]}x{SCREEN[1]}", "--streaming-video", mode,
             *(["--video-codecs", args.video_codecs] if args.video_codecs else [])]  # fmt: skip
-    out: dict[str, list[dict[str, Any]]] = {}
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(child(argv, tmp, f"ours-{mode}"))
         first = server.wait_for(lambda e: e.get("event") in ("listening", "rejected"), 120)
         if first["event"] == "rejected":
-            return f"rejected by spice.Server: {first['message']}"
+            yield f"rejected by spice.Server: {first['message']}"
+            return
         for name, path in clips.items():
             server.command("load_clip", name=name, path=str(path), width=WIDTH, height=HEIGHT)
         gtk = stack.enter_context(gtk_probe(args.our_port, tmp, f"ours-{mode}"))
         time.sleep(0.5)
-        for name in clips:
-            for rep in range(args.reps):
-                tag = f"ours-{mode}-{name}-{rep}"
-                player = OurPlayer(server, name, args.seconds, not args.keep_last_frame)
-                result = one_rep(gtk, int(server.proc.pid), None, player, tmp, tag, args)
-                if result["bytes"] == 0 or not result["clean_start"]:
-                    state = server.command("state")
-                    result["stall"] = {
-                        "bytes": result["bytes"],
-                        "clean_start": result["clean_start"],
-                        "server_state": {
-                            k: v for k, v in state.items() if k not in ("event", "id")
-                        },
-                    }
-                    print(f"  WARNING {tag}: {json.dumps(result['stall'])[:3000]}", flush=True)
-                out.setdefault(name, []).append(result)
-                print(f"  {tag}: {brief(result)}", flush=True)
-    return out
+
+        def rep(name: str, _path: Path, i: int) -> dict[str, Any]:
+            tag = f"ours-{mode}-{name}-{i}"
+            player = OurPlayer(server, name, args.seconds, not args.keep_last_frame)
+            result = one_rep(gtk, int(server.proc.pid), None, player, tmp, tag, args)
+            if result["bytes"] == 0 or not result["clean_start"]:
+                state = server.command("state")
+                result["stall"] = {
+                    "bytes": result["bytes"],
+                    "clean_start": result["clean_start"],
+                    "server_state": {k: v for k, v in state.items() if k not in ("event", "id")},
+                }
+                print(f"  WARNING {tag}: {json.dumps(result['stall'])[:3000]}", flush=True)
+            print(f"  {tag}: {brief(result)}", flush=True)
+            return result
+
+        yield rep
 
 
 def brief(result: dict[str, Any]) -> str:
@@ -519,6 +540,12 @@ def analyse(raw: dict[str, Any], source: Source, args: argparse.Namespace) -> di
     if raw["worker_cpu_s"] is not None:
         out["worker_cpu_pct"] = round(100 * raw["worker_cpu_s"] / clip_s, 1)
     out["client_cpu_pct"] = round(100 * raw["client_cpu_s"] / clip_s, 1)
+    steady = raw.get("steady") or []
+    if len(steady) >= 2 and steady[-1][0] > steady[0][0]:
+        (t0, cpu0, worker0), (t1, cpu1, worker1) = steady[0], steady[-1]
+        out["steady_cpu_pct"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
+        if worker0 is not None and worker1 is not None:
+            out["steady_worker_cpu_pct"] = round(100 * (worker1 - worker0) / (t1 - t0), 1)
     # Everything else the machine did meanwhile (other jobs; for C also the player), in % of
     # one core over the rep: noise to judge the numbers by.
     elapsed = raw["t_end"] - raw["t_start"]
@@ -557,6 +584,8 @@ def summarise(reps: list[dict[str, Any]]) -> dict[str, Any]:
         "worker_cpu_pct": median(values("worker_cpu_pct")),
         "client_cpu_pct": median(values("client_cpu_pct")),
         "other_cpu_pct": median(values("other_cpu_pct")),
+        "steady_cpu_pct": median(values("steady_cpu_pct")),
+        "steady_worker_cpu_pct": median(values("steady_worker_cpu_pct")),
         "server_stream_start_s": [r.get("server_stream_start_s") for r in reps]
         if any("server_stream_start_s" in r for r in reps)
         else None,
@@ -620,12 +649,18 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
                     "bytes_per_s": ratio(ours["bytes_per_s"], c["bytes_per_s"]),
                     "cpu_vs_process": ratio(ours["cpu_pct"], c["cpu_pct"]),
                     "cpu_vs_worker": ratio(ours["cpu_pct"], c["worker_cpu_pct"]),
+                    "steady_cpu_vs_worker": ratio(
+                        ours["steady_cpu_pct"], c["steady_worker_cpu_pct"]
+                    ),
                 }
                 r = row["ratios"]
                 print(
                     f"{'':10} {'':6} ours/C fps {fmt(r['fps'], 2)}, stream start "
                     f"{fmt(r['stream_start'], 2)}, bytes/s {fmt(r['bytes_per_s'], 2)}, CPU "
-                    f"{fmt(r['cpu_vs_process'], 2)} (vs worker {fmt(r['cpu_vs_worker'], 2)})"
+                    f"{fmt(r['cpu_vs_process'], 2)} (vs worker {fmt(r['cpu_vs_worker'], 2)}; "
+                    f"steady, between the first and last screenshot: "
+                    f"{fmt(ours['steady_cpu_pct'])} vs {fmt(c['steady_worker_cpu_pct'])}, "
+                    f"{fmt(r['steady_cpu_vs_worker'], 2)})"
                 )
             if isinstance(ours, dict):
                 row["targets"] = check_targets(ours, c if isinstance(c, dict) else None)
@@ -675,10 +710,25 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"clips ready in {time.monotonic() - started:.1f} s: {clips}", flush=True)
     raw: dict[str, dict[str, Any]] = {peer: {} for peer in args.peers}
     for mode in args.modes:
-        for peer in args.peers:
-            print(f"{peer}, streaming {mode}", flush=True)
-            runner: Callable[..., Any] = run_c if peer == "c" else run_ours
-            raw[peer][mode] = runner(args, mode, clips, tmp)
+        print(f"streaming {mode}: {', '.join(args.peers)}, reps taking turns", flush=True)
+        with contextlib.ExitStack() as stack:
+            sides: dict[str, RepRunner] = {}
+            for peer in args.peers:
+                side = stack.enter_context(
+                    c_side(args, mode, tmp) if peer == "c" else ours_side(args, mode, clips, tmp)
+                )
+                if isinstance(side, str):
+                    raw[peer][mode] = side
+                else:
+                    sides[peer] = side
+                    raw[peer][mode] = {}
+            # The servers take turns rep by rep (the first alternating), so a change in the
+            # machine's speed over the run weighs on both alike.
+            for name, path in clips.items():
+                for i in range(args.reps):
+                    order = list(sides) if i % 2 == 0 else list(reversed(sides))
+                    for peer in order:
+                        raw[peer][mode].setdefault(name, []).append(sides[peer](name, path, i))
     stalled = any(
         r.get("stall")
         for modes in raw.values()
