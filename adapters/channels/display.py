@@ -18,7 +18,7 @@ from spice.adapters.connection import ClientGone, Connection
 from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
 from spice.adapters.task_errors import single_error
-from spice.adapters.tcp_info import bytes_in_flight, path_timing, socket_under
+from spice.adapters.tcp_info import PathTiming, bytes_in_flight, path_timing, socket_under
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
 from spice.domain.codecs.select import EncodedImage
@@ -135,9 +135,8 @@ async def encode_while_writing(
     bytes wait in the machine while the next encodes). Meanwhile a fill beside the job's
     areas (a key's echo) is framed and written at once, right behind what is being written,
     ahead of the job. None when an encode it waited for (another viewer's) was dropped."""
-    stream_frame = job.stream_id is not None or job.video is not None
     if (
-        stream_frame
+        (job.stream_id is not None or job.video is not None)
         and not machine.has_output
         and (sock is None or _in_flight_below(sock, machine))
     ):
@@ -186,30 +185,38 @@ async def encode_while_writing(
     return result[0] if result else None
 
 
-def _in_flight_below(sock: trio.socket.SocketType, machine: DisplayChannel) -> bool:
-    """The path holds no more than :meth:`DisplayChannel.in_flight_cap` bytes unacknowledged
-    (or has no measure of it)."""
+def _in_flight_cap(
+    sock: trio.socket.SocketType, machine: DisplayChannel
+) -> tuple[PathTiming, float] | None:
+    """The path's timing and :meth:`DisplayChannel.in_flight_cap` (None: no measure yet)."""
     timing = path_timing(sock)
     if timing is None:
-        return True
+        return None
     cap = machine.in_flight_cap(timing.min_rtt, trio.current_time())
-    held = bytes_in_flight(sock) if cap is not None else None
-    return cap is None or held is None or held <= cap
+    return None if cap is None else (timing, cap)
+
+
+def _held_within(sock: trio.socket.SocketType, cap: float) -> bool:
+    held = bytes_in_flight(sock)
+    return held is None or held <= cap
+
+
+def _in_flight_below(sock: trio.socket.SocketType, machine: DisplayChannel) -> bool:
+    """The path holds no more than its cap of bytes unacknowledged (or has no measure)."""
+    capped = _in_flight_cap(sock, machine)
+    return capped is None or _held_within(sock, capped[1])
 
 
 async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayChannel) -> None:
     """Wait until the path holds no more than :meth:`DisplayChannel.in_flight_cap` bytes
     unacknowledged (fills that overtake the job still go meanwhile)."""
-    timing = path_timing(sock)
-    if timing is None:
+    capped = _in_flight_cap(sock, machine)
+    if capped is None:
         return
-    cap = machine.in_flight_cap(timing.min_rtt, trio.current_time())
-    if cap is None:
-        return
+    timing, cap = capped
     poll = min(max(timing.min_rtt / 8, 0.002), 0.02)
     deadline = trio.current_time() + max(1.0, 4 * timing.rtt)  # a stalled peer: do not wait on
     while trio.current_time() < deadline:
-        held = bytes_in_flight(sock)
-        if held is None or held <= cap:
+        if _held_within(sock, cap):
             return
         await trio.sleep(poll)

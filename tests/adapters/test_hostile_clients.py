@@ -604,6 +604,18 @@ def _task_count() -> int:
     return count(trio.lowlevel.current_root_task())
 
 
+async def _steady_task_count(steady_for: float = 0.3, timeout: float = 5.0) -> int:
+    """The task count once it has not changed for ``steady_for`` seconds: the last closed
+    connection's handler may still be finishing its close."""
+    count, since = _task_count(), trio.current_time()
+    with trio.fail_after(timeout):
+        while trio.current_time() - since < steady_for:
+            await trio.sleep(0.02)
+            if (now := _task_count()) != count:
+                count, since = now, trio.current_time()
+    return count
+
+
 async def _one_hostile(server: spice.Server, kind: int, session_id: int) -> None:
     """One of several hostile behaviours, each ending with the server closing on us."""
     if kind == 0:
@@ -651,7 +663,7 @@ async def test_repeated_hostile_clients_leak_nothing(good_client, caplog) -> Non
     for i in range(30):  # warm-up: caches, lazily imported modules, interned strings
         await _one_hostile(server, i % 6, sid)
     await settled()
-    tasks_before = _task_count()
+    tasks_before = await _steady_task_count()
     tracemalloc.start()
     try:
         gc.collect()
@@ -678,8 +690,7 @@ async def test_repeated_hostile_clients_leak_nothing(good_client, caplog) -> Non
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     top = after.compare_to(before, "lineno")[:8]
     assert grown < 64 * 1024, "\n".join(str(s) for s in top)
-    # Fewer is fine: the warm-up's last connection may still have been closing at the count.
-    assert _task_count() <= tasks_before
+    assert await _steady_task_count() == tasks_before
     assert server.client_count == 1
     assert list(core.sessions) == [sid]
     assert len(worker.clients) == 1 and not worker.cursor_clients
