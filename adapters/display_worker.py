@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from spice.adapters.connection import Wakeup
-from spice.domain.channels.display import DisplayChannel, DrawJob
+from spice.domain.channels.display import DisplayChannel, DrawJob, ImageRequest
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
@@ -304,10 +304,20 @@ class DisplayWorker:
             h, w = cmd.pixels.shape[:2]
             area = Box(cmd.x, cmd.y, w, h)
             # A frame of a running stream changes all of it: no need to scan for what did.
-            whole = any(s.box == area for s in self.streams.streams.values())
-            put = functools.partial(surface.put, cmd.x, cmd.y, cmd.pixels, whole=whole)
+            stream = next((s for s in self.streams.streams.values() if s.box == area), None)
+            put = functools.partial(surface.put, cmd.x, cmd.y, cmd.pixels, whole=stream is not None)
+            ahead = None if stream is None else self._frame_ahead(stream.id)
             async with self.surface_lock:
-                if h * w > THREAD_PIXELS:
+                if ahead is not None and h * w > THREAD_PIXELS:
+                    boxes, image, cpu = await trio.to_thread.run_sync(
+                        _put_and_encode, put, surface, ahead, limiter=self._encoders
+                    )
+                    if image is not None:
+                        self.encodes += 1
+                        self.encode_cpu += cpu
+                        generation = surface.generation(ahead.box)
+                        self.encode_cache.put(EncodeKey(ahead.box, generation, ahead.policy), image)
+                elif h * w > THREAD_PIXELS:
                     boxes = await trio.to_thread.run_sync(put)
                 else:
                     boxes = put()
@@ -364,6 +374,16 @@ class DisplayWorker:
             self._each_cursor(cmd)
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
+
+    def _frame_ahead(self, stream_id: int) -> ImageRequest | None:
+        """The image of a stream's next frame that the clients who would send it at once
+        will ask for (:meth:`DisplayChannel.frame_request_now`), when they agree on one: it
+        is then encoded in the same thread hop as the frame is copied in, while its pixels
+        are still in the cache, instead of in a second hop when the job asks for it."""
+        now = trio.current_time()
+        requests = {client.machine.frame_request_now(stream_id, now) for client in self.clients}
+        requests.discard(None)
+        return requests.pop() if len(requests) == 1 else None
 
     def _set_heads(self, heads: tuple[Box, ...]) -> None:
         self.heads = heads
@@ -496,6 +516,17 @@ class DisplayWorker:
 
 def _snapshots(surface: Surface, boxes: list[Box]) -> list[Pixels]:
     return [surface.snapshot(box) for box in boxes]
+
+
+def _put_and_encode(
+    put: Callable[[], list[Box]], surface: Surface, request: ImageRequest
+) -> tuple[list[Box], EncodedImage | None, float]:
+    """``put()``, then the image ``request`` asks for when the put changed pixels."""
+    boxes = put()
+    if not boxes or not surface.box.contains(request.box):
+        return boxes, None, 0.0
+    image, cpu = _timed_encode(surface.view(request.box), request.policy)
+    return boxes, image, cpu
 
 
 def _timed_video(video: VideoStream, pixels: Pixels, mm_time: int) -> tuple[VideoFrame, float]:

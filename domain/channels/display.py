@@ -352,15 +352,7 @@ class DisplayChannel(ChannelConnection):
                 return self._job
             if isinstance(op, StreamFrame) and op.id in self._streams:
                 box = self._streams[op.id]
-                quality, size = self.video_quality, None
-                if now is not None:
-                    pacing = self.pacing(now)
-                    quality = pacing.quality
-                    if pacing.scale_level:
-                        size = _scaled(box, pacing.scale)
-                policy = attrs.evolve(
-                    self.policy, video=True, jpeg_quality=quality, video_size=size
-                )
+                policy = self._frame_policy(box, now)
                 self._job = DrawJob((ImageRequest(box, policy),), stream_id=op.id)
                 return self._job
             if isinstance(op, (Damage, StreamFrame)):
@@ -374,6 +366,39 @@ class DisplayChannel(ChannelConnection):
                 self._frame(op)
             self.pipe.done()
         return None
+
+    def _frame_policy(self, box: Box, now: float | None) -> CodecPolicy:
+        """How a frame of the MJPEG stream over ``box`` is encoded: the pacing's quality
+        and scale (without ``now``, unpaced: the configured quality, full size)."""
+        quality, size = self.video_quality, None
+        if now is not None:
+            pacing = self.pacing(now)
+            quality = pacing.quality
+            if pacing.scale_level:
+                size = _scaled(box, pacing.scale)
+        return attrs.evolve(self.policy, video=True, jpeg_quality=quality, video_size=size)
+
+    def frame_request_now(self, stream_id: int, now: float) -> ImageRequest | None:
+        """The image a frame of MJPEG stream ``stream_id`` would be asked for with (its
+        area and policy) if it reached the pipe at ``now``, when it would go out at once:
+        no job out, nothing queued ahead of it, the ack window open and the pacing budget
+        spent no further than ``now``. None otherwise, or when the stream is not this
+        client's MJPEG stream (a VP8 or H.264 stream encodes its frames itself). The
+        display's worker uses it to encode the frame in the same step as it copies it in,
+        and only then: a frame the client would not take at once may be superseded before
+        it goes."""
+        box = self._streams.get(stream_id)
+        if (
+            box is None
+            or stream_id in self._video
+            or self._job is not None
+            or not self.ready
+            or len(self.pipe) > 0
+            or not self.may_send
+            or self.pacing(now).frame_due(now) > now
+        ):
+            return None
+        return ImageRequest(box, self._frame_policy(box, now))
 
     def _more_damage(
         self, requests: tuple[ImageRequest, ...], now: float

@@ -365,3 +365,27 @@ def test_a_fill_beside_a_frame_being_encoded_goes_first_and_all_ends_exact() -> 
     viewer.machine.commit(job, display.images_for(job))
     finish(display, [viewer])
     assert exact(display, viewer)
+
+
+def test_the_frame_a_client_would_send_at_once_is_named_before_it_arrives() -> None:
+    display = StreamingDisplay(320, 200)
+    viewer = display.join("auto_glz")
+    viewer.send(50, display.now)
+    for i in range(10):
+        display.put(40, 30, video_frame(i))
+        viewer.send(50, display.now)
+        display.tick(1 / FPS)
+    machine = viewer.machine
+    ((stream_id, box),) = machine.streams.items()
+    ahead = machine.frame_request_now(stream_id, display.now)
+    assert ahead is not None and ahead.box == box and ahead.policy.video
+    assert machine.frame_request_now(stream_id + 1, display.now) is None  # not a stream
+    display.put(40, 30, video_frame(10))
+    # The frame is in the pipe now: a next one would queue behind it.
+    assert machine.frame_request_now(stream_id, display.now) is None
+    job = machine.next_job(display.now)
+    assert job is not None and job.stream_id == stream_id
+    assert job.requests == (ahead,)  # what the worker encoded ahead is what the job asks for
+    assert machine.frame_request_now(stream_id, display.now) is None  # a job is out
+    machine.commit(job, display.images_for(job), now=display.now)
+    assert machine.frame_request_now(stream_id, display.now) is not None

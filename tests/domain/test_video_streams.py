@@ -449,3 +449,11 @@ def test_half_size_h264_goes_to_spice_gtk_as_sized_frames(
     assert psnr(shown[30:150, 40:200], display.surface.pixels[30:150, 40:200]) > 20
     finish(display, [viewer])
     assert exact(display, viewer)
+
+
+def test_no_frame_is_named_ahead_for_a_vp8_stream() -> None:
+    # A VP8 stream encodes its frames itself: the worker encodes none in the copy's hop.
+    display, viewer = _streamed(HTML5_CAPS, ("vp8",))
+    ((stream_id, _),) = viewer.machine.streams.items()
+    assert viewer.peer.stream_codecs == [2]
+    assert viewer.machine.frame_request_now(stream_id, display.now) is None
