@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from spice.adapters.quick_lock import QuickLock
 from spice.adapters.sniff import ReplayStream
 from spice.domain.channel import ChannelConnection
 from spice.domain.link import NEED_DATA
@@ -89,7 +90,7 @@ class Connection:
         self.machine = machine
         self.label = label
         self.send_timeout = send_timeout
-        self._send_lock = trio.Lock()
+        self._send_lock = QuickLock()
         #: The TCP socket when the stream writes to it as it is (no TLS or WebSocket
         #: framing in between): then a flush writes all its parts at once.
         self._socket = _plain_socket(stream)

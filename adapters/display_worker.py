@@ -27,6 +27,7 @@ import attrs
 import trio
 
 from spice.adapters.connection import Wakeup
+from spice.adapters.quick_lock import QuickLock
 from spice.domain.channels.display import DisplayChannel, DrawJob, ImageRequest
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.codecs.video import VideoFrame
@@ -194,11 +195,11 @@ class DisplayWorker:
         #: Commands submitted and not yet applied (queued, handed over, or being applied),
         #: and the lock an apply holds: :meth:`apply_at_once` may go only when none is.
         self._unapplied = 0
-        self._applying = trio.Lock()
+        self._applying = QuickLock()
         #: Held while pixels move within the surface (COPY_BITS) until the move is recorded in
         #: every pipe, and by a writer while it reads pixels: a read must not see a move that
         #: its pipe does not know about yet, or the client would get the move twice.
-        self.surface_lock = trio.Lock()
+        self.surface_lock = QuickLock()
         self.clients: set[DisplayClient] = set()
         self.cursor_clients: set[CursorClient] = set()
         self.encode_cache = EncodeCache()
