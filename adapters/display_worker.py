@@ -209,6 +209,7 @@ class DisplayWorker:
         #: encoding took (in whichever thread ran it), for tests and benchmarks.
         self.encodes = 0
         self.encode_cpu = 0.0
+        self._drawn: list[Box] | None = None
 
     # -- clients ---------------------------------------------------------------------------
     def attach(self, client: DisplayClient) -> None:
@@ -295,11 +296,16 @@ class DisplayWorker:
 
     async def apply(self, cmd: Command) -> None:
         stamp = self.surface.stamp
+        self._drawn = None
         await self._apply(cmd)
         if self.surface.stamp != stamp:
-            self.encode_cache.prune(self.surface.generation)
+            surface = self.surface
+            near = None if self._drawn is None else [surface.tile_cover(b) for b in self._drawn]
+            self.encode_cache.prune(surface.generation, near)
 
     async def _apply(self, cmd: Command) -> None:
+        """Apply ``cmd``; an update sets ``_drawn`` to the boxes it changed (the encode
+        cache then looks only at its entries near them)."""
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
@@ -322,6 +328,7 @@ class DisplayWorker:
                     boxes = await trio.to_thread.run_sync(put)
                 else:
                     boxes = put()
+            self._drawn = boxes
             for box in boxes:
                 self._route(box)
         elif isinstance(cmd, FillCmd):
@@ -453,7 +460,7 @@ class DisplayWorker:
                 misses = [(i, key, px) for (i, key), px in zip(keys, snapshots, strict=True)]
             if len(misses) == 1 and not waits:  # the common case: no nursery to pay for
                 await self._encode_one(misses[0][1], misses[0][2], results, misses[0][0])
-            else:
+            elif misses or waits:
                 async with trio.open_nursery() as nursery:
                     for i, key, pixels in misses:
                         nursery.start_soon(self._encode_one, key, pixels, results, i)

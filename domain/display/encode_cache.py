@@ -12,7 +12,7 @@ and then forgets the least recently used entries first.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -67,10 +67,17 @@ class EncodeCache:
         self._entries[key] = image
         self._bytes += size
 
-    def prune(self, generation: Callable[[Box], int]) -> None:
+    def prune(self, generation: Callable[[Box], int], near: Sequence[Box] | None = None) -> None:
         """Drop the entries whose area has changed since they were encoded (``generation``
-        gives an area's current generation)."""
-        stale = [key for key in self._entries if generation(key.box) != key.generation]
+        gives an area's current generation). ``near``: only entries overlapping one of
+        these boxes can have changed (the tile cover of what was drawn), so only those are
+        looked at; None: all are."""
+        stale = [
+            key
+            for key in self._entries
+            if (near is None or any(key.box.overlaps(box) for box in near))
+            and generation(key.box) != key.generation
+        ]
         for key in stale:
             self._bytes -= len(self._entries.pop(key).payload)
 

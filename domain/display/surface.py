@@ -67,6 +67,12 @@ class Surface:
             slice(box.x // TILE, -(-box.right // TILE)),
         )
 
+    def tile_cover(self, box: Box) -> Box:
+        """``box`` grown to whole tiles: a change inside ``box`` may change the generation
+        of any area that overlaps this (generations are kept per tile)."""
+        x, y = box.x // TILE * TILE, box.y // TILE * TILE
+        return Box(x, y, -(-box.right // TILE) * TILE - x, -(-box.bottom // TILE) * TILE - y)
+
     def generation(self, box: Box) -> int:
         """The largest stamp among the tiles under ``box`` (clipped): with the box, it names
         the box's content."""

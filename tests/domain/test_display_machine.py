@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from spice.domain.caps import CapabilitySet
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
-from spice.domain.codecs.select import EncodedImage, encode
+from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
 from spice.domain.display.surface import Surface
@@ -462,3 +462,27 @@ def test_the_bytes_in_flight_cap_follows_the_measured_path() -> None:
     assert cap is not None and 500_000 < cap <= 650_000
     # On loopback the product is tiny; a floor keeps writes flowing.
     assert machine.in_flight_cap(50e-6, 1.5) == 64 * 1024
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(boxes, st.integers(0, 2), st.integers(0, 2**32 - 1)), max_size=12),
+    st.lists(boxes, min_size=1, max_size=8),
+)
+def test_pruning_near_what_was_drawn_drops_what_a_full_prune_drops(
+    puts: list[tuple[Box, int, int]], cached: list[Box]
+) -> None:
+    surface = Surface(W, H)
+    near, full = EncodeCache(), EncodeCache()
+    image = EncodedImage(ImageType.BITMAP, 1, 1, b"\x00" * 4, b"")
+    policy = CodecPolicy(mode="lz")
+    for at, kind, seed in puts:
+        for box in cached:  # what viewers asked for at the current content
+            key = EncodeKey(box, surface.generation(box), policy)
+            near.put(key, image)
+            full.put(key, image)
+        patch = _patch(np.random.default_rng(seed), 40, 50, kind)
+        drawn = surface.put(at.x, at.y, patch)
+        near.prune(surface.generation, [surface.tile_cover(b) for b in drawn])
+        full.prune(surface.generation)
+        assert list(near._entries) == list(full._entries)
