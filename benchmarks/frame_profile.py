@@ -91,7 +91,7 @@ async def run(frames: int, top: int) -> None:
         await trio.sleep(0.2)
         sent = received.count(MsgDisplay.STREAM_DATA) - before
         stats = pstats.Stats(profile)
-        calls = sum(entry[1] for entry in stats.stats.values())
+        calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
         print(f"stream frames received: {sent} of {frames} pushed")
         print(f"event-loop thread CPU per frame (profiled): {cpu / frames * 1e3:.2f} ms")
         print(f"Python calls per frame: {calls / frames:.0f}")
