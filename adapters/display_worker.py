@@ -209,7 +209,6 @@ class DisplayWorker:
         #: encoding took (in whichever thread ran it), for tests and benchmarks.
         self.encodes = 0
         self.encode_cpu = 0.0
-        self._drawn: list[Box] | None = None
 
     # -- clients ---------------------------------------------------------------------------
     def attach(self, client: DisplayClient) -> None:
@@ -296,16 +295,15 @@ class DisplayWorker:
 
     async def apply(self, cmd: Command) -> None:
         stamp = self.surface.stamp
-        self._drawn = None
-        await self._apply(cmd)
+        drawn = await self._apply(cmd)
         if self.surface.stamp != stamp:
             surface = self.surface
-            near = None if self._drawn is None else [surface.tile_cover(b) for b in self._drawn]
+            near = None if drawn is None else [surface.tile_cover(box) for box in drawn]
             self.encode_cache.prune(surface.generation, near)
 
-    async def _apply(self, cmd: Command) -> None:
-        """Apply ``cmd``; an update sets ``_drawn`` to the boxes it changed (the encode
-        cache then looks only at its entries near them)."""
+    async def _apply(self, cmd: Command) -> list[Box] | None:
+        """Apply ``cmd``. An update returns the boxes it changed (the encode cache then
+        looks only at its entries near them); other commands return None."""
         surface = self.surface
         if isinstance(cmd, UpdateCmd):
             h, w = cmd.pixels.shape[:2]
@@ -313,24 +311,21 @@ class DisplayWorker:
             # A frame of a running stream changes all of it: no need to scan for what did.
             stream = next((s for s in self.streams.streams.values() if s.box == area), None)
             put = functools.partial(surface.put, cmd.x, cmd.y, cmd.pixels, whole=stream is not None)
-            ahead = None if stream is None else self._frame_ahead(stream.id)
             async with self.surface_lock:
-                if ahead is not None and h * w > THREAD_PIXELS:
+                if h * w <= THREAD_PIXELS:
+                    boxes = put()
+                elif stream is None or (ahead := self._frame_ahead(stream.id)) is None:
+                    boxes = await trio.to_thread.run_sync(put)
+                else:
                     boxes, image, cpu = await trio.to_thread.run_sync(
                         _put_and_encode, put, surface, ahead, limiter=self._encoders
                     )
                     if image is not None:
-                        self.encodes += 1
-                        self.encode_cpu += cpu
                         generation = surface.generation(ahead.box)
-                        self.encode_cache.put(EncodeKey(ahead.box, generation, ahead.policy), image)
-                elif h * w > THREAD_PIXELS:
-                    boxes = await trio.to_thread.run_sync(put)
-                else:
-                    boxes = put()
-            self._drawn = boxes
+                        self._encoded(EncodeKey(ahead.box, generation, ahead.policy), image, cpu)
             for box in boxes:
                 self._route(box)
+            return boxes
         elif isinstance(cmd, FillCmd):
             async with self.surface_lock:
                 if cmd.box.area > THREAD_PIXELS:
@@ -382,6 +377,7 @@ class DisplayWorker:
             self._each_cursor(cmd)
         elif isinstance(cmd, BarrierCmd):
             cmd.done.set()
+        return None
 
     def _frame_ahead(self, stream_id: int) -> ImageRequest | None:
         """The image of a stream's next frame that the clients who would send it at once
@@ -501,14 +497,18 @@ class DisplayWorker:
             image, cpu = await trio.to_thread.run_sync(
                 _timed_encode, pixels, key.policy, limiter=self._encoders
             )
-        self.encodes += 1
-        self.encode_cpu += cpu
-        self.encode_cache.put(key, image)
+        self._encoded(key, image, cpu)
         results[i] = image
         pending = self._encoding.pop(key, None)
         if pending is not None:
             pending.image = image
             pending.done.set()
+
+    def _encoded(self, key: EncodeKey, image: EncodedImage, cpu: float) -> None:
+        """Count an encode that took ``cpu`` seconds and keep its image for every viewer."""
+        self.encodes += 1
+        self.encode_cpu += cpu
+        self.encode_cache.put(key, image)
 
     @staticmethod
     async def _await_other(
