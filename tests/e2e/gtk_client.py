@@ -287,13 +287,18 @@ async def open_gtk_client(
             yield client
 
 
-async def inputs_open(client: GtkClient, timeout: float = 10.0) -> None:
-    """Until spice-gtk's inputs channel is open: input commands fail before that."""
+async def channel_open(client: GtkClient, channel: str, timeout: float = 10.0) -> None:
+    """Until spice-gtk's ``channel`` ("inputs", "cursor", ...) is open."""
     await client.wait_for(
         "channel-event",
-        lambda e: e["channel"] == "inputs" and e["name"] == "opened",
+        lambda e: e["channel"] == channel and e["name"] == "opened",
         timeout=timeout,
     )
+
+
+async def inputs_open(client: GtkClient, timeout: float = 10.0) -> None:
+    """Until spice-gtk's inputs channel is open: input commands fail before that."""
+    await channel_open(client, "inputs", timeout)
 
 
 async def agent_ready(client: GtkClient) -> None:
