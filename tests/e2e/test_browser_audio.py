@@ -47,11 +47,18 @@ async def play_and_watch(
     with the loudest frequencies heard in ``heard``."""
     heard: list[float] = []
     last: dict[str, Any] = {}
+    # playback.js drops the frames that arrive before its MediaSource opens (it has no
+    # SourceBuffer to put them in yet), so the tone starts once the page has one: how long
+    # Chromium takes to open it is the machine's business, not what is tested here.
+    buffers = len((await browser.media())["sourceBuffers"])
+    server.playback.start(48000, 2)
+    with trio.fail_after(10):
+        while len((await browser.media())["sourceBuffers"]) == buffers:
+            await trio.sleep(0.02)
     async with trio.open_nursery() as nursery:
         done = trio.Event()
 
         async def play() -> None:
-            server.playback.start(48000, 2)
             await server.playback.write(tone(freq, seconds))
             done.set()
 
@@ -102,9 +109,9 @@ async def test_spice_html5_plays_opus_through_media_source(server_factory, insta
         # One append for the header and one per 10 ms frame or cluster (queued ones merged).
         assert first["appends"] >= 20 and first["updateEnds"] == first["appends"], first
         assert first["bufferErrors"] == 0 and first["mediaErrors"] == [], first
-        # playback.js drops the frames that arrive before its MediaSource opens (it has no
-        # SourceBuffer to put them in): the start of a stream may be lost, never the rest.
-        assert 1.0 <= buffered_end(first) <= 1.5, first
+        # Every 10 ms of the tone is in one buffered range: nothing lost, nothing doubled.
+        assert len(first["audio"]["buffered"]) == 1, first
+        assert abs(buffered_end(first) - 1.5) <= 0.02, first
         assert not first["audio"]["paused"] and first["audio"]["currentTime"] >= 0.7, first
         # What Chromium decoded is the tone (one FFT bin is 48000 / 8192 = 5.9 Hz).
         assert len(first["heard"]) >= 5, first
@@ -117,7 +124,8 @@ async def test_spice_html5_plays_opus_through_media_source(server_factory, insta
         second = await play_and_watch(server, browser, 440, 1.0)
         assert second["sourceBuffers"] == [OPUS_WEBM, OPUS_WEBM], second
         assert second["bufferErrors"] == 0 and second["mediaErrors"] == [], second
-        assert 0.5 <= buffered_end(second) <= 1.0, second
+        assert len(second["audio"]["buffered"]) == 1, second
+        assert abs(buffered_end(second) - 1.0) <= 0.02, second
         assert len(second["heard"]) >= 3, second
         assert all(abs(hz - 440) <= 6 for hz in second["heard"]), second["heard"]
 
