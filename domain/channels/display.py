@@ -428,10 +428,11 @@ class DisplayChannel(ChannelConnection):
         if area.empty:
             return ()
         policy = self.policy
+        volatility = self._volatility
         if (
             now is not None
-            and self._volatility is not None
-            and self._volatility.volatile(area, now)
+            and volatility is not None
+            and (volatility.volatile(area, now) or volatility.redrawn_quickly(area, now))
         ):
             policy = attrs.evolve(policy, fast=self._fast_link(now))
         rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))

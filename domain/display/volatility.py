@@ -9,7 +9,9 @@ that loops over a few pictures (a spinner, two pictures in turn) comes from the 
 
 Each tile of ``TILE`` x ``TILE`` pixels keeps a rate of images sent over it, decayed with time
 constant ``TAU``: an area whose tiles average ``VOLATILE_RATE`` images per second or more is
-volatile. Pure: time is passed in.
+volatile. So is an area whose tiles all had an image within ``QUICK_REDRAW``: a video's second
+frame, asked for while its first is barely out, goes as LZ4 instead of waiting for a rate to
+build up over three compact, slow images. Pure: time is passed in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ TAU = 0.5
 #: Images per second over an area from which it counts as volatile (a blinking cursor or a
 #: ticking clock stays below; video-rate redraws are far above).
 VOLATILE_RATE = 6.0
+#: An area whose tiles all had an image this recently (s) is redrawn faster than a rate can
+#: tell yet: the first frames of a video, before three images make it volatile.
+QUICK_REDRAW = 1 / 15
 
 
 class Volatility:
@@ -65,3 +70,12 @@ class Volatility:
 
     def volatile(self, box: Box, now: float) -> bool:
         return self.rate(box, now) >= VOLATILE_RATE
+
+    def redrawn_quickly(self, box: Box, now: float) -> bool:
+        """Whether every tile of ``box`` had an image within ``QUICK_REDRAW`` of ``now``:
+        another image of it is asked for while the last is barely out."""
+        span = self._span(box)
+        if span is None:
+            return False
+        stamps = self._stamp[span]
+        return bool(np.all(self._count[span] > 0) and np.all(now - stamps < QUICK_REDRAW))

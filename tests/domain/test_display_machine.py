@@ -390,6 +390,21 @@ def test_an_area_redrawn_at_video_rate_goes_as_lz4_on_a_fast_link(
     assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
 
 
+@pytest.mark.parametrize(("bandwidth", "second"), [(1e9, ImageType.LZ4), (10e6, ImageType.LZ_RGB)])
+def test_a_video_s_second_frame_goes_as_lz4_on_a_fast_link(
+    bandwidth: float, second: ImageType
+) -> None:
+    """Before three images show a rate, an area asked for again 1/30 s after its last
+    image is being redrawn: on a link with room its second frame already goes as LZ4 (a
+    720p LZ_RGB frame costs several LZ4 ones, and the video's first frames queue behind
+    it); a slow link keeps the compact codec."""
+    display = Display(640, 480)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = bandwidth
+    viewer.send(100, now=9.0)
+    assert _redraw(viewer, display, 30.0, 2) == [ImageType.LZ_RGB, second]
+
+
 def test_a_fast_loop_of_two_pictures_comes_from_the_cache() -> None:
     """A spinner's or a blinking picture's few frames redrawn at video rate: volatile, and
     still named by content, so each comes back from the client's cache."""

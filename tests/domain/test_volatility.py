@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spice.domain.display.volatility import TAU, VOLATILE_RATE, Volatility
+from spice.domain.display.volatility import QUICK_REDRAW, TAU, VOLATILE_RATE, Volatility
 from spice.domain.geometry import Box
 
 
@@ -59,3 +59,16 @@ def test_boxes_off_the_surface_are_ignored() -> None:
     assert v.rate(Box(-50, -50, 60, 60), 0.0) == 0.0
     v.sent(Box(-50, -50, 60, 60), 0.0)  # clipped to the corner tile
     assert v.rate(Box(0, 0, 10, 10), 0.0) == pytest.approx(1 / TAU)
+
+
+def test_an_area_asked_for_again_while_its_last_image_is_fresh_is_redrawn_quickly() -> None:
+    v = Volatility(640, 480)
+    box = Box(0, 0, 320, 240)
+    assert not v.redrawn_quickly(box, 1.0)  # never sent
+    v.sent(box, 1.0)
+    assert not v.volatile(box, 1.0 + 1 / 30)  # one image is no rate yet
+    assert v.redrawn_quickly(box, 1.0 + 1 / 30)
+    assert not v.redrawn_quickly(box, 1.0 + 1.01 * QUICK_REDRAW)
+    assert not v.redrawn_quickly(box, 1.25)  # a 4 Hz blinker's next image
+    # Every tile counts: half the area fresh is not the area redrawn.
+    assert not v.redrawn_quickly(Box(0, 0, 640, 240), 1.0 + 1 / 30)
