@@ -28,6 +28,7 @@ import trio
 
 from spice.adapters.connection import Wakeup
 from spice.adapters.quick_lock import QuickLock
+from spice.adapters.thread_hop import run_in_thread
 from spice.domain.channels.display import DisplayChannel, DrawJob, ImageRequest
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.codecs.video import VideoFrame
@@ -315,10 +316,11 @@ class DisplayWorker:
                 if h * w <= THREAD_PIXELS:
                     boxes = put()
                 elif stream is None or (ahead := self._frame_ahead(stream.id)) is None:
-                    boxes = await trio.to_thread.run_sync(put)
+                    boxes = await run_in_thread(put)
                 else:
-                    boxes, image, cpu = await trio.to_thread.run_sync(
-                        _put_and_encode, put, surface, ahead, limiter=self._encoders
+                    boxes, image, cpu = await run_in_thread(
+                        functools.partial(_put_and_encode, put, surface, ahead),
+                        limiter=self._encoders,
                     )
                     if image is not None:
                         generation = surface.generation(ahead.box)
@@ -450,7 +452,7 @@ class DisplayWorker:
                 # Every area's copy in one go (one hand-off to a thread for all of them).
                 boxes = [key.box for _, key in keys]
                 if sum(box.area for box in boxes) > THREAD_PIXELS:
-                    snapshots = await trio.to_thread.run_sync(_snapshots, surface, boxes)
+                    snapshots = await run_in_thread(functools.partial(_snapshots, surface, boxes))
                 else:
                     snapshots = _snapshots(surface, boxes)
                 misses = [(i, key, px) for (i, key), px in zip(keys, snapshots, strict=True)]
@@ -476,9 +478,9 @@ class DisplayWorker:
             surface = self.surface
             if not surface.box.contains(video.box):
                 return None
-            pixels = await trio.to_thread.run_sync(surface.snapshot, video.box)
-        frame, cpu = await trio.to_thread.run_sync(
-            _timed_video, video, pixels, mm_time, limiter=self._encoders
+            pixels = await run_in_thread(functools.partial(surface.snapshot, video.box))
+        frame, cpu = await run_in_thread(
+            functools.partial(_timed_video, video, pixels, mm_time), limiter=self._encoders
         )
         self.encodes += 1
         self.encode_cpu += cpu
@@ -494,8 +496,8 @@ class DisplayWorker:
         if key.box.area <= INLINE_ENCODE_PIXELS:
             image, cpu = _timed_encode(pixels, key.policy)
         else:
-            image, cpu = await trio.to_thread.run_sync(
-                _timed_encode, pixels, key.policy, limiter=self._encoders
+            image, cpu = await run_in_thread(
+                functools.partial(_timed_encode, pixels, key.policy), limiter=self._encoders
             )
         self._encoded(key, image, cpu)
         results[i] = image
