@@ -63,6 +63,12 @@ MAX_IMAGE_BYTES = 16 * 1024 * 1024
 #: A link at least this fast (bits/s, as measured) has room for LZ4's larger images where an
 #: area is redrawn many times a second (see :mod:`domain.display.volatility`).
 FAST_LINK = 100_000_000.0
+#: Volatile areas go as LZ4 (on a fast link) only when the compact codec would fall behind:
+#: when a client's images lately came to this many pixels a second (LZ_RGB encodes about 40
+#: million a second on a core here, and its images are about 0.75x LZ4's), or for an area of
+#: at least ``LZ4_AREA`` pixels asked for again at once (a video's second frame).
+LZ4_PIXEL_RATE = 20e6
+LZ4_AREA = 512 * 512
 #: Images over this many pixels go as two bands, which the adapter encodes at once on two
 #: threads (a 1280x720 lossless frame takes 20-70 ms on one core). Not the first image after
 #: a surface is created: clients such as spicy-screenshot take that one as the picture.
@@ -428,13 +434,10 @@ class DisplayChannel(ChannelConnection):
         if area.empty:
             return ()
         policy = self.policy
-        volatility = self._volatility
-        if (
-            now is not None
-            and volatility is not None
-            and (volatility.volatile(area, now) or volatility.redrawn_quickly(area, now))
-        ):
-            policy = attrs.evolve(policy, fast=self._fast_link(now))
+        if now is not None and self._volatility is not None:
+            volatile, fast = self._volatile(self._volatility, area, now)
+            if volatile:
+                policy = attrs.evolve(policy, volatile=True, fast=fast)
         rows = max(1, MAX_IMAGE_BYTES // (area.w * 4))
         if self._fresh_primary:
             self._fresh_primary = False
@@ -539,6 +542,19 @@ class DisplayChannel(ChannelConnection):
             self.send(m.DrawCopy(PRIMARY_SURFACE_ID, _rect(box), self._image(image)))
             if now is not None and self._volatility is not None:
                 self._volatility.sent(box, now)
+
+    def _volatile(self, volatility: Volatility, area: Box, now: float) -> tuple[bool, bool]:
+        """Whether ``area`` is redrawn at video rates (its images then take a ``volatile``
+        policy), and whether they go as LZ4 (``fast``): the compact codec would fall behind
+        (see ``LZ4_PIXEL_RATE``) and the link has room for LZ4's larger images."""
+        quick = volatility.redrawn_quickly(area, now)
+        if not (quick or volatility.volatile(area, now)):
+            return False, False
+        # A large area asked for again at once needs no rate to go by (a video's second
+        # frame; the rate over the surface takes a second to build up).
+        big = quick and area.area >= LZ4_AREA
+        behind = big or volatility.pixel_rate(now) >= LZ4_PIXEL_RATE
+        return True, behind and self._fast_link(now)
 
     def _fast_link(self, now: float) -> bool:
         """Whether the link is measured fast enough for LZ4 in volatile areas and for

@@ -11,8 +11,9 @@ client's images) is not implemented: ``glz`` encodes as ``lz`` and ``auto_glz`` 
 - ``quic``: QUIC.
 - ``auto_lz``, ``auto_glz`` (the default): QUIC for photographic content, LZ_RGB for the rest.
 With lossy allowed (``jpeg`` in the policy), photographic content goes as JPEG in every mode
-but ``off``. A ``fast`` policy (an area redrawn many times a second, on a link with room) sends
-the auto modes' lossless images as LZ4 to clients that take it. Whatever the choice, an
+but ``off``. A ``volatile`` policy (an area redrawn many times a second) sends the auto modes'
+lossless images as LZ_RGB without the photographic check, and a ``fast`` one (the compact codec
+would fall behind, on a link with room) as LZ4 to clients that take it. Whatever the choice, an
 encoding larger than the bitmap is replaced by the bitmap.
 """
 
@@ -72,8 +73,12 @@ class CodecPolicy:
     #: A video frame's size on the wire (width, height) when smaller than its area: the
     #: client scales it back up (STREAM_DATA_SIZED). None: the area's own size.
     video_size: tuple[int, int] | None = None
-    #: Lossless images go as LZ4 where the client takes it (a volatile area on a link with
-    #: room: encoding speed matters more than bytes).
+    #: A volatile area (redrawn many times a second): its lossless images skip the
+    #: photographic check (QUIC is for still photos; the check costs more than the LZ_RGB
+    #: encode of an animation's small changes) and go as LZ_RGB, or LZ4 when ``fast``.
+    volatile: bool = False
+    #: A volatile area's lossless images go as LZ4 where the client takes it (the compact
+    #: codec would fall behind, and the link has room: encoding speed matters more).
     fast: bool = False
 
     @mode.validator
@@ -118,10 +123,10 @@ def choose(pixels: Pixels, policy: CodecPolicy) -> ImageType:
         return ImageType.BITMAP
     if not policy.warm:
         return ImageType.LZ4 if policy.lz4 else ImageType.BITMAP
-    if policy.fast and policy.lz4 and mode in ("auto_glz", "auto_lz", "lz4"):
+    if (policy.volatile or policy.fast) and mode in ("auto_glz", "auto_lz", "lz4"):
         if policy.jpeg and is_photographic(pixels):
             return ImageType.JPEG
-        return ImageType.LZ4
+        return ImageType.LZ4 if policy.lz4 and (policy.fast or mode == "lz4") else ImageType.LZ_RGB
     photo = mode in ("auto_glz", "auto_lz", "quic") or policy.jpeg
     photo = photo and is_photographic(pixels)
     if photo and policy.jpeg:

@@ -2,10 +2,12 @@
 times a second that does not stream (flat, synthetic animation in ``filter`` mode, a fast
 terminal, a spinner larger than a cursor).
 
-Where the link has room, such an area's images go as LZ4, which encodes about 2.5x faster than
-LZ_RGB for about 1.4x the bytes, so a client on a fast link gets the frame rate the CPU allows
-rather than the one the compact codec allows. They are still digested and cached: an animation
-that loops over a few pictures (a spinner, two pictures in turn) comes from the client's cache.
+Where the link has room and the compact codec would fall behind (the client's images come to
+many pixels a second: :meth:`Volatility.pixel_rate`), such an area's images go as LZ4, which
+encodes about 4x faster than LZ_RGB for about 1.3x the bytes, so a client on a fast link gets
+the frame rate the CPU allows rather than the one the compact codec allows. They are still
+digested and cached: an animation that loops over a few pictures (a spinner, two pictures in
+turn) comes from the client's cache.
 
 Each tile of ``TILE`` x ``TILE`` pixels keeps a rate of images sent over it, decayed with time
 constant ``TAU``: an area whose tiles average ``VOLATILE_RATE`` images per second or more is
@@ -15,6 +17,8 @@ build up over three compact, slow images. Pure: time is passed in.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -39,6 +43,10 @@ class Volatility:
         #: Decayed count of images per tile as of ``_stamp``; rate = count / TAU.
         self._count = np.zeros((rows, cols), np.float64)
         self._stamp = np.zeros((rows, cols), np.float64)
+        #: The sum of the tiles' decayed counts as of ``_total_stamp`` (every tile decays
+        #: alike, so the sum decays as one count).
+        self._total = 0.0
+        self._total_stamp = 0.0
 
     def _span(self, box: Box) -> tuple[slice, slice] | None:
         rows, cols = self._count.shape
@@ -60,6 +68,18 @@ class Volatility:
             return
         self._count[span] = self._decayed(span, now) + 1.0
         self._stamp[span] = now
+        tiles = (span[0].stop - span[0].start) * (span[1].stop - span[1].start)
+        self._total = self._total_decayed(now) + tiles
+        self._total_stamp = max(self._total_stamp, now)
+
+    def _total_decayed(self, now: float) -> float:
+        return self._total * math.exp(-max(now - self._total_stamp, 0.0) / TAU)
+
+    def pixel_rate(self, now: float) -> float:
+        """Pixels a second in the images sent lately, over the whole surface (each image
+        counted by the tiles it touches): how much the lossless encoder has to keep up
+        with."""
+        return self._total_decayed(now) / TAU * TILE * TILE
 
     def rate(self, box: Box, now: float) -> float:
         """Images per second sent over ``box`` lately (its tiles' mean)."""

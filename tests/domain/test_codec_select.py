@@ -128,6 +128,23 @@ def test_a_fast_policy_sends_lossless_as_lz4_in_the_auto_modes_only() -> None:
     assert encode(flat, CodecPolicy(mode="lz", lz4=True, fast=True)).type == ImageType.LZ_RGB
 
 
+def test_a_volatile_policy_skips_the_photographic_check_for_lz_rgb() -> None:
+    """A photo-like area redrawn many times a second, under the LZ4 budget: LZ_RGB in the
+    auto modes (no QUIC, and no classifier run per frame); JPEG still where lossy is allowed
+    and the content is photographic."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:96, 0:128]
+    photo = np.zeros((96, 128, 4), np.uint8)
+    photo[..., :3] = ((xx * 2 + yy)[..., None] + rng.integers(0, 24, (96, 128, 3))) % 256
+    assert encode(photo, CodecPolicy(mode="auto_glz")).type == ImageType.QUIC
+    for mode in ("auto_glz", "auto_lz"):
+        policy = CodecPolicy(mode=mode, lz4=True, volatile=True)
+        assert encode(photo, policy).type == ImageType.LZ_RGB
+    lossy = CodecPolicy(mode="auto_glz", lz4=True, jpeg=True, volatile=True)
+    assert encode(photo, lossy).type == ImageType.JPEG
+    assert encode(photo, CodecPolicy(mode="quic", volatile=True)).type == ImageType.QUIC
+
+
 def test_jpeg_reads_an_area_of_the_surface_in_place() -> None:
     """A stream's frame is encoded from a view of the surface (rows apart, with their pitch):
     the same file as from a packed copy; a view whose pixels are not packed is copied first."""

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spice.domain.caps import CapabilitySet
-from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
+from spice.domain.channels.display import LZ4_PIXEL_RATE, DisplayChannel, DisplayReady, DrawJob
 from spice.domain.codecs.select import CodecPolicy, EncodedImage, encode
 from spice.domain.codecs.video import VideoFrame
 from spice.domain.display.encode_cache import EncodeCache, EncodeKey
@@ -360,49 +360,77 @@ def test_a_snapshot_is_a_copy_even_of_whole_rows() -> None:
     assert not np.shares_memory(snap, surface.pixels)
 
 
-def _redraw(viewer: Viewer, display: Display, fps: float, frames: int) -> list[int]:
-    """Draw a new synthetic 320x240 picture ``frames`` times at ``fps``; the image types the
-    client got for each."""
+def _redraw(
+    viewer: Viewer,
+    display: Display,
+    fps: float,
+    frames: int,
+    size: tuple[int, int] = (240, 320),
+) -> list[int]:
+    """Draw a new synthetic picture of ``size`` (h, w) at the origin ``frames`` times at
+    ``fps``; the type of the last image encoded for each (a band may repeat another of the
+    same picture and come from the cache)."""
     rng = np.random.default_rng(9)
     got = []
     for i in range(frames):
         before = len(viewer.peer.types)
-        display.put(0, 0, _patch(rng, 240, 320, 0))
+        display.put(0, 0, _patch(rng, *size, 0))
         viewer.send(100, now=10.0 + i / fps)
-        got.append(viewer.peer.types[before:])
+        got.append([t for t in viewer.peer.types[before:] if t != ImageType.FROM_CACHE])
     return [t for types in got for t in types[-1:]]
 
 
 @pytest.mark.parametrize(("bandwidth", "fast"), [(1e9, ImageType.LZ4), (10e6, ImageType.LZ_RGB)])
-def test_an_area_redrawn_at_video_rate_goes_as_lz4_on_a_fast_link(
+def test_a_large_area_redrawn_at_video_rate_goes_as_lz4_on_a_fast_link(
     bandwidth: float, fast: ImageType
 ) -> None:
-    """Flat content (it does not stream in filter mode) redrawn 30 times a second: after the
-    first few frames, where the link has room, it goes as LZ4, the codec that encodes
-    fastest; the client still ends exact."""
-    display = Display(640, 480)
+    """Flat content (it does not stream in filter mode), 640x480 redrawn 30 times a second:
+    LZ_RGB would fall behind, so where the link has room it goes as LZ4, the codec that
+    encodes fastest. From the second frame on: three images would show a rate, but an
+    area this large asked for again 1/30 s after its last image is enough (a 720p LZ_RGB
+    frame costs several LZ4 ones, and a video's first frames queue behind it). A slow link
+    keeps the compact codec. The client ends exact."""
+    display = Display(1280, 720)
     viewer = display.join("auto_glz")
     viewer.machine.link_bandwidth = bandwidth
     viewer.send(100, now=9.0)
-    types = _redraw(viewer, display, 30.0, 20)
+    types = _redraw(viewer, display, 30.0, 12, size=(480, 640))
     assert types[0] == ImageType.LZ_RGB
-    assert set(types[-10:]) == {fast}
+    assert set(types[1:]) == {fast}
     assert np.array_equal(viewer.peer.pixels[..., :3], display.surface.pixels[..., :3])
 
 
-@pytest.mark.parametrize(("bandwidth", "second"), [(1e9, ImageType.LZ4), (10e6, ImageType.LZ_RGB)])
-def test_a_video_s_second_frame_goes_as_lz4_on_a_fast_link(
-    bandwidth: float, second: ImageType
-) -> None:
-    """Before three images show a rate, an area asked for again 1/30 s after its last
-    image is being redrawn: on a link with room its second frame already goes as LZ4 (a
-    720p LZ_RGB frame costs several LZ4 ones, and the video's first frames queue behind
-    it); a slow link keeps the compact codec."""
+def test_a_small_area_redrawn_at_video_rate_keeps_the_compact_codec() -> None:
+    """320x240 redrawn 30 times a second is 2.3 million pixels a second: LZ_RGB keeps up,
+    and its images are smaller than LZ4's, so it stays even on a fast link."""
     display = Display(640, 480)
     viewer = display.join("auto_glz")
-    viewer.machine.link_bandwidth = bandwidth
+    viewer.machine.link_bandwidth = 1e9
     viewer.send(100, now=9.0)
-    assert _redraw(viewer, display, 30.0, 2) == [ImageType.LZ_RGB, second]
+    assert set(_redraw(viewer, display, 30.0, 20)) == {ImageType.LZ_RGB}
+
+
+def test_small_areas_go_as_lz4_once_they_add_up_to_more_than_lz_rgb_keeps_up_with() -> None:
+    """Twelve separate 256x256 areas redrawn 30 times a second (each too small to count
+    alone): 24 million pixels a second in all, more than ``LZ4_PIXEL_RATE``. Once the
+    rate shows, every one of them goes as LZ4."""
+    rng = np.random.default_rng(11)
+    display = Display(1280, 960)
+    viewer = display.join("auto_glz")
+    viewer.machine.link_bandwidth = 1e9
+    viewer.send(100, now=9.0)
+    frames = []
+    for i in range(45):  # the rate over the surface builds up over a second or so
+        before = len(viewer.peer.types)
+        for row in range(3):
+            for col in range(4):
+                display.put(320 * col, 320 * row, _patch(rng, 256, 256, 0))
+        viewer.send(100, now=10.0 + i / 30)
+        frames.append(viewer.peer.types[before:])
+    assert set(frames[0]) == {ImageType.LZ_RGB}
+    assert len(frames[-1]) == 12 and set(frames[-1]) == {ImageType.LZ4}
+    assert viewer.machine._volatility is not None
+    assert viewer.machine._volatility.pixel_rate(10.0 + 44 / 30) > LZ4_PIXEL_RATE
 
 
 def test_a_fast_loop_of_two_pictures_comes_from_the_cache() -> None:

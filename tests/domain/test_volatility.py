@@ -72,3 +72,13 @@ def test_an_area_asked_for_again_while_its_last_image_is_fresh_is_redrawn_quickl
     assert not v.redrawn_quickly(box, 1.25)  # a 4 Hz blinker's next image
     # Every tile counts: half the area fresh is not the area redrawn.
     assert not v.redrawn_quickly(Box(0, 0, 640, 240), 1.0 + 1 / 30)
+
+
+def test_the_pixel_rate_counts_every_image_over_the_surface_and_decays() -> None:
+    v = Volatility(1920, 1080)
+    t = _send(v, Box(320, 192, 1280, 704), 30.0, 2.0)  # tile-aligned: 20 x 11 tiles
+    assert 0.95 <= v.pixel_rate(t) / (30 * 1280 * 704) <= 1.1
+    small = Volatility(1920, 1080)
+    t = _send(small, Box(0, 0, 64, 64), 30.0, 2.0)
+    assert small.pixel_rate(t) == pytest.approx(v.pixel_rate(t) / 220)
+    assert v.pixel_rate(t + 3 * TAU) < v.pixel_rate(t) / 15
