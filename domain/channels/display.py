@@ -544,17 +544,18 @@ class DisplayChannel(ChannelConnection):
                 self._volatility.sent(box, now)
 
     def _volatile(self, volatility: Volatility, area: Box, now: float) -> tuple[bool, bool]:
-        """Whether ``area`` is redrawn at video rates (its images then take a ``volatile``
-        policy), and whether they go as LZ4 (``fast``): the compact codec would fall behind
-        (see ``LZ4_PIXEL_RATE``) and the link has room for LZ4's larger images."""
+        """Whether ``area``'s images take a ``volatile`` policy (it is redrawn at video
+        rates, and the link has room), and whether they go as LZ4 (``fast``: the compact
+        codec would fall behind, see ``LZ4_PIXEL_RATE``)."""
         quick = volatility.redrawn_quickly(area, now)
-        if not (quick or volatility.volatile(area, now)):
+        if not (quick or volatility.volatile(area, now)) or not self._fast_link(now):
+            # On a slower link bytes count more than the encoder's time: the codec is
+            # chosen by content (QUIC for photographic areas), as for any image.
             return False, False
         # A large area asked for again at once needs no rate to go by (a video's second
         # frame; the rate over the surface takes a second to build up).
         big = quick and area.area >= LZ4_AREA
-        behind = big or volatility.pixel_rate(now) >= LZ4_PIXEL_RATE
-        return True, behind and self._fast_link(now)
+        return True, big or volatility.pixel_rate(now) >= LZ4_PIXEL_RATE
 
     def _fast_link(self, now: float) -> bool:
         """Whether the link is measured fast enough for LZ4 in volatile areas and for

@@ -11,10 +11,10 @@ client's images) is not implemented: ``glz`` encodes as ``lz`` and ``auto_glz`` 
 - ``quic``: QUIC.
 - ``auto_lz``, ``auto_glz`` (the default): QUIC for photographic content, LZ_RGB for the rest.
 With lossy allowed (``jpeg`` in the policy), photographic content goes as JPEG in every mode
-but ``off``. A ``volatile`` policy (an area redrawn many times a second) sends the auto modes'
-lossless images as LZ_RGB without the photographic check, and a ``fast`` one (the compact codec
-would fall behind, on a link with room) as LZ4 to clients that take it. Whatever the choice, an
-encoding larger than the bitmap is replaced by the bitmap.
+but ``off``. A ``volatile`` policy (an area redrawn many times a second, on a link with
+room) sends the auto modes' lossless images as LZ_RGB without the photographic check, and a
+``fast`` one (the compact codec would fall behind) as LZ4 to clients that take it. Whatever
+the choice, an encoding larger than the bitmap is replaced by the bitmap.
 """
 
 from __future__ import annotations
