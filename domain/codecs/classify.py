@@ -4,8 +4,8 @@ JPEG, when lossy is allowed) before anything is encoded.
 Desktop content (text, widgets, flat fills) repeats pixels: most horizontal neighbours are
 equal and few colours occur. Photographs and video have almost no equal neighbours and
 change gradually. The C server's "graduality" test samples pixels the same way; this one looks
-at up to ``SAMPLE_ROWS`` evenly spaced rows, so it costs well under a millisecond on a 1080p
-frame.
+at up to ``SAMPLE_ROWS`` evenly spaced rows, so it costs about 0.1 ms on a 480x202 area and
+0.3 ms on a 1080p frame.
 """
 
 from __future__ import annotations
@@ -35,15 +35,17 @@ def _neighbours(pixels: Pixels) -> tuple[float, float] | None:
     h, w = pixels.shape[:2]
     if h * w < MIN_PHOTO_PIXELS or w < 8:
         return None
-    rows = pixels[np.linspace(0, h - 1, min(h, SAMPLE_ROWS)).astype(np.intp), :, :3]
-    left = rows[:, :-1].astype(np.int16)
-    right = rows[:, 1:].astype(np.int16)
-    step = np.abs(left - right).max(axis=2)
-    equal = float((step == 0).mean())
-    unequal = step[step > 0]
-    if unequal.size == 0:
-        return equal, 0.0
-    return equal, float((unequal <= _SMALL_STEP).mean())
+    # Whole rows, then the channels: numpy's fancy index with a channel slice, and a max
+    # over a 3-wide last axis, each cost ten times the rest (0.9 ms for a 480x202 area).
+    rows = pixels[np.linspace(0, h - 1, min(h, SAMPLE_ROWS)).astype(np.intp)].astype(np.int16)
+    diff = np.abs(rows[:, :-1] - rows[:, 1:])
+    step = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+    equal = int(np.count_nonzero(step == 0))
+    unequal = step.size - equal
+    if unequal == 0:
+        return equal / step.size, 0.0
+    small = int(np.count_nonzero(step <= _SMALL_STEP)) - equal
+    return equal / step.size, small / unequal
 
 
 def is_photographic(pixels: Pixels) -> bool:
