@@ -73,9 +73,9 @@ class CodecPolicy:
     #: A video frame's size on the wire (width, height) when smaller than its area: the
     #: client scales it back up (STREAM_DATA_SIZED). None: the area's own size.
     video_size: tuple[int, int] | None = None
-    #: A volatile area (redrawn many times a second): its lossless images skip the
-    #: photographic check (QUIC is for still photos; the check costs more than the LZ_RGB
-    #: encode of an animation's small changes) and go as LZ_RGB, or LZ4 when ``fast``.
+    #: A volatile area (redrawn many times a second, on a link with room): its lossless
+    #: images skip the photographic check and go as LZ_RGB, or LZ4 when ``fast`` (QUIC is
+    #: for stills: it encodes at a fraction of LZ_RGB's speed, and a frame is soon replaced).
     volatile: bool = False
     #: A volatile area's lossless images go as LZ4 where the client takes it (the compact
     #: codec would fall behind, and the link has room: encoding speed matters more).
