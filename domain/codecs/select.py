@@ -75,7 +75,7 @@ class CodecPolicy:
     video_size: tuple[int, int] | None = None
     #: A volatile area (redrawn many times a second, on a link with room): its lossless
     #: images skip the photographic check and go as LZ_RGB, or LZ4 when ``fast`` (QUIC is
-    #: for stills: it encodes at a fraction of LZ_RGB's speed, and a frame is soon replaced).
+    #: for stills: slower than LZ_RGB to encode, and a frame is soon replaced).
     volatile: bool = False
     #: A volatile area's lossless images go as LZ4 where the client takes it (the compact
     #: codec would fall behind, and the link has room: encoding speed matters more).
