@@ -12,8 +12,8 @@ turn) comes from the client's cache.
 Each tile of ``TILE`` x ``TILE`` pixels keeps a rate of images sent over it, decayed with time
 constant ``TAU``: an area whose tiles average ``VOLATILE_RATE`` images per second or more is
 volatile. So is an area whose tiles all had an image within ``QUICK_REDRAW``: a video's second
-frame, asked for while its first is barely out, goes as LZ4 instead of waiting for a rate to
-build up over three compact, slow images. Pure: time is passed in.
+frame, asked for while its first is barely out, goes as LZ4 when it is large instead of
+waiting for a rate to build up over three compact, slow images. Pure: time is passed in.
 """
 
 from __future__ import annotations
