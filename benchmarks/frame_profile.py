@@ -1,6 +1,6 @@
 """Where the event loop's time goes for one stream frame: a deterministic profile.
 
-    .venv/bin/python benchmarks/frame_profile.py [--frames 300] [--top 30]
+    .venv/bin/python benchmarks/frame_profile.py [--frames 300] [--top 30] [--no-profile]
 
 One `spice.Server` on 127.0.0.1 with a 1920x1080 display and streaming `all`, one raw client
 (`tests/rawclient.py`: it reads every message and acks like a real one), and a 1280x720 moving
@@ -8,6 +8,8 @@ picture pushed at (320, 180) at 30 frames a second. Once the area streams, cProf
 event-loop thread (the encoder threads are not profiled) for ``--frames`` frames. Prints the
 stream frames the client got, the event-loop thread's CPU per frame (inflated by the profiler,
 about twice), the Python calls per frame, and the functions by own and by cumulative time.
+With ``--no-profile`` it prints only the event-loop thread's CPU per frame, unprofiled, and
+the whole process's (the encoder threads too; both include the raw client's reading).
 
 The pictures are generated (a gradient with a moving disc and noise, new every frame), so
 nothing needs downloading. Everything runs in this process; it stops what it starts.
@@ -49,7 +51,7 @@ def pictures(count: int) -> list[np.ndarray]:
     return out
 
 
-async def run(frames: int, top: int) -> None:
+async def run(frames: int, top: int, profiled: bool = True) -> None:
     import rawclient as rc
 
     import spice
@@ -83,20 +85,26 @@ async def run(frames: int, top: int) -> None:
         await push(FPS)  # the area becomes a stream
         before = received.count(MsgDisplay.STREAM_DATA)
         profile = cProfile.Profile()
-        cpu = time.thread_time()
-        profile.enable()
+        cpu, process = time.thread_time(), time.process_time()
+        if profiled:
+            profile.enable()
         await push(frames)
-        profile.disable()
-        cpu = time.thread_time() - cpu
+        if profiled:
+            profile.disable()
+        cpu, process = time.thread_time() - cpu, time.process_time() - process
         await trio.sleep(0.2)
         sent = received.count(MsgDisplay.STREAM_DATA) - before
-        stats = pstats.Stats(profile)
-        calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
         print(f"stream frames received: {sent} of {frames} pushed")
-        print(f"event-loop thread CPU per frame (profiled): {cpu / frames * 1e3:.2f} ms")
-        print(f"Python calls per frame: {calls / frames:.0f}")
-        stats.sort_stats("tottime").print_stats(top)
-        stats.sort_stats("cumulative").print_stats(top)
+        if not profiled:
+            print(f"event-loop thread CPU per frame: {cpu / frames * 1e3:.2f} ms")
+            print(f"process CPU per frame: {process / frames * 1e3:.2f} ms")
+        else:
+            stats = pstats.Stats(profile)
+            calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
+            print(f"event-loop thread CPU per frame (profiled): {cpu / frames * 1e3:.2f} ms")
+            print(f"Python calls per frame: {calls / frames:.0f}")
+            stats.sort_stats("tottime").print_stats(top)
+            stats.sort_stats("cumulative").print_stats(top)
         await session.aclose()
         nursery.cancel_scope.cancel()
 
@@ -105,8 +113,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true", help="CPU per frame only")
     args = parser.parse_args()
-    trio.run(run, args.frames, args.top)
+    trio.run(run, args.frames, args.top, not args.no_profile)
     return 0
 
 
