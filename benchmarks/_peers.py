@@ -308,12 +308,16 @@ def xorg_conf(
 
 @contextlib.contextmanager
 def xspice_screen(
-    port: int, size: tuple[int, int] | None = (1920, 1080), options: dict[str, str] | None = None
+    port: int,
+    size: tuple[int, int] | None = (1920, 1080),
+    options: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[XspiceScreen]:
     """Like :func:`xspice` but with no X client, a chosen screen size and extra driver options;
     yields an :class:`XspiceScreen` so the caller can start its own X clients (and stop them
     before this block ends). The X display is set to ``size`` with xrandr if it came up
-    different."""
+    different. ``env``: variables added to Xorg's environment (libspice-server reads some,
+    such as ``SPICE_BIT_RATE``)."""
     if shutil.which("Xorg") is None:
         raise RuntimeError("Xorg not found (apt-get install xserver-xspice)")
     require_free(port)
@@ -328,6 +332,7 @@ def xspice_screen(
                 ["Xorg", "-config", str(conf), "-noreset", "-nolisten", "tcp",
                  "-logfile", str(tmp / "xorg.log"), f":{number}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env={**os.environ, **(env or {})},
             )  # fmt: skip
         wait_listening(port, xorg, 20, "Xorg (spiceqxl)")
         deadline = time.monotonic() + 10

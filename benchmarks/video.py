@@ -7,7 +7,7 @@ Usage (from the project root, with the project's virtualenv):
     apt-get install ffmpeg xserver-xspice python3-numpy   # clips; the C side; the probe
     .venv/bin/python benchmarks/video.py [--json out.json] [--reps 3] [--seconds 8]
         [--clips testsrc2,mandelbrot] [--modes filter,all] [--peers c,ours]
-        [--player xshm|ffplay] [--keep-last-frame] [--keep-logs]
+        [--player xshm|ffplay] [--keep-last-frame] [--keep-logs] [--c-bit-rate MBPS]
 
 Method (see benchmarks/README.md, "video.py"):
 
@@ -417,7 +417,12 @@ def c_side(args: argparse.Namespace, mode: str, tmp: Path) -> Iterator[RepRunner
     """Xspice in ``mode`` with its spice-gtk client, ready to play reps."""
     options = {"SpiceStreamingVideo": mode, **dict(kv.split("=", 1) for kv in args.xspice_option)}
     with contextlib.ExitStack() as stack:
-        screen = stack.enter_context(_peers.xspice_screen(args.xspice_port, SCREEN, options))
+        # SPICE_BIT_RATE (Mbit/s) replaces the main channel's network test as the C stream's
+        # starting bit rate (libspice-server's get_initial_bit_rate).
+        env = {} if args.c_bit_rate is None else {"SPICE_BIT_RATE": str(args.c_bit_rate)}
+        screen = stack.enter_context(
+            _peers.xspice_screen(args.xspice_port, SCREEN, options, env=env)
+        )
         gtk = stack.enter_context(gtk_probe(args.xspice_port, tmp, f"c-{mode}"))
         time.sleep(0.5)
 
@@ -803,6 +808,12 @@ def main() -> int:
         help="extra spiceqxl Option for the C server",
     )  # fmt: skip
     parser.add_argument(
+        "--c-bit-rate", type=float, default=None, metavar="MBPS",
+        help="the C server's starting stream bit rate (SPICE_BIT_RATE); default: its own, "
+        "from the network test at connection, which under load can read low and hold its "
+        "stream at 12-16 fps",
+    )  # fmt: skip
+    parser.add_argument(
         "--player",
         choices=("xshm", "ffplay"),
         default="xshm",
@@ -859,6 +870,7 @@ def main() -> int:
             "modes": args.modes,
             "xspice_options": args.xspice_option,
             "player": args.player,
+            "c_bit_rate_mbps": args.c_bit_rate,
             "keep_last_frame": args.keep_last_frame,
             "region": REGION,
             "screen": SCREEN,
