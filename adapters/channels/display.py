@@ -28,6 +28,10 @@ from spice.domain.enums import ChannelType
 
 log = logging.getLogger(__name__)
 
+#: Bounds of one wait for the bytes in flight to drain below the cap (s).
+DRAIN_POLL_MIN = 0.001
+DRAIN_POLL_MAX = 0.02
+
 
 async def run_display(
     ctx: ChannelContext, stream: trio.abc.Stream, linked: Linked, label: str
@@ -209,14 +213,18 @@ def _in_flight_below(sock: trio.socket.SocketType, machine: DisplayChannel) -> b
 
 async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayChannel) -> None:
     """Wait until the path holds no more than :meth:`DisplayChannel.in_flight_cap` bytes
-    unacknowledged (fills that overtake the job still go meanwhile)."""
+    unacknowledged (fills that overtake the job still go meanwhile). Each wait lasts about
+    as long as the excess takes to drain at the cap's own rate (one cap per smallest round
+    trip): a fixed poll would leave the link idle for part of each poll, which for a frame
+    that itself leaves in a few ms is a large share of the link."""
     capped = _in_flight_cap(sock, machine)
     if capped is None:
         return
     timing, cap = capped
-    poll = min(max(timing.min_rtt / 8, 0.002), 0.02)
+    drain_rate = cap / max(timing.min_rtt, 0.001)  # bytes/s, at most the path's capacity
     deadline = trio.current_time() + max(1.0, 4 * timing.rtt)  # a stalled peer: do not wait on
     while trio.current_time() < deadline:
-        if _held_within(sock, cap):
+        held = bytes_in_flight(sock)
+        if held is None or held <= cap:
             return
-        await trio.sleep(poll)
+        await trio.sleep(min(max((held - cap) / drain_rate, DRAIN_POLL_MIN), DRAIN_POLL_MAX))
