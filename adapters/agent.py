@@ -26,7 +26,7 @@ from typing import IO
 import attrs
 import trio
 
-from spice.adapters.connection import ClientGone, Connection
+from spice.adapters.connection import ClientGone, Connection, Wakeup, ping_stamp
 from spice.domain.agent import events as ev
 from spice.domain.agent.app_events import (
     AgentAppEvent,
@@ -54,6 +54,9 @@ PROGRESS_STEP = 1 << 20
 CLIPBOARD_TIMEOUT = 10.0
 #: How long the application's resize handler may take.
 RESIZE_TIMEOUT = 10.0
+#: A file transfer whose client has sent nothing for this long (s) gets one PING on the main
+#: channel (see :meth:`SessionAgent.wake_quiet_transfers`).
+WAKE_QUIET_AFTER = 0.25
 
 #: (display id, width, height) -> whether the display now has that size.
 ResizeHandler = Callable[[int, int, int], Awaitable[bool]]
@@ -180,6 +183,10 @@ class SessionAgent:
         self.offers: dict[int, tuple[int, ...]] = {}
         self._answers: dict[int, trio.MemorySendChannel[bytes | None]] = {}
         self._files: dict[int, _Incoming] = {}
+        #: When the client last sent agent data, and the time of that data a PING followed.
+        self._heard = 0.0
+        self._woken_for: float | None = None
+        self._file_opened = Wakeup()
         for selection, contents in hub.clipboard.items():
             self.machine.set_clipboard(contents, selection)
 
@@ -200,10 +207,33 @@ class SessionAgent:
     async def handle(self, msg: AgentMessage) -> None:
         """A client agent message, from the main channel's reader (which writes what this
         queues when it returns). AgentProtocolError propagates: the reader closes the client."""
+        if isinstance(msg, ClientAgentData):
+            self._heard = trio.current_time()
         self.machine.handle(msg)
         while (event := self.machine.next_event()) is not NEED_DATA:
             await self._on_event(event)
         self.queue()
+
+    async def wake_quiet_transfers(self) -> None:
+        """spice-gtk queues a cancelled transfer's CANCELLED status without waking its main
+        channel (channel-main.c wakes it before it completes the task), so the status leaves
+        only with the channel's next wake-up: the next message we send it. The tokens for its
+        last data went back as soon as that message ended, and the next keepalive PING may be
+        seconds away. So while a transfer is open and the client has sent nothing for
+        ``WAKE_QUIET_AFTER``, one PING wakes it: it answers, and sends what it had queued."""
+        while True:
+            await self._file_opened.wait()
+            while self._files:
+                quiet = trio.current_time() - self._heard
+                if quiet < WAKE_QUIET_AFTER:
+                    await trio.sleep(WAKE_QUIET_AFTER - quiet)
+                    continue
+                if self._woken_for != self._heard:  # once per silence
+                    self._woken_for = self._heard
+                    self.conn.machine.ping(ping_stamp())
+                    with contextlib.suppress(ClientGone):
+                        await self.conn.flush()
+                await trio.sleep(WAKE_QUIET_AFTER)
 
     async def close(self) -> None:
         """The client is gone: answer waiting readers, delete every unfinished file."""
@@ -324,6 +354,7 @@ class SessionAgent:
         self._files[event.id] = _Incoming(event.name, event.size, Path(temp), os.fdopen(fd, "wb"))
         log.info("%s: receiving %r (%d bytes)", self.label, event.name, event.size)
         self.machine.accept_transfer(event.id)
+        self._file_opened.set()
 
     async def _on_file_data(self, event: ev.FileTransferData) -> None:
         incoming = self._files.get(event.id)

@@ -295,6 +295,7 @@ class ClientSession:
 
         def opened(nursery: trio.Nursery) -> None:
             self.nursery = nursery
+            nursery.start_soon(agent.wake_quiet_transfers)
 
         self.core.agent.agents.append(agent)
         try:
