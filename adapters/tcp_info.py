@@ -87,3 +87,21 @@ def bytes_in_flight(sock: trio.socket.SocketType) -> int | None:
         return None
     (count,) = struct.unpack("i", out)
     return int(count)
+
+
+#: SO_MAX_PACING_RATE (asm-generic/socket.h): a ceiling on the kernel's pacing of a socket, in
+#: bytes a second (the socket module does not name it).
+_SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47)
+_PACING_UNLIMITED = 0xFFFFFFFF
+
+
+def set_max_pacing(sock: trio.socket.SocketType, bits_per_second: float) -> bool:
+    """Cap how fast the kernel paces ``sock`` out. TCP's own pacing (BBR's, or the fq
+    qdisc's) honours it; False where the kernel does not take it."""
+    rate = min(max(int(bits_per_second / 8), 1), _PACING_UNLIMITED - 1)
+    try:
+        # As an unsigned 32-bit value: past 2**31 an int argument would not fit a C int.
+        sock.setsockopt(socket.SOL_SOCKET, _SO_MAX_PACING_RATE, struct.pack("=I", rate))
+    except OSError:
+        return False
+    return True

@@ -18,7 +18,13 @@ from spice.adapters.connection import ClientGone, Connection
 from spice.adapters.display_worker import DisplayClient, DisplayWorker, EncodeAbandoned
 from spice.adapters.link import Linked
 from spice.adapters.task_errors import single_error
-from spice.adapters.tcp_info import PathTiming, bytes_in_flight, path_timing, socket_under
+from spice.adapters.tcp_info import (
+    PathTiming,
+    bytes_in_flight,
+    path_timing,
+    set_max_pacing,
+    socket_under,
+)
 from spice.domain.channels.display import DisplayChannel, DisplayReady, DrawJob
 from spice.domain.channels.registry import KINDS, ChannelSetup
 from spice.domain.codecs.select import EncodedImage
@@ -76,6 +82,7 @@ async def run_display(
         sock = socket_under(stream)
         machine.probe_with_pings = sock is None or path_timing(sock) is None
         last_timing = -math.inf
+        paced: float | None = None  # the pacing ceiling set on the socket (inf: refused)
         while True:
             now = trio.current_time()
             if sock is not None and now - last_timing >= PROBE_INTERVAL:
@@ -86,6 +93,9 @@ async def run_display(
                 if timing is not None:
                     if timing.delivery_rate is not None:
                         machine.on_delivery_rate(timing.delivery_rate, now)
+                    ceiling = machine.pacing_ceiling(timing.min_rtt, now)
+                    if ceiling is not None and _moved(ceiling, paced):
+                        paced = ceiling if set_max_pacing(sock, ceiling) else math.inf
                     if machine.streams:
                         machine.on_round_trip(timing.rtt, now)
             job = machine.next_job(now)
@@ -187,6 +197,14 @@ async def encode_while_writing(
         # Both writes may see the client leave at once: that is the cause to raise.
         raise single_error(group, prefer=(ClientGone,)) from None
     return result[0] if result else None
+
+
+def _moved(ceiling: float, paced: float | None) -> bool:
+    """Whether a pacing ceiling differs enough from the one set to set it again (a socket
+    that refused one is not asked again)."""
+    if paced is None:
+        return True
+    return paced != math.inf and abs(ceiling - paced) > 0.05 * paced
 
 
 def _in_flight_cap(

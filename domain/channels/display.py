@@ -77,6 +77,15 @@ SPLIT_PIXELS = 512 * 512
 #: bandwidth-delay product, and never less than this many bytes.
 IN_FLIGHT_GAIN = 1.25
 MIN_IN_FLIGHT = 64 * 1024
+#: The kernel paces this connection out at no more than this share of the path's measured
+#: capacity (BBR's own probing gain) ...
+PACING_HEADROOM = 1.25
+#: ... or this share of the main channel's network test, whichever is more (BBR's start-up
+#: gain: the test, 250 KiB in TCP slow start, reads below the path; 46% on 80 ms / 50 Mbit/s).
+PACING_TEST_GAIN = 2.89
+#: Paths with a smallest round trip under this (s) get no pacing ceiling: on loopback or a
+#: LAN a bandwidth-delay product is a few packets, and a ceiling would only slow big frames.
+PACING_MIN_RTT = 0.002
 #: Damage queued back to back joins one job up to this many pixels and images.
 BATCH_PIXELS = 1920 * 1080
 BATCH_IMAGES = 32
@@ -578,6 +587,23 @@ class DisplayChannel(ChannelConnection):
         flat content in ``box`` goes better as a stream. Unmeasured: no."""
         measured = self._measured_link(now)
         return 0 < measured < LOSSLESS_BITS_PER_PIXEL * box.area * video_stream.FPS
+
+    def pacing_ceiling(self, min_rtt: float, now: float) -> float | None:
+        """The fastest the kernel should pace this connection out (bits/s; None: no
+        ceiling). Our writes are held to about a bandwidth-delay product in flight
+        (:meth:`in_flight_cap`), so TCP sees an application-limited flow, and BBR then never
+        leaves its start-up phase: it paces each write out at 2.9 times the rate it
+        measured, into the bottleneck's queue (an emulated 50 Mbit/s path with a 128 KB
+        queue dropped 1,000-2,300 packets in 5 s of unpaced lossless frames). The ceiling is
+        a little over the capacity measured, and never below start-up's pace over the
+        network test: a capacity measured while little was sent reads far below the path,
+        and a ceiling from it alone would hold the connection there. No test, or a path
+        shorter than ``PACING_MIN_RTT``: no ceiling."""
+        if not self.link_bandwidth or min_rtt < PACING_MIN_RTT:
+            return None
+        floor = PACING_TEST_GAIN * self.link_bandwidth
+        capacity = self._rate.capacity(now) if self._rate is not None else None
+        return floor if capacity is None else max(floor, PACING_HEADROOM * capacity)
 
     def in_flight_cap(self, min_rtt: float, now: float) -> float | None:
         """How many bytes may be unacknowledged on the path before the next job's are

@@ -5,12 +5,14 @@ PINGs from JavaScript, behind its decoding."""
 from __future__ import annotations
 
 import contextlib
+import socket
+import struct
 
 import numpy as np
 import rawclient as rc
 import trio
 
-from spice.adapters.tcp_info import bytes_in_flight, path_timing, socket_under
+from spice.adapters.tcp_info import bytes_in_flight, path_timing, set_max_pacing, socket_under
 
 PING = 4
 
@@ -118,3 +120,77 @@ async def test_bytes_in_flight_counts_what_the_peer_has_not_taken() -> None:
         await server_side.aclose()
         for listener in listeners:
             await listener.aclose()
+
+
+SO_MAX_PACING_RATE = 47  # asm-generic/socket.h
+
+
+async def test_a_pacing_ceiling_is_set_on_the_socket() -> None:
+    """SO_MAX_PACING_RATE takes bytes a second; the ceiling is given in bits a second."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server_side = await listeners[0].accept()
+    try:
+        sock = server_side.socket
+
+        def ceiling() -> int:
+            (rate,) = struct.unpack("=I", sock.getsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, 4))
+            return int(rate)
+
+        assert set_max_pacing(sock, 66e6)
+        assert ceiling() == 66e6 / 8
+        # Loopback's ceiling is beyond 32 bits of bytes a second: as far as it goes.
+        assert set_max_pacing(sock, 1e12)
+        assert ceiling() == 0xFFFFFFFE
+    finally:
+        await client.aclose()
+        await server_side.aclose()
+        for listener in listeners:
+            await listener.aclose()
+
+
+async def test_a_long_path_gets_a_pacing_ceiling_from_the_display_writer(
+    server_factory, monkeypatch
+) -> None:
+    """On a path with an 80 ms round trip the writer sets the ceiling the machine asks for;
+    on loopback it sets none."""
+    from spice.adapters.channels import display as display_runner
+    from spice.adapters.tcp_info import PathTiming
+
+    set_to: list[float] = []
+    monkeypatch.setattr(display_runner, "set_max_pacing", lambda _s, bits: set_to.append(bits))
+    server = await server_factory(displays=((320, 240),), streaming_video="all")
+    display = server.displays[0]
+    session = await rc.open_session("127.0.0.1", server.port_bound)
+    channel = await session.open_display()
+
+    async def read() -> None:
+        with contextlib.suppress(rc.Closed):
+            while True:
+                await channel.recv_msg()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            for i in range(10):  # loopback as it is
+                await display.update(40, 30, video_frame(i))
+                await trio.sleep(1 / 30)
+            assert set_to == []
+            (client,) = server._core.displays[0].clients
+            test = client.machine.link_bandwidth
+            assert test, "the network test has measured the link"
+            monkeypatch.setattr(
+                display_runner, "path_timing", lambda _sock: PathTiming(0.08, 0.08, None)
+            )
+            with trio.fail_after(5):
+                while not set_to:
+                    await display.update(40, 30, video_frame(i))
+                    await trio.sleep(1 / 30)
+            # Never under start-up's pace over the test; over loopback's measured capacity.
+            assert set_to[0] >= 2.89 * test
+            ceiling = client.machine.pacing_ceiling(0.08, trio.current_time())
+            assert ceiling is not None and set_to[0] <= ceiling  # the capacity only grows
+            nursery.cancel_scope.cancel()
+    finally:
+        await session.aclose()

@@ -507,6 +507,21 @@ def test_the_bytes_in_flight_cap_follows_the_measured_path() -> None:
     assert machine.in_flight_cap(50e-6, 1.5) == 64 * 1024
 
 
+def test_the_pacing_ceiling_is_over_the_capacity_and_never_under_start_up_over_the_test() -> None:
+    machine = Display(64, 64).join("lz").machine
+    assert machine.pacing_ceiling(0.08, 1.0) is None  # no network test: no ceiling
+    machine.link_bandwidth = 23e6  # the test reads below an 80 ms / 50 Mbit/s path
+    assert machine.pacing_ceiling(0.08, 1.0) == pytest.approx(2.89 * 23e6)
+    machine.on_delivery_rate(0.5e6, 1.0)  # measured while little was sent: not a ceiling
+    assert machine.pacing_ceiling(0.08, 1.0) == pytest.approx(2.89 * 23e6)
+    machine.on_delivery_rate(50.8e6, 2.0)  # a sample at the bottleneck's rate
+    assert machine.pacing_ceiling(0.08, 2.0) == pytest.approx(2.89 * 23e6)  # over 1.25 x 50.8
+    machine.link_bandwidth = 10e6
+    assert machine.pacing_ceiling(0.08, 2.0) == pytest.approx(1.25 * 50.8e6)
+    # Loopback or a LAN: no ceiling.
+    assert machine.pacing_ceiling(50e-6, 2.0) is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(boxes, st.integers(0, 2), st.integers(0, 2**32 - 1)), max_size=12),
