@@ -218,15 +218,16 @@ def _in_flight_cap(
     return None if cap is None else (timing, cap)
 
 
-def _held_within(sock: trio.socket.SocketType, cap: float) -> bool:
+def _held_over(sock: trio.socket.SocketType, cap: float) -> float:
+    """Bytes unacknowledged on the path beyond ``cap`` (0: within it, or no measure)."""
     held = bytes_in_flight(sock)
-    return held is None or held <= cap
+    return 0.0 if held is None else max(0.0, held - cap)
 
 
 def _in_flight_below(sock: trio.socket.SocketType, machine: DisplayChannel) -> bool:
     """The path holds no more than its cap of bytes unacknowledged (or has no measure)."""
     capped = _in_flight_cap(sock, machine)
-    return capped is None or _held_within(sock, capped[1])
+    return capped is None or not _held_over(sock, capped[1])
 
 
 async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayChannel) -> None:
@@ -242,7 +243,7 @@ async def _in_flight_below_cap(sock: trio.socket.SocketType, machine: DisplayCha
     drain_rate = cap / max(timing.min_rtt, 0.001)  # bytes/s, at most the path's capacity
     deadline = trio.current_time() + max(1.0, 4 * timing.rtt)  # a stalled peer: do not wait on
     while trio.current_time() < deadline:
-        held = bytes_in_flight(sock)
-        if held is None or held <= cap:
+        excess = _held_over(sock, cap)
+        if not excess:
             return
-        await trio.sleep(min(max((held - cap) / drain_rate, DRAIN_POLL_MIN), DRAIN_POLL_MAX))
+        await trio.sleep(min(max(excess / drain_rate, DRAIN_POLL_MIN), DRAIN_POLL_MAX))

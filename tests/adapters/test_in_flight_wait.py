@@ -1,5 +1,5 @@
 """The display writer's wait for the bytes in flight to drain below the cap ends about when
-they do: a fixed poll (a tenth of the round trip) left a 50 Mbit/s link idle for part of each
+they do: a fixed poll (an eighth of the round trip) left a 50 Mbit/s link idle for part of each
 poll, which for frames that leave in a few ms each was a large share of the link."""
 
 from __future__ import annotations

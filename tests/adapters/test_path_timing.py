@@ -7,12 +7,22 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
+import pytest
 import rawclient as rc
 import trio
 
-from spice.adapters.tcp_info import bytes_in_flight, path_timing, set_max_pacing, socket_under
+from spice.adapters.channels import display as display_runner
+from spice.adapters.tcp_info import (
+    PathTiming,
+    bytes_in_flight,
+    path_timing,
+    set_max_pacing,
+    socket_under,
+)
 
 PING = 4
 
@@ -95,14 +105,26 @@ async def test_video_over_tcp_is_paced_by_the_kernel_round_trip(server_factory) 
         await session.aclose()
 
 
-async def test_bytes_in_flight_counts_what_the_peer_has_not_taken() -> None:
-    """SIOCOUTQ: bytes written and not yet acknowledged; a peer whose receive buffer is full
-    acknowledges nothing more, so they stay counted until it reads."""
+@contextlib.asynccontextmanager
+async def tcp_pair() -> AsyncIterator[tuple[trio.SocketStream, trio.SocketStream]]:
+    """(client, server side) of one TCP connection on 127.0.0.1, closed afterwards."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     client = await trio.open_tcp_stream("127.0.0.1", port)
     server_side = await listeners[0].accept()
     try:
+        yield client, server_side
+    finally:
+        await client.aclose()
+        await server_side.aclose()
+        for listener in listeners:
+            await listener.aclose()
+
+
+async def test_bytes_in_flight_counts_what_the_peer_has_not_taken() -> None:
+    """SIOCOUTQ: bytes written and not yet acknowledged; a peer whose receive buffer is full
+    acknowledges nothing more, so they stay counted until it reads."""
+    async with tcp_pair() as (client, server_side):
         sock = server_side.socket
         assert bytes_in_flight(sock) == 0
         with trio.move_on_after(0.5):  # fill every buffer: the client does not read
@@ -115,11 +137,6 @@ async def test_bytes_in_flight_counts_what_the_peer_has_not_taken() -> None:
             while bytes_in_flight(sock):
                 got += len(await client.receive_some(1 << 20))
         assert got > 0
-    finally:
-        await client.aclose()
-        await server_side.aclose()
-        for listener in listeners:
-            await listener.aclose()
 
 
 SO_MAX_PACING_RATE = 47  # asm-generic/socket.h
@@ -127,11 +144,7 @@ SO_MAX_PACING_RATE = 47  # asm-generic/socket.h
 
 async def test_a_pacing_ceiling_is_set_on_the_socket() -> None:
     """SO_MAX_PACING_RATE takes bytes a second; the ceiling is given in bits a second."""
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server_side = await listeners[0].accept()
-    try:
+    async with tcp_pair() as (_client, server_side):
         sock = server_side.socket
 
         def ceiling() -> int:
@@ -143,21 +156,13 @@ async def test_a_pacing_ceiling_is_set_on_the_socket() -> None:
         # Loopback's ceiling is beyond 32 bits of bytes a second: as far as it goes.
         assert set_max_pacing(sock, 1e12)
         assert ceiling() == 0xFFFFFFFE
-    finally:
-        await client.aclose()
-        await server_side.aclose()
-        for listener in listeners:
-            await listener.aclose()
 
 
 async def test_a_long_path_gets_a_pacing_ceiling_from_the_display_writer(
-    server_factory, monkeypatch
+    server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On a path with an 80 ms round trip the writer sets the ceiling the machine asks for;
     on loopback it sets none."""
-    from spice.adapters.channels import display as display_runner
-    from spice.adapters.tcp_info import PathTiming
-
     set_to: list[float] = []
     monkeypatch.setattr(display_runner, "set_max_pacing", lambda _s, bits: set_to.append(bits))
     server = await server_factory(displays=((320, 240),), streaming_video="all")
